@@ -1,0 +1,139 @@
+"""Stochastic gradient descent exactly as ``torch.optim.SGD`` computes it: a functional core and a thin class.
+
+For each parameter p with gradient g (PyTorch's order of operations)::
+
+    g <- -g                       if maximize
+    g <- g + weight_decay * p     if weight_decay != 0
+    if momentum != 0:
+        b <- g                    on the first step (a copy, no dampening)
+        b <- momentum * b + (1 - dampening) * g   afterwards
+        g <- g + momentum * b     if nesterov, else g <- b
+    p <- p - lr * g
+
+Unlike the textbook form (v <- mu v + lr g), the learning rate multiplies the buffer, not the gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._checks import cuda_module, is_device_array
+from .parameter import Parameter
+
+
+@njit(cache=True)
+def sgd_update_cpu(p, g, buf, first, lr, momentum, keep, weight_decay, nesterov, maximize):
+    """One fused pass over a parameter: every line of the algorithm above, per element.
+
+    Scalars arrive in the parameter's dtype so float32 arithmetic matches PyTorch's;
+    ``keep`` is 1 - dampening. ``buf`` is ignored when momentum == 0; ``first`` says it holds no history yet.
+    """
+    for i in range(p.size):
+        d = -g.flat[i] if maximize else g.flat[i]
+        if weight_decay != 0:
+            d = d + weight_decay * p.flat[i]
+        if momentum != 0:
+            if first:
+                b = d
+            else:
+                b = momentum * buf.flat[i] + keep * d
+            buf.flat[i] = b
+            d = d + momentum * b if nesterov else b
+        p.flat[i] = p.flat[i] - lr * d
+
+
+def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+        maximize=False):
+    """Update the arrays in ``params`` in place; fill ``momentum_buffers`` (a list, None before the first step).
+
+    Mirrors ``torch.optim._functional.sgd``. Arrays may be NumPy arrays or CUDA device arrays
+    (all of one kind); CUDA arrays are updated on the GPU by one fused kernel per parameter.
+    """
+    if not (len(params) == len(grads) == len(momentum_buffers)):
+        raise ValueError(f"params, grads and momentum_buffers must have the same length, got "
+                         f"{len(params)}, {len(grads)} and {len(momentum_buffers)}")
+    if params and is_device_array(params[0]):
+        return cuda_module().sgd(params, grads, momentum_buffers, lr=lr, momentum=momentum, dampening=dampening,
+                                 weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            raise TypeError(f"params[{i}] must be a floating NumPy array, got {type(p).__name__}")
+        g = np.ascontiguousarray(g, dtype=p.dtype)
+        if g.shape != p.shape:
+            raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}")
+        first = momentum_buffers[i] is None
+        if momentum != 0 and first:
+            momentum_buffers[i] = np.empty_like(p)
+        buf = momentum_buffers[i] if momentum != 0 else p  # p stands in, unused, when there is no momentum
+        t = p.dtype.type
+        sgd_update_cpu(p, g, buf, first, t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov),
+                       bool(maximize))
+
+
+def check_hyperparameters(lr, momentum, dampening, weight_decay, nesterov):
+    """The same checks, in the same words, as torch.optim.SGD."""
+    if lr is None or lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if momentum < 0.0:
+        raise ValueError(f"Invalid momentum value: {momentum}")
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+
+class SGD:
+    """``torch.optim.SGD`` for numbacnn Parameters: ``step()``, ``zero_grad()``, ``state[p]["momentum_buffer"]``."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False):
+        check_hyperparameters(lr, momentum, dampening, weight_decay, nesterov)
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params[{i}] must be a numbacnn.Parameter, got {type(p).__name__}")
+        self.defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                             nesterov=nesterov, maximize=maximize)
+        self.state = {p: {} for p in self.params}
+
+    def __getattr__(self, name):
+        defaults = self.__dict__.get("defaults", {})
+        if name in defaults:
+            return defaults[name]
+        raise AttributeError(name)
+
+    def zero_grad(self):
+        """Forget the gradients (PyTorch's default set_to_none=True)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        """One SGD step over every parameter that has a gradient."""
+        live = [p for p in self.params if p.grad is not None]
+        bufs = [self.state[p].get("momentum_buffer") for p in live]
+        sgd([p.data for p in live], [p.grad for p in live], bufs, **self.defaults)
+        if self.defaults["momentum"] != 0:
+            for p, b in zip(live, bufs):
+                self.state[p]["momentum_buffer"] = b
+
+    def state_dict(self):
+        """Hyperparameters and momentum buffers (by parameter index), plain arrays and numbers only."""
+        return {"defaults": dict(self.defaults),
+                "momentum_buffers": [self.state[p].get("momentum_buffer") for p in self.params]}
+
+    def load_state_dict(self, state):
+        bufs = state["momentum_buffers"]
+        if len(bufs) != len(self.params):
+            raise ValueError(f"state has {len(bufs)} momentum buffers for {len(self.params)} parameters")
+        self.defaults.update(state.get("defaults", {}))
+        for p, b in zip(self.params, bufs):
+            if b is None:
+                self.state[p].pop("momentum_buffer", None)
+            else:
+                self.state[p]["momentum_buffer"] = b
+
+    def __repr__(self):
+        opts = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
+        return f"SGD({len(self.params)} params, {opts})"
