@@ -1,0 +1,3 @@
+from numbacnn.cli import main
+
+main(prog_name="numbacnn")

@@ -1,0 +1,78 @@
+"""The ``numbacnn`` command: a click group whose subcommands load lazily (so ``--help`` is instant).
+
+Each subcommand lives in ``numbacnn/commands/<module>.py`` as a click command named ``cli``.
+User mistakes end with a one-line message and exit code 2 (usage) or 1 (failure), never a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+# command name -> (module under numbacnn.commands, one-line help shown by `numbacnn --help`)
+COMMANDS = {
+    "demo": ("demo", "Run the book's edge-detection cross-correlation end to end and print it."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"numbacnn.commands.{COMMANDS[name][0]}")
+        return module.cli
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("numbacnn")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="numbacnn")
+def main():
+    """numbacnn: see how a convolutional network computes and learns.
+
+    Numba kernels (CPU and CUDA) that compute exactly what PyTorch computes,
+    traces of everything they do, and animations drawn from those traces.
+    """
+
+
+def ensure_cudasim(target: str) -> None:
+    """For ``--target cudasim``: re-run this process with NUMBA_ENABLE_CUDASIM=1 unless numba is not loaded yet.
+
+    The simulator must be switched on before Numba is imported; a fresh process is the reliable way.
+    """
+    if target != "cudasim" or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+        return
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "numbacnn"] + sys.argv[1:], env)
+
+
+def fail(message: str, code: int = 1):
+    """End a command with a clear message and no traceback (1: failure, 2: usage error)."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
