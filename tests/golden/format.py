@@ -25,6 +25,7 @@ def save_cases(path, cases):
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
     os.close(fd)
     np.savez_compressed(tmp, **payload)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -1,0 +1,162 @@
+"""linear, activations and cross-entropy: golden files, finite differences, live PyTorch parity, bad input."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import numbacnn as nc
+from numbacnn import reference as ref
+from golden.format import load_cases
+from helpers import HAS_TORCH, assert_close
+
+CASES = load_cases("functional")
+TOL = dict(atol=2e-5, rtol=2e-5)
+
+
+def _by(op):
+    return [c for c in CASES if c[1]["op"] == op]
+
+
+@pytest.mark.parametrize("impl", ["numba", "reference"])
+@pytest.mark.parametrize("name,opts,a", _by("linear"), ids=[c[0] for c in _by("linear")])
+def test_linear_golden(impl, name, opts, a):
+    fwd, bwd = (nc.linear, nc.linear_backward) if impl == "numba" else (ref.linear, ref.linear_backward)
+    b = a.get("bias")
+    assert_close(fwd(a["x"], a["weight"], b), a["y"], name=f"{name} y", atol=1e-4, rtol=1e-4)
+    gx, gw, gb = bwd(a["grad_out"], a["x"], a["weight"], b)
+    assert_close(gx, a["grad_x"], name=f"{name} grad_x", atol=1e-4, rtol=1e-4)
+    assert_close(gw, a["grad_weight"], name=f"{name} grad_weight", atol=1e-4, rtol=1e-4)
+    if b is None:
+        assert gb is None
+    else:
+        assert_close(gb, a["grad_bias"], name=f"{name} grad_bias", **TOL)
+
+
+ACTS = [c for c in CASES if c[1]["op"] in ("relu", "sigmoid", "tanh")]
+
+
+@pytest.mark.parametrize("impl", ["numba", "reference"])
+@pytest.mark.parametrize("name,opts,a", ACTS, ids=[c[0] for c in ACTS])
+def test_activation_golden(impl, name, opts, a):
+    mod = nc if impl == "numba" else ref
+    fwd, bwd = getattr(mod, name), getattr(mod, f"{name}_backward")
+    assert_close(fwd(a["x"]), a["y"], name=f"{name} y", **TOL)
+    assert_close(bwd(a["grad_out"], a["x"]), a["grad_x"], name=f"{name} grad_x", **TOL)
+
+
+@pytest.mark.parametrize("impl", ["numba", "reference"])
+@pytest.mark.parametrize("name,opts,a", _by("cross_entropy"), ids=[c[0] for c in _by("cross_entropy")])
+def test_cross_entropy_golden(impl, name, opts, a):
+    mod = nc if impl == "numba" else ref
+    assert_close(mod.cross_entropy(a["logits"], a["target"]), a["y"], name=f"{name} loss", **TOL)
+    g = mod.cross_entropy_backward(a["grad_out"], a["logits"], a["target"])
+    assert_close(g, a["grad_logits"], name=f"{name} grad_logits", **TOL)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1e4, 0.0, -1e4]], dtype=np.float32)
+    assert nc.cross_entropy(logits, [0]) == 0.0
+    assert np.isclose(nc.cross_entropy(logits, [1]), 1e4)
+    assert np.isfinite(nc.cross_entropy_backward(1.0, logits, [2])).all()
+
+
+def _numeric_grad(f, arr, eps=1e-6):
+    num = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        up = f()
+        arr[idx] = old - eps
+        down = f()
+        arr[idx] = old
+        num[idx] = (up - down) / (2 * eps)
+    return num
+
+
+def test_finite_differences_linear():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((2, 4)), rng.standard_normal(2)
+    gy = rng.standard_normal((3, 2))
+    f = lambda: float((nc.linear(x, w, b) * gy).sum())  # noqa: E731
+    gx, gw, gb = nc.linear_backward(gy, x, w, b)
+    for arr, grad in ((x, gx), (w, gw), (b, gb)):
+        assert_close(grad, _numeric_grad(f, arr), atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["relu", "sigmoid", "tanh"])
+def test_finite_differences_activations(op):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 5))
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from relu's kink
+    gy = rng.standard_normal(x.shape)
+    f = lambda: float((getattr(nc, op)(x) * gy).sum())  # noqa: E731
+    assert_close(getattr(nc, f"{op}_backward")(gy, x), _numeric_grad(f, x), atol=1e-7, rtol=1e-6)
+
+
+def test_finite_differences_cross_entropy():
+    rng = np.random.default_rng(2)
+    logits, t = rng.standard_normal((4, 5)), np.array([0, 4, 2, 2])
+    f = lambda: float(nc.cross_entropy(logits, t))  # noqa: E731
+    assert_close(nc.cross_entropy_backward(1.0, logits, t), _numeric_grad(f, logits), atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="live parity needs torch")
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 6), I=st.integers(1, 20), O=st.integers(1, 12), bias=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_live_parity_linear_and_activations(N, I, O, bias, seed):
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, I)).astype(np.float32)
+    w = rng.standard_normal((O, I)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32) if bias else None
+    t = rng.integers(0, O, N)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True) if bias else None
+    tz = F.linear(tx, tw, tb)
+    tz.retain_grad()
+    acts = [torch.sigmoid(tz), torch.tanh(tz), F.relu(tz)]
+    loss = F.cross_entropy(sum(acts) + tz, torch.tensor(t))
+    loss.backward()
+    z = nc.linear(x, w, b)
+    assert_close(z, tz.detach().numpy(), atol=1e-4, rtol=1e-4, name="linear")
+    s = nc.sigmoid(z) + nc.tanh(z) + nc.relu(z) + z
+    assert_close(nc.cross_entropy(s, t), loss.item(), atol=1e-5, rtol=1e-5, name="loss")
+    gs = nc.cross_entropy_backward(1.0, s, t)
+    gz = gs + nc.sigmoid_backward(gs, z) + nc.tanh_backward(gs, z) + nc.relu_backward(gs, z)
+    assert_close(gz, tz.grad.numpy(), atol=1e-5, rtol=1e-4, name="grad z")
+    gx, gw, gb = nc.linear_backward(gz, x, w, b)
+    assert_close(gx, tx.grad.numpy(), atol=1e-4, rtol=1e-4, name="grad_x")
+    assert_close(gw, tw.grad.numpy(), atol=1e-4, rtol=1e-4, name="grad_w")
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_linear_bad_input():
+    with pytest.raises(ValueError, match=r"x must have 2 dimensions, got 3"):
+        nc.linear(np.zeros((1, 2, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"x has 3 features but weight expects 4"):
+        nc.linear(np.zeros((2, 3)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match=r"bias must have shape \(5,\), got \(4,\)"):
+        nc.linear(np.zeros((2, 4)), np.zeros((5, 4)), np.zeros(4))
+    with pytest.raises(TypeError, match="x must hold real numbers, got dtype complex128"):
+        nc.linear(np.zeros((2, 4), complex), np.zeros((5, 4)))
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        nc.relu(np.array(["a", "b"]))
+
+
+def test_cross_entropy_bad_input():
+    logits = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"target has label 4 out of range \[0, 4\)"):
+        nc.cross_entropy(logits, [0, 1, 4])
+    with pytest.raises(ValueError, match=r"target has label -1"):
+        nc.cross_entropy(logits, [0, -1, 2])
+    with pytest.raises(ValueError, match=r"target must have shape \(3,\) to match logits \(3, 4\), got \(2,\)"):
+        nc.cross_entropy(logits, [0, 1])
+    with pytest.raises(TypeError, match="target must hold integer class labels, got dtype float64"):
+        nc.cross_entropy(logits, [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="logits must have 2 dimensions"):
+        nc.cross_entropy(np.zeros(4), [0])
+    with pytest.raises(ValueError, match="grad_out must have x's shape"):
+        nc.relu_backward(np.zeros(3), np.zeros(4))

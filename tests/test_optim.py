@@ -1,0 +1,118 @@
+"""SGD: 100 steps of every hyperparameter combination match torch.optim.SGD; the class validates like PyTorch."""
+import numpy as np
+import pytest
+
+import numbacnn as nc
+from numbacnn import reference as ref
+from numbacnn.optim import SGD, sgd
+from golden.format import load_cases
+from helpers import HAS_TORCH, assert_close
+
+CASES = load_cases("sgd")
+INPUTS = dict((c[0], c[2]) for c in CASES)["inputs"]
+RUNS = [c for c in CASES if c[0] != "inputs"]
+
+
+def _run(step_fn, opts):
+    params = [INPUTS["init0"].copy(), INPUTS["init1"].copy()]
+    bufs = [None, None]
+    for k in range(INPUTS["grads0"].shape[0]):
+        step_fn(params, [INPUTS["grads0"][k], INPUTS["grads1"][k]], bufs, **opts)
+    return params, bufs
+
+
+@pytest.mark.parametrize("impl", [sgd, ref.sgd], ids=["numba", "reference"])
+@pytest.mark.parametrize("name,opts,a", RUNS, ids=[c[0] for c in RUNS])
+def test_sgd_matches_torch_golden(impl, name, opts, a):
+    params, bufs = _run(impl, opts)
+    for i in range(2):
+        assert params[i].dtype == np.float32
+        assert_close(params[i], a[f"p{i}"], atol=1e-6, rtol=1e-6, name=f"{name} p{i}")
+        if opts["momentum"]:
+            assert_close(bufs[i], a[f"buf{i}"], atol=1e-6, rtol=1e-6, name=f"{name} buf{i}")
+        else:
+            assert bufs[i] is None
+
+
+def test_first_step_copies_the_gradient_without_dampening():
+    p, g = np.zeros(3, np.float32), np.array([1.0, 2.0, 3.0], np.float32)
+    bufs = [None]
+    sgd([p], [g], bufs, lr=0.1, momentum=0.9, dampening=0.5)
+    np.testing.assert_array_equal(bufs[0], g)
+    assert bufs[0] is not g
+    sgd([p], [g], bufs, lr=0.1, momentum=0.9, dampening=0.5)
+    assert_close(bufs[0], 0.9 * g + 0.5 * g, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,opts,a", RUNS[::4], ids=[c[0] for c in RUNS[::4]])
+def test_sgd_class_matches_golden(name, opts, a):
+    params = [nc.Parameter(INPUTS["init0"]), nc.Parameter(INPUTS["init1"])]
+    opt = SGD(params, **opts)
+    for k in range(INPUTS["grads0"].shape[0]):
+        opt.zero_grad()
+        params[0].grad, params[1].grad = INPUTS["grads0"][k], INPUTS["grads1"][k]
+        opt.step()
+    for i, p in enumerate(params):
+        assert_close(p.data, a[f"p{i}"], atol=1e-6, rtol=1e-6)
+        if opts["momentum"]:
+            assert_close(opt.state[p]["momentum_buffer"], a[f"buf{i}"], atol=1e-6, rtol=1e-6)
+
+
+def test_step_skips_parameters_without_gradient():
+    a, b = nc.Parameter(np.ones(2)), nc.Parameter(np.ones(2))
+    opt = SGD([a, b], lr=0.5, momentum=0.9)
+    a.grad = np.ones(2, np.float32)
+    opt.step()
+    np.testing.assert_array_equal(a.data, [0.5, 0.5])
+    np.testing.assert_array_equal(b.data, [1, 1])
+    assert "momentum_buffer" not in opt.state[b]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="live parity needs torch")
+@pytest.mark.parametrize("nesterov,dampening,maximize", [(False, 0.1, False), (True, 0.0, True)])
+def test_live_parity_sgd_class(nesterov, dampening, maximize):
+    import torch
+
+    rng = np.random.default_rng(5)
+    init = rng.standard_normal((4, 3)).astype(np.float32)
+    tp = torch.tensor(init, requires_grad=True)
+    topt = torch.optim.SGD([tp], lr=0.03, momentum=0.8, dampening=dampening, weight_decay=1e-3,
+                           nesterov=nesterov, maximize=maximize)
+    p = nc.Parameter(init)
+    opt = SGD([p], lr=0.03, momentum=0.8, dampening=dampening, weight_decay=1e-3, nesterov=nesterov,
+              maximize=maximize)
+    for _ in range(100):
+        g = rng.standard_normal(init.shape).astype(np.float32)
+        tp.grad = torch.tensor(g)
+        topt.step()
+        p.grad = g
+        opt.step()
+    assert_close(p.data, tp.detach().numpy(), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(lr=-0.1), "Invalid learning rate: -0.1"),
+    (dict(lr=0.1, momentum=-0.5), "Invalid momentum value: -0.5"),
+    (dict(lr=0.1, weight_decay=-1), "Invalid weight_decay value: -1"),
+    (dict(lr=0.1, nesterov=True), "Nesterov momentum requires a momentum and zero dampening"),
+    (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov momentum requires"),
+])
+def test_sgd_validates_like_torch(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SGD([nc.Parameter(np.zeros(2))], **kwargs)
+    if HAS_TORCH:
+        import torch
+
+        with pytest.raises(ValueError, match=message):
+            torch.optim.SGD([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+def test_sgd_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        sgd([np.zeros(2)], [], [None], lr=0.1)
+    with pytest.raises(ValueError, match=r"grads\[0\] has shape \(3,\) but params\[0\] has shape \(2,\)"):
+        sgd([np.zeros(2)], [np.zeros(3)], [None], lr=0.1)
+    with pytest.raises(TypeError, match="numbacnn.Parameter"):
+        SGD([np.zeros(2)], lr=0.1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        SGD([], lr=0.1)
