@@ -1,10 +1,446 @@
-"""Pooling (placeholder until the pooling kernels land)."""
+"""2-D pooling (D2L 6.5): argument rules, Numba CPU kernels, and the public API.
+
+Shapes (NCHW): x (N, C, H, W) -> y (N, C, HO, WO), one plane at a time, channels never mixed. With
+    HO = (H + 2*ph - dh*(KH - 1) - 1 + (sh - 1 if ceil_mode else 0)) // sh + 1   (WO likewise),
+less one when ceil_mode would start the last window in the right/bottom padding, window (i, j) covers
+rows i*sh - ph + p*dh (p < KH) and columns j*sw - pw + q*dw (q < KW):
+    max_pool2d  y[n, c, i, j] = max over the window of x (padding is -inf, never chosen)
+    min_pool2d  y[n, c, i, j] = min over the window of x (padding is +inf) = -max_pool2d(-x)
+    avg_pool2d  y[n, c, i, j] = sum over the window of x / divisor (padding is 0; dilation 1)
+Adaptive pooling picks the windows from the output size: rows floor(i*H/HO) .. ceil((i+1)*H/HO) - 1.
+
+Everything follows PyTorch's CPU kernels to the last bit where it can: max/min take the *first* extreme
+of a window in row-major order (strict comparison) and a NaN wins (the last NaN of the window); indices
+are flat positions h*W + w in the input plane; float32 sums are accumulated in float32 in row-major order.
+The plain NumPy version is ``numbacnn.reference.pool``; the CUDA version is ``numbacnn.cuda`` (same names).
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from ._checks import as_float, check_target, cuda_module, is_device_array, pair
 
 
-def _todo(*a, **k):
-    raise NotImplementedError("pooling is being written")
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Validated options of one max/min/avg pooling call (each a pair: rows, columns)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    ceil_mode: bool
+    out_hw: tuple[int, int]
 
 
-max_pool2d = max_pool2d_backward = min_pool2d = min_pool2d_backward = _todo
-avg_pool2d = avg_pool2d_backward = _todo
-adaptive_avg_pool2d = adaptive_avg_pool2d_backward = adaptive_max_pool2d = adaptive_max_pool2d_backward = _todo
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
+    """Output length along one axis, PyTorch's ``pooling_output_shape`` (floor division, ceil rule)."""
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1  # the last window must start inside the input or the left padding
+    return out
+
+
+def _flag(v, name):
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
+
+
+def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> PoolGeometry:
+    """Check shapes and options the way torch.nn.functional.max_pool2d does; errors name the argument.
+
+    ``stride=None`` (or an empty list, as torch allows) means ``stride = kernel_size``.
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x must have 4 dimensions (N, C, H, W), got {len(x_shape)} (shape {tuple(x_shape)})")
+    H, W = int(x_shape[2]), int(x_shape[3])
+    kernel = pair(kernel_size, "kernel_size")
+    strides = kernel if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) \
+        else pair(stride, "stride")
+    dil = pair(dilation, "dilation")
+    pads = pair(padding, "padding", minimum=0)
+    ceil_mode = _flag(ceil_mode, "ceil_mode")
+    if pads[0] > kernel[0] // 2 or pads[1] > kernel[1] // 2:
+        raise ValueError(f"padding must be at most half of kernel_size in each dimension, got padding={padding!r} "
+                         f"with kernel_size={kernel_size!r}")
+    out = tuple(pool_output_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip((H, W), kernel, strides, pads, dil))
+    if min(out) < 1:
+        raise ValueError(f"output size would be {out[0]}x{out[1]}: the window (kernel_size={kernel_size!r}, "
+                         f"dilation={dilation!r}) is larger than the padded input "
+                         f"{H + 2 * pads[0]}x{W + 2 * pads[1]}")
+    return PoolGeometry(kernel, strides, pads, dil, ceil_mode, out)
+
+
+def adaptive_pool_geometry(x_shape, output_size) -> tuple[int, int]:
+    """(HO, WO) for adaptive pooling: ``output_size`` is an int or a pair (None keeps that input size)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"x must have 4 dimensions (N, C, H, W), got {len(x_shape)} (shape {tuple(x_shape)})")
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        out = tuple(x_shape[2 + k] if v is None else v for k, v in enumerate(output_size))
+    else:
+        out = (output_size, output_size)
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in out):
+        raise ValueError(f"output_size must be an int or a pair of ints, got {output_size!r}")
+    if min(out) < 1:
+        raise ValueError(f"output_size must be positive, got {output_size!r}")
+    if min(x_shape[2], x_shape[3]) < 1:
+        raise ValueError(f"x must have non-empty planes, got shape {tuple(x_shape)}")
+    return int(out[0]), int(out[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# CPU kernels (Numba @njit). One parallel job per (example, channel) plane: the backward passes
+# scatter into their own plane only, so they are race-free.
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_forward_cpu(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw, sign):
+    """out[n, c, i, j] = max over the window of sign * x, times sign (sign = -1: min pooling);
+    idx[n, c, i, j] = h * W + w of the winner: the first maximum in row-major order, or the last NaN."""
+    N, C, H, W = x.shape
+    HO, WO = out.shape[2], out.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for i in range(HO):
+            h0 = i * sh - ph
+            h1 = min(h0 + (kh - 1) * dh + 1, H)
+            while h0 < 0:  # skip the taps that land in the top padding
+                h0 += dh
+            for j in range(WO):
+                w0 = j * sw - pw
+                w1 = min(w0 + (kw - 1) * dw + 1, W)
+                while w0 < 0:
+                    w0 += dw
+                best = -np.inf
+                arg = h0 * W + w0
+                for h in range(h0, h1, dh):
+                    for w in range(w0, w1, dw):
+                        v = sign * x[n, c, h, w]
+                        if v > best or np.isnan(v):
+                            best = v
+                            arg = h * W + w
+                out[n, c, i, j] = sign * best
+                idx[n, c, i, j] = arg
+
+
+@njit(parallel=True, cache=True)
+def adaptive_max_pool2d_forward_cpu(x, out, idx):
+    """Like max_pool2d_forward_cpu with window rows floor(i*H/HO) .. ceil((i+1)*H/HO) - 1 (columns likewise)."""
+    N, C, H, W = x.shape
+    HO, WO = out.shape[2], out.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for i in range(HO):
+            h0 = (i * H) // HO
+            h1 = ((i + 1) * H + HO - 1) // HO
+            for j in range(WO):
+                w0 = (j * W) // WO
+                w1 = ((j + 1) * W + WO - 1) // WO
+                best = -np.inf
+                arg = h0 * W + w0
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        v = x[n, c, h, w]
+                        if v > best or np.isnan(v):
+                            best = v
+                            arg = h * W + w
+                out[n, c, i, j] = best
+                idx[n, c, i, j] = arg
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_backward_cpu(gy, idx, gx):
+    """gx[n, c, h, w] = sum of gy[n, c, i, j] over the outputs whose winner was (h, w) (i.e. idx == h*W + w)."""
+    N, C, H, W = gx.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for h in range(H):
+            for w in range(W):
+                gx[n, c, h, w] = 0.0
+        for i in range(HO):
+            for j in range(WO):
+                k = idx[n, c, i, j]
+                if 0 <= k < H * W:  # an all-padding window has no winner
+                    gx[n, c, k // W, k % W] += gy[n, c, i, j]
+
+
+@njit(cache=True)
+def _avg_window(i, s, k, p, size):
+    """Window (start, end) of output i clipped to the input, and its length clipped to the padded input."""
+    start = i * s - p
+    end = min(start + k, size + p)
+    padded = end - start
+    return max(start, 0), min(end, size), padded
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2d_forward_cpu(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    """out[n, c, i, j] = sum over the window of x / divisor, with PyTorch's divisor: divisor_override if
+    nonzero, else the window size clipped to the padded input (count_include_pad) or to the input."""
+    N, C, H, W = x.shape
+    HO, WO = out.shape[2], out.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for i in range(HO):
+            h0, h1, ph_len = _avg_window(i, sh, kh, ph, H)
+            for j in range(WO):
+                w0, w1, pw_len = _avg_window(j, sw, kw, pw, W)
+                if h0 >= h1 or w0 >= w1:
+                    out[n, c, i, j] = 0.0
+                    continue
+                if divisor_override != 0:
+                    divisor = divisor_override
+                elif count_include_pad:
+                    divisor = ph_len * pw_len
+                else:
+                    divisor = (h1 - h0) * (w1 - w0)
+                acc = x.dtype.type(0)  # accumulate in x's dtype, as PyTorch does
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        acc += x[n, c, h, w]
+                out[n, c, i, j] = acc / divisor
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2d_backward_cpu(gy, gx, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    """gx[n, c, h, w] = sum of gy[n, c, i, j] / divisor(i, j) over the windows (i, j) that contain (h, w)."""
+    N, C, H, W = gx.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for h in range(H):
+            for w in range(W):
+                gx[n, c, h, w] = 0.0
+        for i in range(HO):
+            h0, h1, ph_len = _avg_window(i, sh, kh, ph, H)
+            for j in range(WO):
+                w0, w1, pw_len = _avg_window(j, sw, kw, pw, W)
+                if h0 >= h1 or w0 >= w1:
+                    continue
+                if divisor_override != 0:
+                    divisor = divisor_override
+                elif count_include_pad:
+                    divisor = ph_len * pw_len
+                else:
+                    divisor = (h1 - h0) * (w1 - w0)
+                g = gx.dtype.type(gy[n, c, i, j] / divisor)  # rounded to the dtype, as in PyTorch
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        gx[n, c, h, w] += g
+
+
+@njit(parallel=True, cache=True)
+def adaptive_avg_pool2d_forward_cpu(x, out):
+    """out[n, c, i, j] = sum over the window of x / kh / kw (PyTorch divides twice, so do we)."""
+    N, C, H, W = x.shape
+    HO, WO = out.shape[2], out.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for i in range(HO):
+            h0 = (i * H) // HO
+            h1 = ((i + 1) * H + HO - 1) // HO
+            for j in range(WO):
+                w0 = (j * W) // WO
+                w1 = ((j + 1) * W + WO - 1) // WO
+                acc = x.dtype.type(0)
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        acc += x[n, c, h, w]
+                out[n, c, i, j] = x.dtype.type(acc / (h1 - h0)) / (w1 - w0)
+
+
+@njit(parallel=True, cache=True)
+def adaptive_avg_pool2d_backward_cpu(gy, gx):
+    """gx[n, c, h, w] = sum of gy[n, c, i, j] / kh / kw over the windows (i, j) that contain (h, w)."""
+    N, C, H, W = gx.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for h in range(H):
+            for w in range(W):
+                gx[n, c, h, w] = 0.0
+        for i in range(HO):
+            h0 = (i * H) // HO
+            h1 = ((i + 1) * H + HO - 1) // HO
+            for j in range(WO):
+                w0 = (j * W) // WO
+                w1 = ((j + 1) * W + WO - 1) // WO
+                delta = gx.dtype.type(gx.dtype.type(gy[n, c, i, j] / (h1 - h0)) / (w1 - w0))
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        gx[n, c, h, w] += delta
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+
+
+def _host(x, target_name="x"):
+    if is_device_array(x):
+        raise TypeError(f"{target_name} is a CUDA device array: use target='cuda' (or copy it to the host)")
+    return as_float(x, target_name, 4)
+
+
+def _grad(grad_out, x, out_hw):
+    gy = _host(grad_out, "grad_out").astype(x.dtype, copy=False)
+    expected = tuple(x.shape[:2]) + tuple(out_hw)
+    if gy.shape != expected:
+        raise ValueError(f"grad_out must have the output's shape {expected}, got {gy.shape}")
+    return np.ascontiguousarray(gy)
+
+
+def _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign):
+    x = _host(x)
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    shape = tuple(x.shape[:2]) + geo.out_hw
+    out = np.empty(shape, dtype=x.dtype)
+    idx = np.empty(shape, dtype=np.int64)
+    max_pool2d_forward_cpu(x, out, idx, *geo.kernel, *geo.stride, *geo.padding, *geo.dilation, sign)
+    return x, geo, out, idx
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
+               target="cpu"):
+    """Max pooling of x (N, C, H, W) -> (N, C, HO, WO), or (out, indices) with int64 indices h*W + w.
+
+    Mirrors ``torch.nn.functional.max_pool2d``: stride defaults to kernel_size, padding is -inf.
+    """
+    if check_target(target) == "cuda":
+        return cuda_module().max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return_indices = _flag(return_indices, "return_indices")
+    _, _, out, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, 1.0)
+    return (out, idx) if return_indices else out
+
+
+def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
+               target="cpu"):
+    """Min pooling of x (N, C, H, W) -> (N, C, HO, WO): -max_pool2d(-x), first minimum wins, padding is +inf."""
+    if check_target(target) == "cuda":
+        return cuda_module().min_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    return_indices = _flag(return_indices, "return_indices")
+    _, _, out, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, -1.0)
+    return (out, idx) if return_indices else out
+
+
+def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, sign):
+    x, geo, _, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign)
+    gy = _grad(grad_out, x, geo.out_hw)
+    gx = np.empty_like(x)
+    max_pool2d_backward_cpu(gy, idx, gx)
+    return gx
+
+
+def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+                        target="cpu"):
+    """Gradient of max_pool2d w.r.t. x (N, C, H, W): each output's gradient goes to its winner (summed)."""
+    if check_target(target) == "cuda":
+        return cuda_module().max_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, 1.0)
+
+
+def min_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+                        target="cpu"):
+    """Gradient of min_pool2d w.r.t. x (N, C, H, W): each output's gradient goes to its first minimum."""
+    if check_target(target) == "cuda":
+        return cuda_module().min_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, -1.0)
+
+
+def _avg_options(count_include_pad, divisor_override):
+    count_include_pad = _flag(count_include_pad, "count_include_pad")
+    if divisor_override is None:
+        return count_include_pad, 0
+    if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
+        raise TypeError(f"divisor_override must be None or an int, got {divisor_override!r}")
+    if divisor_override == 0:
+        raise ValueError(f"divisor_override must be nonzero, got {divisor_override!r}")
+    return count_include_pad, int(divisor_override)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None, *, target="cpu"):
+    """Average pooling of x (N, C, H, W) -> (N, C, HO, WO), mirroring ``torch.nn.functional.avg_pool2d``.
+
+    Divisor: divisor_override if given; else the window size clipped to the padded input
+    (count_include_pad=True) or to the input itself (False).
+    """
+    if check_target(target) == "cuda":
+        return cuda_module().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                        divisor_override)
+    x = _host(x)
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    include, override = _avg_options(count_include_pad, divisor_override)
+    out = np.empty(tuple(x.shape[:2]) + geo.out_hw, dtype=x.dtype)
+    avg_pool2d_forward_cpu(x, out, *geo.kernel, *geo.stride, *geo.padding, include, override)
+    return out
+
+
+def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                        divisor_override=None, *, target="cpu"):
+    """Gradient of avg_pool2d w.r.t. x (N, C, H, W): each output's gradient / divisor to every window cell."""
+    if check_target(target) == "cuda":
+        return cuda_module().avg_pool2d_backward(grad_out, x, kernel_size, stride, padding, ceil_mode,
+                                                 count_include_pad, divisor_override)
+    x = _host(x)
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    include, override = _avg_options(count_include_pad, divisor_override)
+    gy = _grad(grad_out, x, geo.out_hw)
+    gx = np.empty_like(x)
+    avg_pool2d_backward_cpu(gy, gx, *geo.kernel, *geo.stride, *geo.padding, include, override)
+    return gx
+
+
+def adaptive_avg_pool2d(x, output_size, *, target="cpu"):
+    """Adaptive average pooling of x (N, C, H, W) -> (N, C, HO, WO); output_size 1 is global average pooling."""
+    if check_target(target) == "cuda":
+        return cuda_module().adaptive_avg_pool2d(x, output_size)
+    x = _host(x)
+    out = np.empty(tuple(x.shape[:2]) + adaptive_pool_geometry(x.shape, output_size), dtype=x.dtype)
+    adaptive_avg_pool2d_forward_cpu(x, out)
+    return out
+
+
+def adaptive_avg_pool2d_backward(grad_out, x, output_size, *, target="cpu"):
+    """Gradient of adaptive_avg_pool2d w.r.t. x (N, C, H, W)."""
+    if check_target(target) == "cuda":
+        return cuda_module().adaptive_avg_pool2d_backward(grad_out, x, output_size)
+    x = _host(x)
+    gy = _grad(grad_out, x, adaptive_pool_geometry(x.shape, output_size))
+    gx = np.empty_like(x)
+    adaptive_avg_pool2d_backward_cpu(gy, gx)
+    return gx
+
+
+def _adaptive_max(x, output_size):
+    x = _host(x)
+    shape = tuple(x.shape[:2]) + adaptive_pool_geometry(x.shape, output_size)
+    out = np.empty(shape, dtype=x.dtype)
+    idx = np.empty(shape, dtype=np.int64)
+    adaptive_max_pool2d_forward_cpu(x, out, idx)
+    return x, out, idx
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False, *, target="cpu"):
+    """Adaptive max pooling of x (N, C, H, W) -> (N, C, HO, WO), or (out, int64 indices h*W + w)."""
+    if check_target(target) == "cuda":
+        return cuda_module().adaptive_max_pool2d(x, output_size, return_indices)
+    return_indices = _flag(return_indices, "return_indices")
+    _, out, idx = _adaptive_max(x, output_size)
+    return (out, idx) if return_indices else out
+
+
+def adaptive_max_pool2d_backward(grad_out, x, output_size, *, target="cpu"):
+    """Gradient of adaptive_max_pool2d w.r.t. x (N, C, H, W): each output's gradient goes to its winner."""
+    if check_target(target) == "cuda":
+        return cuda_module().adaptive_max_pool2d_backward(grad_out, x, output_size)
+    x, out, idx = _adaptive_max(x, output_size)
+    gy = _grad(grad_out, x, out.shape[2:])
+    gx = np.empty_like(x)
+    max_pool2d_backward_cpu(gy, idx, gx)
+    return gx
