@@ -1,0 +1,126 @@
+"""Training loop pieces (D2L 6.6 ``train_ch6``) for scripts: one step, one epoch, accuracy.
+
+Images are float arrays (N, 1, 28, 28), labels integer arrays (N,). When the model lives on the GPU
+(``model.to("cuda")``) each batch is copied there; only the loss and the logits come back.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._checks import is_device_array
+from .functional import check_labels
+from .nn import CrossEntropyLoss
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the weights were not updated by that step."""
+
+    def __init__(self, loss, step=None):
+        self.loss, self.step = loss, step
+        where = "" if step is None else f" at step {step}"
+        super().__init__(f"the loss became {loss}{where}; training stopped before the update. "
+                         f"Try a smaller learning rate (--lr).")
+
+
+def _to_model(model, x):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if model.device == "cuda":
+        from .cuda import to_device
+        return to_device(x)
+    return x
+
+
+def _to_host(a):
+    if is_device_array(a):
+        from .cuda import to_host
+        return np.asarray(to_host(a))
+    return np.asarray(a)
+
+
+def _check_batch(x, y):
+    if np.ndim(x) < 2:
+        raise ValueError(f"x must be a batch of examples (N, ...), got shape {np.shape(x)}")
+    if np.shape(y)[:1] != np.shape(x)[:1]:
+        raise ValueError(f"y must hold one label per example: x has {np.shape(x)[0]} examples, y has shape "
+                         f"{np.shape(y)}")
+
+
+def train_batch(model, optimizer, x, y, loss_fn=None):
+    """Forward, cross-entropy, backward, optimizer step on one batch -> (loss: float, number correct: int).
+
+    Raises NonFiniteLossError (before any update) when the loss is NaN or infinite.
+    """
+    _check_batch(x, y)
+    loss_fn = CrossEntropyLoss() if loss_fn is None else loss_fn
+    xb = _to_model(model, x)
+    logits = model.forward(xb)
+    y = np.asarray(y)
+    labels = check_labels((len(y), logits.shape[1]), y, "y")
+    loss = float(_to_host(loss_fn(logits, labels)))
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(loss)
+    optimizer.zero_grad()
+    model.backward(loss_fn.backward(1.0))
+    optimizer.step()
+    correct = int((_to_host(logits).argmax(axis=1) == labels).sum())
+    return loss, correct
+
+
+def train_step(model, optimizer, x, y) -> float:
+    """One SGD step on the batch (x, y); returns the batch's mean cross-entropy loss."""
+    return train_batch(model, optimizer, x, y)[0]
+
+
+def predict(model, x, batch_size: int = 1000) -> np.ndarray:
+    """Predicted class (N,) for each example, in batches of ``batch_size``."""
+    out = []
+    for start in range(0, len(x), batch_size):
+        logits = model.forward(_to_model(model, x[start:start + batch_size]))
+        out.append(_to_host(logits).argmax(axis=1))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def evaluate(model, x, y, batch_size: int = 1000) -> float:
+    """Accuracy of the model on (x, y): the fraction of examples whose largest logit is the label."""
+    _check_batch(x, y)
+    if len(x) == 0:
+        raise ValueError("evaluate needs at least one example, got 0")
+    return float((predict(model, x, batch_size) == np.asarray(y)).mean())
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled example order of one epoch: a permutation of range(n) fixed by (seed, epoch)."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+def batch_slices(n: int, batch_size: int):
+    """[(start, stop)] covering range(n) in batches (the last may be smaller)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def train_epoch(model, optimizer, x, y, *, batch_size=256, seed=0, epoch=0, start_batch=0, on_batch=None):
+    """One epoch over (x, y) shuffled by (seed, epoch), from batch ``start_batch`` on.
+
+    ``on_batch(i, loss, correct, n)`` is called after each batch. Returns (loss sum, correct, examples),
+    where the loss sum weights each batch's mean loss by its size (as the book's Accumulator does).
+    """
+    order = epoch_order(len(x), seed, epoch)
+    total = correct_total = seen = 0
+    for i, (s, e) in enumerate(batch_slices(len(x), batch_size)):
+        if i < start_batch:
+            continue
+        idx = order[s:e]
+        try:
+            loss, correct = train_batch(model, optimizer, x[idx], y[idx])
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(exc.loss, step=i + 1) from None
+        total += loss * (e - s)
+        correct_total += correct
+        seen += e - s
+        if on_batch is not None:
+            on_batch(i, loss, correct, e - s)
+    return total, correct_total, seen
