@@ -1,0 +1,107 @@
+"""The trace file format's building blocks: atomic writes, NumPy ``.npz`` + JSON only (no pickle), clear errors.
+
+Every file is written to a temporary name in the same folder and moved into place with ``os.replace``,
+so a reader sees either the old file or the whole new one, never half of it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+MODEL_FORMAT = "numbacnn-trace"    # a folder: manifest.json + step/scalar chunks (numbacnn.trace.Tracer)
+OP_FORMAT = "numbacnn-optrace"     # one .npz: the windows of one op call (numbacnn.trace.ops)
+VERSION = 1                        # bump when a reader of this version could misread a newer file
+HEADER_KEY = "__header__"          # the JSON header stored inside an op-trace .npz as a 0-d string array
+
+
+class TraceError(ValueError):
+    """A file that is not a trace, is truncated or corrupt, or comes from a newer format version."""
+
+
+def _atomic(path, write):
+    """Call ``write(fileobj)`` on a temporary file next to ``path``, then move it into place."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_npz(path, arrays: dict) -> int:
+    """Write ``arrays`` (name -> ndarray) to ``path`` atomically, uncompressed; returns the size in bytes."""
+    _atomic(path, lambda f: np.savez(f, **arrays))
+    return os.path.getsize(path)
+
+
+def write_json(path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically."""
+    data = json.dumps(obj, indent=1, sort_keys=True, allow_nan=True).encode()
+    _atomic(path, lambda f: f.write(data))
+
+
+def read_json(path, what="manifest"):
+    """Read a JSON file; TraceError if it is missing, truncated or not JSON."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode())
+    except FileNotFoundError:
+        raise TraceError(f"{os.fspath(path)!r} is not a numbacnn trace: its {what} is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TraceError(f"{os.fspath(path)!r}: the {what} is truncated or corrupt ({exc})") from None
+
+
+def load_npz(path, expected_size: int | None = None) -> dict:
+    """All arrays of an ``.npz`` as a dict (loaded eagerly, pickle refused); TraceError if truncated or corrupt."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise TraceError(f"trace chunk {path!r} is missing")
+    size = os.path.getsize(path)
+    if expected_size is not None and size != expected_size:
+        raise TraceError(f"trace chunk {path!r} is truncated or was changed: {size} bytes, the manifest says "
+                         f"{expected_size}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise TraceError(f"{path!r} is truncated or not a NumPy .npz file ({exc})") from None
+
+
+def check_header(header, expected_format: str, path) -> None:
+    """TraceError unless ``header`` names ``expected_format`` at a version this numbacnn can read."""
+    if not isinstance(header, dict) or header.get("format") not in (MODEL_FORMAT, OP_FORMAT):
+        raise TraceError(f"{os.fspath(path)!r} is not a numbacnn trace (no numbacnn trace header)")
+    if header["format"] != expected_format:
+        raise TraceError(f"{os.fspath(path)!r} is a {header['format']!r} file, expected {expected_format!r}")
+    version = header.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise TraceError(f"{os.fspath(path)!r} has an invalid format version {version!r}")
+    if version > VERSION:
+        raise TraceError(f"{os.fspath(path)!r} uses trace format version {version}, newer than this numbacnn "
+                         f"reads (version {VERSION}): upgrade numbacnn to read it")
+
+
+def jsonable(v):
+    """Tuples, NumPy scalars and arrays as plain JSON values."""
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
