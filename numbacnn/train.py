@@ -124,3 +124,81 @@ def train_epoch(model, optimizer, x, y, *, batch_size=256, seed=0, epoch=0, star
         if on_batch is not None:
             on_batch(i, loss, correct, e - s)
     return total, correct_total, seen
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints: weights, optimizer state and any JSON metadata in one .npz (no pickle), written atomically.
+
+CHECKPOINT_FORMAT = "numbacnn-checkpoint-1"
+
+
+def save_checkpoint(path, model, optimizer=None, meta=None):
+    """Write ``model/<name>`` arrays, ``optim/momentum_buffer/<i>`` arrays and a JSON ``meta`` string to ``path``.
+
+    The file appears complete or not at all (temporary file + os.replace), so an interrupted save
+    leaves the previous checkpoint readable.
+    """
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    payload = {f"model/{k}": v for k, v in model.state_dict().items()}
+    info = {"format": CHECKPOINT_FORMAT, "meta": meta or {}, "optimizer": None}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        for i, b in enumerate(state["momentum_buffers"]):
+            if b is not None:
+                payload[f"optim/momentum_buffer/{i}"] = _to_host(b)
+        info["optimizer"] = {"defaults": state["defaults"], "n_params": len(state["momentum_buffers"])}
+    payload["__meta__"] = np.array(json.dumps(info))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_checkpoint(path):
+    """(model state dict, optimizer state dict or None, meta dict) from a file written by save_checkpoint.
+
+    Raises ValueError naming the file when it is not a numbacnn checkpoint or is damaged.
+    """
+    import json
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "__meta__" not in f.files:
+                raise ValueError(f"{path} is not a numbacnn checkpoint (no __meta__ entry)")
+            info = json.loads(str(f["__meta__"]))
+            model_state = {k[len("model/"):]: f[k] for k in f.files if k.startswith("model/")}
+            bufs = {int(k.rsplit("/", 1)[1]): f[k] for k in f.files if k.startswith("optim/momentum_buffer/")}
+    except (OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, KeyError) as exc:
+        raise ValueError(f"{path} cannot be read as a numbacnn checkpoint: {exc}") from exc
+    if info.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} has format {info.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    opt = info.get("optimizer")
+    optim_state = None
+    if opt is not None:
+        optim_state = {"defaults": opt["defaults"],
+                       "momentum_buffers": [bufs.get(i) for i in range(opt["n_params"])]}
+    return model_state, optim_state, info.get("meta", {})
+
+
+def load_optimizer_state(optimizer, state, device="cpu"):
+    """optimizer.load_state_dict(state) with momentum buffers copied to ``device`` ("cpu" or "cuda")."""
+    bufs = state["momentum_buffers"]
+    if device == "cuda":
+        from .cuda import to_device
+        bufs = [None if b is None else to_device(np.ascontiguousarray(b)) for b in bufs]
+    else:
+        bufs = [None if b is None else np.array(b, copy=True) for b in bufs]
+    optimizer.load_state_dict({"defaults": state["defaults"], "momentum_buffers": bufs})

@@ -1,0 +1,230 @@
+"""`numbacnn train-lenet`: the book's section 6.6, LeNet on Fashion-MNIST with numbacnn's own kernels."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+TARGETS = ["cpu", "cuda", "cudasim"]
+# Options that define the model and the data order: a resumed run must keep them.
+FIXED_ON_RESUME = ("variant", "init", "seed", "batch_size", "limit")
+OPTIM_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+
+
+def plot_curves(history, path):
+    """Write train loss, train acc and test acc per epoch (the book's live plot) to ``path``, atomically.
+
+    matplotlib is imported here, with the Agg canvas and no pyplot state.
+    """
+    import tempfile
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = list(range(1, len(history["train_loss"]) + 1))
+    fig = Figure(figsize=(5, 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(epochs, history["train_loss"], "-", label="train loss")
+    ax.plot(epochs, history["train_acc"], "m--", label="train acc")
+    ax.plot(epochs, history["test_acc"], "g-.", label="test acc")
+    ax.set_xlabel("epoch")
+    ax.set_xlim(1, max(len(epochs), 2))
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1] or ".png"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".curves.", suffix=suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=suffix[1:])
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _device_label(target):
+    if target == "cpu":
+        return "cpu"
+    if target == "cudasim":
+        return "cudasim (Numba's CUDA simulator)"
+    try:
+        from numba import cuda
+
+        return f"cuda:0 ({cuda.get_current_device().name.decode() if isinstance(cuda.get_current_device().name, bytes) else cuda.get_current_device().name})"
+    except Exception:  # pragma: no cover - name lookup is cosmetic
+        return "cuda"
+
+
+@click.command("train-lenet")
+@click.option("--target", type=click.Choice(TARGETS), default="cpu", show_default=True,
+              help="Where the kernels run (cudasim: Numba's CUDA simulator, tiny runs only).")
+@click.option("--variant", type=click.Choice(["d2l", "modern"]), default="d2l", show_default=True,
+              help="d2l: the book's sigmoid + average pooling; modern: ReLU + max pooling.")
+@click.option("--init", "init", type=click.Choice(["xavier", "default"]), default="xavier", show_default=True,
+              help="Weight initialisation: Xavier-uniform (the book) or PyTorch's default.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Total epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0), default=0.9, show_default=True, help="Learning rate.")
+@click.option("--momentum", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--dampening", type=float, default=0.0, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--nesterov", is_flag=True, help="Nesterov momentum (needs --momentum > 0 and no dampening).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the weights and the shuffling.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Use only the first N training and N test examples (quick runs).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the four Fashion-MNIST IDX files (searched first).")
+@click.option("--download/--no-download", default=True, show_default=True,
+              help="Download the data into the user cache when no copy is found.")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the training curves to this image (e.g. curves.png) after each epoch.")
+@click.option("--save", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Save weights, optimizer state and settings (.npz) after each epoch and on Ctrl-C.")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Continue a run saved with --save.")
+@click.pass_context
+def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening, weight_decay, nesterov, seed, limit,
+        data_dir, download, plot, save, resume):
+    """Train LeNet on Fashion-MNIST (D2L 6.6) and report loss and accuracy after each epoch.
+
+    The book's recipe is the default: d2l variant, Xavier init, lr 0.9, batch 256, 10 epochs.
+    """
+    from numbacnn.cli import ensure_cudasim, fail
+
+    ensure_cudasim(target)
+    import numpy as np
+
+    from numbacnn import data as data_mod
+    from numbacnn.cuda import NoGPUError
+    from numbacnn.models import lenet
+    from numbacnn.optim import SGD, check_hyperparameters
+    from numbacnn.train import (NonFiniteLossError, batch_slices, evaluate, load_optimizer_state, read_checkpoint,
+                                save_checkpoint, train_epoch)
+
+    config = dict(variant=variant, init=init, seed=seed, batch_size=batch_size, limit=limit, lr=lr,
+                  momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+    progress = dict(epoch=0, batch=0, loss_sum=0.0, correct=0, seen=0, train_seconds=0.0)
+    history = {"train_loss": [], "train_acc": [], "test_acc": []}
+    model_state = optim_state = None
+    if resume is not None:
+        try:
+            model_state, optim_state, meta = read_checkpoint(resume)
+            saved = meta["config"]
+        except (ValueError, KeyError) as exc:
+            fail(f"--resume {resume}: {exc}")
+        for key in FIXED_ON_RESUME:
+            explicit = ctx.get_parameter_source(key) == click.core.ParameterSource.COMMANDLINE
+            if explicit and config[key] != saved[key]:
+                fail(f"--{key.replace('_', '-')} {config[key]} differs from the resumed run's {saved[key]!r} "
+                     f"(the model and data order must stay the same)", 2)
+            config[key] = saved[key]
+        for key in OPTIM_OPTIONS:  # explicit options override the saved hyperparameters
+            if ctx.get_parameter_source(key) != click.core.ParameterSource.COMMANDLINE:
+                config[key] = saved[key]
+        progress.update(meta["progress"])
+        history = meta["history"]
+    try:
+        check_hyperparameters(config["lr"], config["momentum"], config["dampening"], config["weight_decay"],
+                              config["nesterov"])
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+    try:
+        ds = data_mod.load_fashion_mnist(data_dir, download_missing=download)
+    except (data_mod.DataNotFoundError, data_mod.DataFormatError) as exc:
+        fail(str(exc))
+    n = config["limit"]
+    x_train, y_train = ds.train_images[:n], ds.train_labels[:n]
+    x_test, y_test = ds.test_images[:n], ds.test_labels[:n]
+
+    net = lenet(config["variant"], init=config["init"], seed=config["seed"])
+    try:
+        net.to(target)
+    except NoGPUError as exc:
+        fail(str(exc))
+    opt = SGD(net.parameters(), lr=config["lr"], momentum=config["momentum"], dampening=config["dampening"],
+              weight_decay=config["weight_decay"], nesterov=config["nesterov"])
+    if model_state is not None:
+        try:
+            net.load_state_dict(model_state)
+        except ValueError as exc:
+            fail(f"--resume {resume}: {exc}")
+        if optim_state is not None:
+            load_optimizer_state(opt, optim_state, net.device)
+        opt.defaults.update({k: config[k] for k in OPTIM_OPTIONS})
+
+    device = _device_label(target)
+    n_batches = len(batch_slices(len(x_train), config["batch_size"]))
+
+    def checkpoint():
+        meta = {"config": config, "progress": progress, "history": history, "epochs": epochs}
+        save_checkpoint(save, net, opt, meta)
+
+    if progress["epoch"] >= epochs:
+        click.echo(f"nothing to do: the run already has {progress['epoch']} epochs (--epochs {epochs})")
+        return
+    if resume is not None:
+        click.echo(f"resuming {resume} at epoch {progress['epoch'] + 1}, batch {progress['batch'] + 1}")
+    click.echo(f"training LeNet ({config['variant']}) on {len(x_train)} examples, testing on {len(x_test)}, "
+               f"on {device}")
+    epoch = progress["epoch"]
+    try:
+        while epoch < epochs:
+            label = f"epoch {epoch + 1}/{epochs}"
+            with click.progressbar(length=n_batches, label=label, file=click.get_text_stream("stderr"),
+                                   show_pos=True) as bar:
+                bar.update(progress["batch"])
+                t0 = [time.perf_counter()]
+
+                def on_batch(i, loss, correct, size):
+                    now = time.perf_counter()
+                    progress["train_seconds"] += now - t0[0]
+                    progress.update(batch=i + 1, loss_sum=progress["loss_sum"] + loss * size,
+                                    correct=progress["correct"] + correct, seen=progress["seen"] + size)
+                    bar.update(1)
+                    t0[0] = time.perf_counter()
+
+                try:
+                    train_epoch(net, opt, x_train, y_train, batch_size=config["batch_size"], seed=config["seed"],
+                                epoch=epoch, start_batch=progress["batch"], on_batch=on_batch)
+                except NonFiniteLossError as exc:
+                    step = epoch * n_batches + exc.step
+                    fail(f"training stopped: the loss became {exc.loss} at epoch {epoch + 1}, batch {exc.step} "
+                         f"(step {step}). The learning rate {config['lr']} is probably too large for this run; "
+                         f"try a smaller one, e.g. --lr {config['lr'] / 2:g}.")
+            test_acc = evaluate(net, x_test, y_test)
+            seen = max(progress["seen"], 1)
+            train_loss, train_acc = progress["loss_sum"] / seen, progress["correct"] / seen
+            speed = progress["seen"] / max(progress["train_seconds"], 1e-9)
+            history["train_loss"].append(train_loss)
+            history["train_acc"].append(train_acc)
+            history["test_acc"].append(test_acc)
+            epoch += 1
+            progress.update(epoch=epoch, batch=0, loss_sum=0.0, correct=0, seen=0, train_seconds=0.0)
+            click.echo(f"epoch {epoch}/{epochs}: loss {train_loss:.3f}, train acc {train_acc:.3f}, "
+                       f"test acc {test_acc:.3f}, {speed:.1f} examples/sec on {device}")
+            if save:
+                checkpoint()
+            if plot:
+                plot_curves(history, plot)
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+        where = f"epoch {progress['epoch'] + 1}, after batch {progress['batch']}"
+        if save:
+            checkpoint()
+            click.echo(f"interrupted at {where}; saved to {save} (continue with --resume {save})", err=True)
+        else:
+            click.echo(f"interrupted at {where}; nothing saved (use --save to keep progress)", err=True)
+        if plot and history["train_loss"]:
+            plot_curves(history, plot)
+        sys.exit(130)
+    if save:
+        click.echo(f"saved to {save}")
+    if plot:
+        click.echo(f"curves written to {plot}")
