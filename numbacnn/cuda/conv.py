@@ -21,6 +21,7 @@ from numba import cuda
 from ..conv import conv_geometry
 from . import config
 from .arrays import device_float, device_floats
+from .reduce import block_sum
 
 MAX_SHARED_BYTES = 48 * 1024  # shared memory a block may use without opting in, on every GPU Numba supports
 
@@ -149,21 +150,6 @@ def conv2d_grad_weight_kernel1(gy, x, gw, sh, sw, pt, pl, dh, dw, groups):
                     if 0 <= wj < W:
                         acc += gy[n, o, i, j] * x[n, ci, hi, wj]
     gw[o, c, p, q] = acc
-
-
-@cuda.jit(device=True)
-def block_sum(partial, value):
-    """Tree-sum ``value`` over the block's threads (blockDim.x a power of two); thread 0 gets the total."""
-    me = cuda.threadIdx.x
-    partial[me] = value
-    cuda.syncthreads()
-    step = cuda.blockDim.x // 2
-    while step > 0:  # halve the number of live partial sums each round
-        if me < step:
-            partial[me] += partial[me + step]
-        cuda.syncthreads()
-        step //= 2
-    return partial[0]
 
 
 @cuda.jit
