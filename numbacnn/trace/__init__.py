@@ -7,6 +7,7 @@ Files hold NumPy arrays and JSON only (no pickle); a bad file raises ``TraceErro
 """
 from .format import VERSION, TraceError
 from .ops import OpTrace, TraceVerificationError, trace_conv2d, trace_pool2d
+from .model import DEFAULT_EVERY, DEFAULT_SAMPLES, Trace, Tracer
 from .reader import load
 
-__all__ = ["VERSION", "TraceError", "TraceVerificationError", "OpTrace", "trace_conv2d", "trace_pool2d", "load"]
+__all__ = ["VERSION", "TraceError", "TraceVerificationError", "OpTrace", "trace_conv2d", "trace_pool2d", "load", "Tracer", "Trace", "DEFAULT_EVERY", "DEFAULT_SAMPLES"]

@@ -47,9 +47,10 @@ def save_npz(path, arrays: dict) -> int:
     return os.path.getsize(path)
 
 
-def write_json(path, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically."""
-    data = json.dumps(obj, indent=1, sort_keys=True, allow_nan=True).encode()
+def write_json(path, obj, compact=False) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (``compact``: no indentation)."""
+    data = json.dumps(obj, indent=None if compact else 1, sort_keys=True, allow_nan=True,
+                      separators=(",", ":") if compact else None).encode()
     _atomic(path, lambda f: f.write(data))
 
 
