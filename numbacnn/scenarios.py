@@ -1,0 +1,181 @@
+"""Small computations the animations replay, run with numbacnn's real kernels; plain arrays out, no drawing.
+
+``learn_kernel``: D2L 6.2.4, learning the edge kernel [[1, -1]] from an image and its edges
+(conv2d forward, conv2d_backward for the gradient, numbacnn.optim.sgd for the update).
+``sgd_paths``: plain SGD, momentum and Nesterov on a 2-D loss surface, every step by numbacnn.optim.sgd.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .conv import conv2d, conv2d_backward
+from .optim import check_hyperparameters, sgd
+
+
+def book_image() -> np.ndarray:
+    """The book's 6x8 image: ones with a dark band (columns 2-5 are zero), float32."""
+    X = np.ones((6, 8), dtype=np.float32)
+    X[:, 2:6] = 0
+    return X
+
+
+@dataclass
+class LearnKernelRecord:
+    """One record per iteration k = 0..steps-1 (arrays stacked along the first axis).
+
+    X (H, W) input, Y (HO, WO) target = X * [[1, -1]]; kernels (steps + 1, KH, KW) kernel before
+    iteration k (the last entry is the learned kernel); predictions (steps, HO, WO) = X * kernels[k];
+    losses (steps,) = sum (prediction - Y)^2; grads (steps, KH, KW) = d loss / d kernel.
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    true_kernel: np.ndarray
+    kernels: np.ndarray
+    predictions: np.ndarray
+    losses: np.ndarray
+    grads: np.ndarray
+    lr: float
+    steps: int = field(init=False)
+
+    def __post_init__(self):
+        self.steps = len(self.losses)
+
+
+def learn_kernel(steps: int = 10, lr: float = 3e-2, seed: int = 0, X=None, true_kernel=None) -> LearnKernelRecord:
+    """Fit a kernel to (X, X * true_kernel) by gradient descent on the summed squared error (D2L 6.2.4).
+
+    Starts from PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn with ``seed``.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_hyperparameters(lr, 0.0, 0.0, 0.0, False)
+    X = book_image() if X is None else np.asarray(X, dtype=np.float32)
+    K = np.array([[1.0, -1.0]], np.float32) if true_kernel is None else np.asarray(true_kernel, np.float32)
+    x4 = X[None, None]
+    Y = conv2d(x4, K[None, None])
+    bound = 1.0 / np.sqrt(K.size)
+    w = np.random.default_rng(seed).uniform(-bound, bound, size=(1, 1) + K.shape).astype(np.float32)
+    kernels, preds, losses, grads = [w[0, 0].copy()], [], [], []
+    for _ in range(steps):
+        Y_hat = conv2d(x4, w)
+        diff = Y_hat - Y
+        losses.append(float(np.sum(diff.astype(np.float64) ** 2)))
+        _, gw, _ = conv2d_backward(2 * diff, x4, w)
+        sgd([w], [gw], [None], lr=lr)
+        preds.append(Y_hat[0, 0])
+        grads.append(gw[0, 0])
+        kernels.append(w[0, 0].copy())
+    return LearnKernelRecord(X=X, Y=Y[0, 0], true_kernel=K, kernels=np.stack(kernels), predictions=np.stack(preds),
+                             losses=np.array(losses), grads=np.stack(grads), lr=float(lr))
+
+
+# ------------------------------------------------------------------------------------------------
+# 2-D loss surfaces: value and gradient, vectorised over the leading axes of x and y
+
+
+def quadratic(x, y):
+    """The ill-conditioned quadratic of D2L 12.6: f = 0.1 x^2 + 2 y^2 (curvatures 0.2 and 4)."""
+    return 0.1 * x * x + 2.0 * y * y
+
+
+def quadratic_grad(x, y):
+    return np.array([0.2 * x, 4.0 * y])
+
+
+def rosenbrock(x, y):
+    """Rosenbrock's banana valley: f = (1 - x)^2 + 100 (y - x^2)^2, minimum 0 at (1, 1)."""
+    return (1 - x) ** 2 + 100.0 * (y - x * x) ** 2
+
+
+def rosenbrock_grad(x, y):
+    return np.array([-2 * (1 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)])
+
+
+# name -> value, gradient, start, minimum, plot box (xmin, xmax, ymin, ymax), defaults
+SURFACES = {
+    "quadratic": dict(f=quadratic, grad=quadratic_grad, start=(-5.0, -2.0), minimum=(0.0, 0.0),
+                      box=(-5.5, 1.0, -2.6, 2.6), lr=0.3, momentum=0.6, steps=20,
+                      formula="f(x, y) = 0.1 x² + 2 y²"),
+    "rosenbrock": dict(f=rosenbrock, grad=rosenbrock_grad, start=(-1.2, 1.0), minimum=(1.0, 1.0),
+                       box=(-1.7, 1.5, -0.5, 1.9), lr=1.5e-3, momentum=0.9, steps=80,
+                       formula="f(x, y) = (1 − x)² + 100 (y − x²)²"),
+}
+
+VARIANTS = ("sgd", "momentum", "nesterov")
+
+
+@dataclass
+class SGDPath:
+    """One optimizer's run: positions (steps + 1, 2); per step k: grads g_k at positions[k] (steps, 2),
+    buffers b_k after step k (steps, 2; zeros without momentum), updates positions[k+1] - positions[k],
+    losses f(positions) (steps + 1,)."""
+
+    variant: str
+    hyper: dict
+    positions: np.ndarray
+    grads: np.ndarray
+    buffers: np.ndarray
+    updates: np.ndarray
+    losses: np.ndarray
+
+
+def sgd_path(surface: str, steps: int, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+             start=None, variant="sgd") -> SGDPath:
+    """Run numbacnn.optim.sgd on the 2-vector (x, y) for ``steps`` steps of ``surface``."""
+    s = SURFACES[surface]
+    check_hyperparameters(lr, momentum, dampening, weight_decay, nesterov)
+    p = np.array(s["start"] if start is None else start, dtype=np.float64)
+    bufs = [None]
+    positions, grads, buffers, updates = [p.copy()], [], [], []
+    for _ in range(steps):
+        g = s["grad"](p[0], p[1]).astype(np.float64)
+        before = p.copy()
+        sgd([p], [g], bufs, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            nesterov=nesterov)
+        if not np.all(np.isfinite(p)):
+            p[:] = np.nan
+        grads.append(g)
+        buffers.append(np.zeros(2) if bufs[0] is None else bufs[0].copy())
+        updates.append(p - before)
+        positions.append(p.copy())
+    P = np.array(positions)
+    hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+    return SGDPath(variant, hyper, P, np.array(grads), np.array(buffers), np.array(updates),
+                   s["f"](P[:, 0], P[:, 1]))
+
+
+def sgd_paths(surface: str = "quadratic", steps: int | None = None, *, lr=None, momentum=None, dampening=0.0,
+              weight_decay=0.0, nesterov=None, start=None) -> dict:
+    """Plain SGD, momentum and Nesterov from the same start with the same lr (surface defaults when None).
+
+    ``nesterov`` (True/False) picks which momentum variants run: None runs both; False drops Nesterov;
+    True drops classical momentum. Returns {"surface", "formula", "box", "minimum", "grid": (X, Y, f(X, Y)) for
+    contours, "paths": [SGDPath, ...]}.
+    """
+    if surface not in SURFACES:
+        raise ValueError(f"surface must be one of {', '.join(SURFACES)}, got {surface!r}")
+    s = SURFACES[surface]
+    steps = s["steps"] if steps is None else steps
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    lr = s["lr"] if lr is None else lr
+    momentum = s["momentum"] if momentum is None else momentum
+    if momentum <= 0:
+        raise ValueError(f"momentum must be positive to compare momentum with plain SGD, got {momentum!r}")
+    common = dict(lr=lr, dampening=0.0, weight_decay=weight_decay, start=start)
+    paths = [sgd_path(surface, steps, momentum=0.0, variant="sgd", **common)]
+    if nesterov is not True:
+        paths.append(sgd_path(surface, steps, momentum=momentum, nesterov=False, variant="momentum",
+                              **dict(common, dampening=dampening)))
+    if nesterov is not False:
+        if dampening != 0:
+            raise ValueError(f"Nesterov momentum requires zero dampening, got dampening={dampening!r} "
+                             "(pass --no-nesterov to compare plain SGD with damped momentum)")
+        paths.append(sgd_path(surface, steps, momentum=momentum, nesterov=True, variant="nesterov", **common))
+    x0, x1, y0, y1 = s["box"]
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 161), np.linspace(y0, y1, 121))
+    return {"surface": surface, "formula": s["formula"], "box": s["box"], "minimum": s["minimum"],
+            "grid": (gx, gy, s["f"](gx, gy)), "paths": paths}

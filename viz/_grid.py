@@ -1,0 +1,133 @@
+"""A matrix drawn as coloured cells with its numbers; built once, updated with ``set``."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import style
+
+
+def _colormap(name):
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name].copy()
+    cmap.set_bad(style.PENDING)
+    return cmap
+
+
+class Grid:
+    """Cells of a (rows, cols) matrix on ``ax``: cell (i, j) is centred at x=j, y=i (row 0 on top).
+
+    ``numbers`` draws each value in its cell (``fmt`` picks the text); ``padding`` (bool mask) marks
+    cells drawn hatched grey whatever their value. ``set(values, hidden=mask)`` leaves hidden cells blank.
+    """
+
+    def __init__(self, ax, shape, *, cmap, vmin, vmax, numbers=True, fontsize=None, title=None, padding=None,
+                 digits=2, ticks=False):
+        from matplotlib.colors import Normalize
+
+        self.ax = ax
+        self.shape = tuple(shape)
+        self.cmap = _colormap(cmap)
+        self.norm = Normalize(vmin, vmax)
+        self.digits = digits
+        rows, cols = self.shape
+        self.image = ax.imshow(np.ma.masked_all(self.shape), cmap=self.cmap, norm=self.norm,
+                               interpolation="nearest", extent=(-0.5, cols - 0.5, rows - 0.5, -0.5), zorder=1)
+        ax.set_xlim(-0.5, cols - 0.5)
+        ax.set_ylim(rows - 0.5, -0.5)
+        ax.set_aspect("equal")
+        from matplotlib.collections import LineCollection
+
+        segs = [[(j + 0.5, -0.5), (j + 0.5, rows - 0.5)] for j in range(cols - 1)]
+        segs += [[(-0.5, i + 0.5), (cols - 0.5, i + 0.5)] for i in range(rows - 1)]
+        self.lines = ax.add_collection(LineCollection(segs, colors="#9a9a9a", linewidths=0.5, zorder=1.5))
+        if ticks:
+            ax.set_xticks(range(cols))
+            ax.set_yticks(range(rows))
+            ax.tick_params(labelsize=7, length=0, pad=1)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_color("#666666")
+        if title:
+            ax.set_title(title, fontsize=style.FONT["label"], pad=3)
+        self.padding = np.zeros(self.shape, bool) if padding is None else np.asarray(padding, bool)
+        self.hatch = None
+        if self.padding.any():
+            from matplotlib.collections import PatchCollection
+            from matplotlib.patches import Rectangle
+
+            rects = [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in np.argwhere(self.padding)]
+            self.hatch = ax.add_collection(PatchCollection(rects, facecolor=style.PADDING, edgecolor="#9a9a9a", hatch="///",
+                                              linewidth=0.5, zorder=2))
+        self.texts = None
+        ax.apply_aspect()
+        bb = ax.get_position()
+        fw, fh = ax.figure.get_size_inches()
+        self.cell_pt = min(bb.width * fw * 72 / cols, bb.height * fh * 72 / rows)
+        self.base_fontsize = fontsize or style.FONT["cell"]
+        self.fontsize = None
+        if numbers:
+            fs = self.base_fontsize
+            self.texts = np.empty(self.shape, dtype=object)
+            for i in range(rows):
+                for j in range(cols):
+                    pad = self.padding[i, j]
+                    self.texts[i, j] = ax.text(j, i, "", ha="center", va="center", fontsize=fs, zorder=3,
+                                               color="#555555" if pad else style.TEXT_DARK,
+                                               fontstyle="italic" if pad else "normal")
+        self.values = None
+
+    def set(self, values, hidden=None):
+        """Show ``values`` (rows, cols); cells where ``hidden`` is True are blank (not computed yet)."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != self.shape:
+            raise ValueError(f"values must have shape {self.shape}, got {values.shape}")
+        self.values = values
+        mask = np.zeros(self.shape, bool) if hidden is None else np.asarray(hidden, bool)
+        self.image.set_data(np.ma.array(values, mask=mask))
+        if self.texts is not None:
+            colors = self.cmap(self.norm(values))
+            strings = [style.fmt(v, self.digits) for v in values.ravel()]
+            longest = max(len(s) for s, m in zip(strings, mask.ravel()) if not m) if not mask.all() else 1
+            fs = round(min(self.base_fontsize, 0.9 * self.cell_pt / (0.62 * longest)), 1)
+            if fs != self.fontsize:
+                for t in self.texts.ravel():
+                    t.set_fontsize(fs)
+            for k, ((i, j), t) in enumerate(np.ndenumerate(self.texts)):
+                if mask[i, j]:
+                    t.set_text("")
+                    continue
+                t.set_text(strings[k])
+                if not self.padding[i, j]:
+                    t.set_color(style.text_color(colors[i, j]))
+            self.fontsize = fs
+        return self
+
+    def dynamic(self) -> list:
+        """The artists ``set`` changes."""
+        out = [self.image, self.lines] + ([self.hatch] if self.hatch is not None else [])
+        out += list(self.ax.spines.values())
+        return out + ([] if self.texts is None else list(self.texts.ravel()))
+
+    def drawn(self) -> np.ndarray:
+        """The texts currently drawn, as an object array of strings (tests compare them with traces)."""
+        return np.vectorize(lambda t: t.get_text(), otypes=[object])(self.texts)
+
+
+def box(ax, i0, j0, rows, cols, color=style.WINDOW, lw=2.5, zorder=4):
+    """A rectangle outlining cells [i0, i0 + rows) x [j0, j0 + cols); move it with ``place_box``."""
+    from matplotlib.patches import Rectangle
+
+    r = Rectangle((j0 - 0.5, i0 - 0.5), cols, rows, fill=False, edgecolor=color, linewidth=lw, zorder=zorder)
+    ax.add_patch(r)
+    return r
+
+
+def place_box(rect, i0, j0, rows=None, cols=None):
+    rect.set_xy((j0 - 0.5, i0 - 0.5))
+    if rows is not None:
+        rect.set_height(rows)
+    if cols is not None:
+        rect.set_width(cols)

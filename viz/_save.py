@@ -1,0 +1,166 @@
+"""Writing an animation to disk; the format follows the file extension.
+
+.gif  Pillow (which matplotlib already depends on)
+.mp4  ffmpeg, when it is on PATH (a clear error naming the fix otherwise)
+.html one self-contained page with play/step controls (matplotlib's HTMLWriter, frames embedded)
+.png  a contact sheet: every frame, in reading order, on one image
+
+Every write goes to a temporary file next to the target and is moved into place with os.replace,
+so an interrupted render never leaves a half-written file under the final name.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = (".gif", ".mp4", ".html", ".png")
+
+
+class SaveError(RuntimeError):
+    """The animation could not be written (missing tool, unwritable path)."""
+
+
+def check_output(path) -> tuple[Path, str]:
+    """Validate ``path`` before any rendering: a known extension and a writable folder.
+
+    Raises ValueError for an unknown format and SaveError for a folder that does not exist or
+    cannot be written; both name the path.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in FORMATS:
+        raise ValueError(f"output format {ext or '(none)'!r} of {str(path)!r} is not supported: "
+                         f"use one of {', '.join(FORMATS)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise SaveError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SaveError(f"cannot write {str(path)!r}: no permission to write in {str(folder)!r}")
+    if path.is_dir():
+        raise SaveError(f"cannot write {str(path)!r}: it is a folder")
+    if ext == ".mp4" and ffmpeg_path() is None:
+        raise SaveError("writing .mp4 needs ffmpeg, which is not on PATH: install it "
+                        "(`apt install ffmpeg`, `brew install ffmpeg` or `conda install ffmpeg`), "
+                        "or save as .gif or .html instead")
+    return path, ext
+
+
+def ffmpeg_path():
+    """The ffmpeg executable, or None."""
+    return shutil.which("ffmpeg")
+
+
+def _atomic(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` and move the result onto ``path``; the temp file is removed on failure."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_gif(frames, path: Path, fps: float) -> Path:
+    """Frames (list of (H, W, 3) uint8) as a looping GIF."""
+    from PIL import Image
+
+    images = [Image.fromarray(f).quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+              for f in frames]
+    duration = max(int(round(1000 / fps)), 20)
+
+    def write(tmp):
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0,
+                       optimize=True, disposal=1)
+
+    return _atomic(path, write)
+
+
+def contact_sheet(frames, max_width: int = 2400, gap: int = 6) -> np.ndarray:
+    """Tile the frames in reading order on a white sheet at most ``max_width`` pixels wide."""
+    from PIL import Image
+
+    n = len(frames)
+    h, w = frames[0].shape[:2]
+    cols = max(1, min(n, math.ceil(math.sqrt(n * h / w))))
+    scale = min(1.0, (max_width - gap * (cols + 1)) / (cols * w))
+    tw, th = max(1, int(w * scale)), max(1, int(h * scale))
+    rows = math.ceil(n / cols)
+    sheet = np.full((rows * th + gap * (rows + 1), cols * tw + gap * (cols + 1), 3), 255, np.uint8)
+    for k, f in enumerate(frames):
+        img = Image.fromarray(f)
+        if scale < 1.0:
+            img = img.resize((tw, th), Image.Resampling.LANCZOS)
+        r, c = divmod(k, cols)
+        y, x = gap + r * (th + gap), gap + c * (tw + gap)
+        sheet[y:y + th, x:x + tw] = np.asarray(img)[:, :, :3]
+    return sheet
+
+
+def write_png(frames, path: Path) -> Path:
+    from PIL import Image
+
+    sheet = Image.fromarray(contact_sheet(frames))
+    return _atomic(path, lambda tmp: sheet.save(tmp, format="PNG", optimize=True))
+
+
+def write_mp4(frames, path: Path, fps: float) -> Path:
+    """Pipe raw RGB frames into ffmpeg (H.264, yuv420p, even width and height)."""
+    exe = ffmpeg_path()
+    if exe is None:
+        raise SaveError("writing .mp4 needs ffmpeg, which is not on PATH: install it, or save as .gif or .html")
+    h, w = frames[0].shape[:2]
+
+    def write(tmp):
+        cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+               "-r", str(fps), "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp)]
+        proc = subprocess.run(cmd, input=b"".join(np.ascontiguousarray(f).tobytes() for f in frames),
+                              capture_output=True)
+        if proc.returncode != 0:
+            raise SaveError(f"ffmpeg failed writing {str(path)!r}: {proc.stderr.decode(errors='replace').strip()}")
+
+    return _atomic(path, write)
+
+
+def html_page(body: str, title: str) -> str:
+    """Wrap matplotlib's player markup in a complete HTML document."""
+    from html import escape
+
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{escape(title)}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def write_html(anim, path: Path, fps: float, progress=None) -> Path:
+    """A self-contained page: every frame embedded as PNG, with matplotlib's JavaScript player."""
+    from matplotlib.animation import HTMLWriter
+
+    func_anim = anim.to_funcanimation(fps)
+    writer = HTMLWriter(fps=fps, embed_frames=True, default_mode="loop", embed_limit=500)
+
+    def write(tmp):
+        cb = None if progress is None else (lambda i, n: progress(1))
+        func_anim.save(str(tmp), writer=writer, dpi=anim.fig.dpi, progress_callback=cb)
+        body = Path(tmp).read_text(encoding="utf-8")
+        Path(tmp).write_text(html_page(body, anim.title), encoding="utf-8")
+
+    return _atomic(path, write)
+
+
+def frame_bytes_png(frame: np.ndarray) -> bytes:
+    """One frame as PNG bytes (for notebooks and tests)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,129 @@
+"""SGD, momentum and Nesterov side by side on a 2-D loss, with arrows for gradient, momentum buffer and update."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import style
+from ._anim import Animation, new_figure
+
+TITLES = {"sgd": "plain SGD", "momentum": "momentum", "nesterov": "Nesterov momentum"}
+
+
+def _fmt_vec(v) -> str:
+    return "(" + ", ".join(style.fmt(x, 3) for x in v) + ")"
+
+
+def sgd_paths(run, *, dpi: int = 100) -> Animation:
+    """One frame per step k: each optimizer at p_k with arrows −lr·g_k (gradient), −lr·b_k (momentum buffer
+    after the step) and the update p_{k+1} − p_k; the loss of every optimizer below.
+
+    ``run``: the dict of numbacnn.scenarios.sgd_paths (formula, box, minimum, grid, paths with positions
+    (steps + 1, 2), grads, buffers, updates (steps, 2), losses (steps + 1,), hyper).
+    """
+    from matplotlib.patches import FancyArrowPatch
+
+    paths = run["paths"]
+    steps = len(paths[0].grads)
+    n = len(paths)
+    fig = new_figure(4.0 * n, 7.0, dpi)
+    gs = fig.add_gridspec(3, n, height_ratios=[1.0, 0.2, 0.42], left=0.05, right=0.98, top=0.83, bottom=0.07,
+                          wspace=0.15, hspace=0.12)
+    fig.suptitle(f"SGD on {run['formula']}: the same learning rate, with and without momentum",
+                 fontsize=style.FONT["title"])
+    gx, gy, gz = run["grid"]
+    x0, x1, y0, y1 = run["box"]
+    levels = np.quantile(gz, np.linspace(0.01, 0.97, 14) ** 2)
+    h = paths[0].hyper
+    hyper = [f"lr={style.fmt(h['lr'], 4)}"]
+    mom = next((p.hyper for p in paths if p.hyper["momentum"]), None)
+    if mom:
+        hyper.append(f"momentum={style.fmt(mom['momentum'], 3)}")
+        if mom["dampening"]:
+            hyper.append(f"dampening={style.fmt(mom['dampening'], 3)}")
+    if h["weight_decay"]:
+        hyper.append(f"weight_decay={style.fmt(h['weight_decay'], 4)}")
+    caption = fig.text(0.5, 0.92, "", ha="center", va="center", fontsize=style.FONT["caption"])
+    panels, dynamic = [], []
+    for c, path in enumerate(paths):
+        ax = fig.add_subplot(gs[0, c])
+        ax.contour(gx, gy, gz, levels=np.unique(levels), colors="#bbbbbb", linewidths=0.6, zorder=0)
+        ax.plot(*run["minimum"], marker="*", color="#444444", ms=10, zorder=1)
+        color = style.SERIES[path.variant]
+        P = path.positions
+        ax.plot(P[:, 0], P[:, 1], color=color, alpha=0.15, lw=1, zorder=1)
+        (trail,) = ax.plot([], [], color=color, lw=1.5, marker="o", ms=3, zorder=2)
+        (head,) = ax.plot([], [], "o", color=color, ms=8, mec="black", zorder=5)
+        arrows = {}
+        for key, lw in (("update", 2.6), ("gradient", 1.6), ("buffer", 1.6)):
+            if key == "buffer" and not path.hyper["momentum"]:
+                continue
+            a = FancyArrowPatch((0, 0), (0, 0), arrowstyle="-|>", mutation_scale=12, lw=lw,
+                                color=style.SERIES[key], zorder=4 if key != "update" else 3,
+                                shrinkA=0, shrinkB=0, linestyle="-" if key == "update" else (0, (3, 2)))
+            ax.add_patch(a)
+            arrows[key] = a
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect("auto")
+        ax.tick_params(labelsize=7)
+        name = TITLES[path.variant]
+        ax.set_title(name, fontsize=style.FONT["label"] + 1, color=color, pad=3)
+        n_ax = fig.add_subplot(gs[1, c])
+        n_ax.axis("off")
+        numbers = n_ax.text(0.0, 0.4, "", transform=n_ax.transAxes, fontsize=8, family="monospace", va="center",
+                            ha="left")
+        panels.append(dict(path=path, trail=trail, head=head, arrows=arrows, numbers=numbers, ax=ax))
+        dynamic += [trail, head, *arrows.values(), numbers]
+    # a shared legend for the arrows
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=style.SERIES["gradient"], lw=1.6, ls=(0, (3, 2)), label="−lr·g  (gradient)"),
+               Line2D([], [], color=style.SERIES["buffer"], lw=1.6, ls=(0, (3, 2)),
+                      label="−lr·b  (momentum buffer)"),
+               Line2D([], [], color=style.SERIES["update"], lw=2.6, label="update $p_{k+1} - p_k$")]
+    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.5, 0.875), ncol=3, fontsize=8.5, frameon=False)
+    l_ax = fig.add_subplot(gs[2, :])
+    ks = np.arange(steps + 1)
+    markers = []
+    for path in paths:
+        L = np.where(np.isfinite(path.losses), path.losses, np.nan)
+        l_ax.plot(ks, L, color=style.SERIES[path.variant], lw=1.5, label=TITLES[path.variant])
+        (m,) = l_ax.plot([], [], "o", color=style.SERIES[path.variant], ms=6, mec="black", zorder=5)
+        markers.append(m)
+    finite = np.concatenate([p.losses[np.isfinite(p.losses)] for p in paths])
+    if finite.size and finite.min() > 0:
+        l_ax.set_yscale("log")
+        l_ax.set_ylim(max(finite.min() * 0.5, 1e-12), min(finite.max() * 2, 1e12))
+    l_ax.set_xlim(-0.5, steps + 0.5)
+    l_ax.set_xlabel("step", fontsize=style.FONT["label"], labelpad=1)
+    l_ax.set_ylabel("loss", fontsize=style.FONT["label"])
+    l_ax.tick_params(labelsize=7)
+    from matplotlib.ticker import MaxNLocator
+
+    l_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    l_ax.grid(alpha=0.3)
+    l_ax.legend(fontsize=7.5, loc="upper right", ncol=n)
+    dynamic += markers + [caption]
+
+    def update(k):
+        for pan, m in zip(panels, markers):
+            path = pan["path"]
+            p, g, b, d = path.positions[k], path.grads[k], path.buffers[k], path.updates[k]
+            lr = path.hyper["lr"]
+            pan["trail"].set_data(path.positions[:k + 1, 0], path.positions[:k + 1, 1])
+            pan["head"].set_data([p[0]], [p[1]])
+            ends = {"gradient": p - lr * g, "buffer": p - lr * b, "update": p + d}
+            for key, a in pan["arrows"].items():
+                end = ends[key]
+                ok = np.all(np.isfinite(end)) and np.all(np.isfinite(p))
+                a.set_positions(tuple(p), tuple(end) if ok else tuple(p))
+            lines = [f"p = {_fmt_vec(p)}  loss {style.fmt(path.losses[k], 3)}", f"g = {_fmt_vec(g)}"]
+            lines.append(f"b = {_fmt_vec(b)}" if path.hyper["momentum"] else "b   (no momentum buffer)")
+            lines.append(f"Δ = {_fmt_vec(d)}")
+            pan["numbers"].set_text("\n".join(lines))
+            m.set_data([k], [path.losses[k] if np.isfinite(path.losses[k]) else np.nan])
+        caption.set_text(f"step {k + 1} of {steps}   ({', '.join(hyper)})")
+        return dynamic
+
+    return Animation(fig, update, steps, name="sgd", title="SGD with and without momentum",
+                     artists={"panels": panels, "caption": caption}, record=run, dynamic=dynamic)
