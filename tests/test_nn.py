@@ -1,0 +1,235 @@
+"""numbacnn.nn: names, state dicts, initialisation, layer gradients, observers and devices."""
+import math
+import os
+
+import numpy as np
+import pytest
+
+import numbacnn as nc
+from numbacnn import nn
+from numbacnn.models import lenet
+from helpers import HAS_TORCH, assert_close
+
+LENET_KEYS = ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias",
+              "11.weight", "11.bias"]
+LENET_SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (10, 84), (10,)]
+
+
+@pytest.mark.parametrize("variant", ["d2l", "modern"])
+def test_lenet_state_dict_uses_pytorch_sequential_names(variant):
+    net = lenet(variant, seed=0)
+    sd = net.state_dict()
+    assert list(sd) == LENET_KEYS
+    assert [v.shape for v in sd.values()] == LENET_SHAPES
+    assert all(v.dtype == np.float32 for v in sd.values())
+    assert all(isinstance(p, nc.Parameter) for p in net.parameters())
+    assert [n for n, _ in net.named_parameters()] == LENET_KEYS
+    act = nn.Sigmoid if variant == "d2l" else nn.ReLU
+    pool = nn.AvgPool2d if variant == "d2l" else nn.MaxPool2d
+    assert isinstance(net[1], act) and isinstance(net[2], pool) and isinstance(net[6], nn.Flatten)
+    assert "Conv2d(1, 6" in repr(net)
+
+
+def test_lenet_shapes_and_bad_arguments():
+    net = lenet(seed=0)
+    y = net.forward(np.zeros((3, 1, 28, 28), np.float32))
+    assert y.shape == (3, 10)
+    with pytest.raises(ValueError, match="variant"):
+        lenet("alexnet")
+    with pytest.raises(ValueError, match="init"):
+        lenet(init="he")
+
+
+def test_seed_makes_weights_reproducible():
+    a, b, c = lenet(seed=1).state_dict(), lenet(seed=1).state_dict(), lenet(seed=2).state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["0.weight"], c["0.weight"])
+
+
+def test_load_state_dict_copies_and_checks():
+    net = lenet(seed=0)
+    sd = lenet(seed=5).state_dict()
+    net.load_state_dict(sd)
+    assert all(np.array_equal(net.state_dict()[k], sd[k]) for k in sd)
+    net.parameters()[0].data += 1  # the model must not share the caller's arrays
+    assert not np.array_equal(net.state_dict()["0.weight"], sd["0.weight"])
+    with pytest.raises(ValueError, match=r"missing \['11.bias'\]"):
+        net.load_state_dict({k: v for k, v in sd.items() if k != "11.bias"})
+    with pytest.raises(ValueError, match="unexpected.*'12.weight'"):
+        net.load_state_dict({**sd, "12.weight": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"'0.weight'.*\(6, 1, 3, 3\)"):
+        net.load_state_dict({**sd, "0.weight": np.zeros((6, 1, 3, 3))})
+
+
+def test_default_init_bounds_match_pytorch():
+    conv = nn.Conv2d(6, 16, 5, rng=0)
+    bound = 1 / math.sqrt(6 * 25)  # kaiming_uniform(a=sqrt(5)) gives 1/sqrt(fan_in)
+    for p in (conv.weight, conv.bias):
+        assert np.abs(p.data).max() <= bound
+        assert np.abs(p.data).max() > 0.9 * bound
+    lin = nn.Linear(400, 120, rng=0)
+    assert np.abs(lin.weight.data).max() <= 1 / math.sqrt(400)
+    # U(-b, b) has standard deviation b / sqrt(3)
+    assert abs(lin.weight.data.std() - 1 / math.sqrt(400) / math.sqrt(3)) < 0.05 / math.sqrt(400)
+
+
+def test_xavier_uniform_bound():
+    p = nc.Parameter(np.zeros((120, 400), np.float32))
+    nn.init.xavier_uniform_(p, rng=0)
+    a = math.sqrt(6 / (400 + 120))
+    assert p.dtype == np.float32 and np.abs(p.data).max() <= a and np.abs(p.data).max() > 0.95 * a
+    q = nc.Parameter(np.zeros((16, 6, 5, 5), np.float32))
+    nn.init.xavier_uniform_(q, gain=2.0, rng=0)
+    assert np.abs(q.data).max() <= 2 * math.sqrt(6 / (6 * 25 + 16 * 25))
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        nn.init.xavier_uniform_(nc.Parameter(np.zeros(3)))
+
+
+def _fd_check(layer, x, eps=1e-6):
+    """Finite-difference check of backward in float64: input gradient and every parameter gradient."""
+    rng = np.random.default_rng(0)
+    y = layer.forward(x)
+    g = rng.standard_normal(y.shape)
+    gx = layer.backward(g)
+
+    def f():
+        return float((layer.forward(x) * g).sum())
+
+    for arr, grad in [(x, gx)] + [(p.data, p.grad) for p in layer.parameters()]:
+        for idx in list(np.ndindex(arr.shape))[:: max(1, arr.size // 12)]:
+            old = arr[idx]
+            arr[idx] = old + eps
+            up = f()
+            arr[idx] = old - eps
+            down = f()
+            arr[idx] = old
+            assert abs((up - down) / (2 * eps) - grad[idx]) < 1e-5 * (1 + abs(grad[idx])), (type(layer), idx)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64, rng=0), (2, 2, 5, 5)),
+    (lambda: nn.Conv2d(2, 4, 2, stride=2, groups=2, bias=False, dtype=np.float64, rng=0), (1, 2, 4, 6)),
+    (lambda: nn.Linear(7, 4, dtype=np.float64, rng=0), (3, 7)),
+    (lambda: nn.AvgPool2d(2), (2, 2, 4, 4)),
+    (lambda: nn.MaxPool2d(2, stride=1), (1, 2, 4, 4)),
+    (lambda: nn.MinPool2d(2), (1, 2, 4, 4)),
+    (lambda: nn.AdaptiveAvgPool2d((2, 3)), (1, 2, 5, 7)),
+    (lambda: nn.Sigmoid(), (2, 3)),
+    (lambda: nn.Tanh(), (2, 3)),
+    (lambda: nn.ReLU(), (2, 3)),
+    (lambda: nn.Flatten(), (2, 3, 2, 2)),
+], ids=["conv", "conv-groups", "linear", "avgpool", "maxpool", "minpool", "adaptive", "sigmoid", "tanh", "relu",
+        "flatten"])
+def test_layer_backward_matches_finite_differences(make, shape):
+    x = np.random.default_rng(1).standard_normal(shape)
+    _fd_check(make(), x)
+
+
+def test_gradients_accumulate_until_zero_grad():
+    lin = nn.Linear(3, 2, rng=0)
+    x = np.ones((4, 3), np.float32)
+    g = np.ones((4, 2), np.float32)
+    lin.forward(x)
+    lin.backward(g)
+    first = lin.weight.grad.copy()
+    lin.forward(x)
+    lin.backward(g)
+    assert_close(lin.weight.grad, 2 * first)
+    lin.zero_grad()
+    assert lin.weight.grad is None and lin.bias.grad is None
+
+
+def test_backward_before_forward_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="before forward"):
+        nn.Linear(3, 2).backward(np.zeros((1, 2), np.float32))
+
+
+def test_sequential_rejects_non_modules():
+    with pytest.raises(TypeError, match=r"layers\[1\]"):
+        nn.Sequential(nn.ReLU(), lambda x: x)
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def on_forward(self, i, name, layer, x, y):
+        self.events.append(("f", i, name, type(layer).__name__, x.shape, y.shape))
+
+    def on_backward(self, i, name, layer, grad_y, grad_x):
+        self.events.append(("b", i, name, type(layer).__name__, grad_y.shape, grad_x.shape))
+
+
+def test_observers_see_every_layer_in_order():
+    net = lenet(seed=0)
+    rec = net.add_observer(Recorder())
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    y = net.forward(x)
+    gx = net.backward(np.ones_like(y))
+    fwd = [e for e in rec.events if e[0] == "f"]
+    bwd = [e for e in rec.events if e[0] == "b"]
+    assert [e[1] for e in fwd] == list(range(12)) and [e[1] for e in bwd] == list(range(11, -1, -1))
+    assert fwd[0][2:] == ("0", "Conv2d", (2, 1, 28, 28), (2, 6, 28, 28))
+    assert fwd[6][2:] == ("6", "Flatten", (2, 16, 5, 5), (2, 400))
+    assert bwd[-1][2:] == ("0", "Conv2d", (2, 6, 28, 28), (2, 1, 28, 28)) and gx.shape == x.shape
+    net.remove_observer(rec)
+    net.forward(x)
+    assert len(rec.events) == 24
+
+
+def test_observed_and_plain_runs_give_the_same_numbers():
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    a, b = lenet("modern", seed=3), lenet("modern", seed=3)
+    b.add_observer(Recorder())
+    ya, yb = a.forward(x), b.forward(x)
+    assert np.array_equal(ya, yb)
+    assert np.array_equal(a.backward(np.ones_like(ya)), b.backward(np.ones_like(yb)))
+    assert all(np.array_equal(p.grad, q.grad) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_cross_entropy_loss_module():
+    crit = nn.CrossEntropyLoss()
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]], np.float32)
+    loss = crit(logits, np.array([0, 2]))
+    assert_close(loss, nc.cross_entropy(logits, np.array([0, 2])))
+    assert_close(crit.backward(), nc.cross_entropy_backward(1.0, logits, np.array([0, 2])))
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="the simulator stands in for a GPU")
+def test_to_cuda_without_gpu_raises_no_gpu_error():
+    from numba import cuda
+
+    if cuda.is_available():
+        pytest.skip("a GPU is present")
+    from numbacnn.cuda import NoGPUError
+
+    with pytest.raises(NoGPUError, match="needs an NVIDIA GPU"):
+        lenet().to("cuda")
+
+
+def test_to_rejects_unknown_devices():
+    with pytest.raises(ValueError, match="target"):
+        lenet().to("tpu")
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
+@pytest.mark.parametrize("variant", ["d2l", "modern"])
+def test_lenet_forward_backward_match_torch(variant):
+    torch = pytest.importorskip("torch")
+    from golden.gen_lenet import torch_lenet
+
+    net = lenet(variant, seed=4)
+    tnet = torch_lenet(variant)
+    tnet.load_state_dict({k: torch.from_numpy(v) for k, v in net.state_dict().items()})
+    x = np.random.default_rng(2).random((4, 1, 28, 28), dtype=np.float32)
+    y = np.array([1, 7, 3, 3])
+    crit = nn.CrossEntropyLoss()
+    loss = crit(net.forward(x), y)
+    net.backward(crit.backward())
+    tx = torch.from_numpy(x).requires_grad_()
+    tloss = torch.nn.functional.cross_entropy(tnet(tx), torch.from_numpy(y))
+    tloss.backward()
+    assert_close(loss, tloss.item(), rtol=1e-5)
+    for (name, p), (tname, tp) in zip(net.named_parameters(), tnet.named_parameters()):
+        assert name == tname
+        assert_close(p.grad, tp.grad.numpy(), atol=1e-6, rtol=1e-4, name=name)
