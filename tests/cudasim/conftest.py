@@ -1,0 +1,27 @@
+"""Fixtures for the CUDA-simulator tests: small blocks, and both kernel variants (simple and fast)."""
+import os
+
+import pytest
+
+SMALL = dict(threads_per_block=8, tile=4)  # tiny inputs still span several blocks
+
+
+@pytest.fixture(params=["simple", "fast"])
+def variant(request):
+    """Run the test once with every op's teaching kernel (kernel1) and once with the fastest kernel."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1")
+    from numbacnn.cuda import config
+
+    with config.override(simple=request.param == "simple", **SMALL):
+        yield request.param
+
+
+@pytest.fixture
+def small_blocks():
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1")
+    from numbacnn.cuda import config
+
+    with config.override(**SMALL):
+        yield
