@@ -124,7 +124,8 @@ class Tracer:
         write_json(os.path.join(self.path, MANIFEST), self.manifest, compact=True)
         model.add_observer(self)
         self._orig_step = optimizer.step
-        optimizer.step = self._step
+        self._wrapped = self._step  # one bound method, so close() can recognise it
+        optimizer.step = self._wrapped
 
     # --- setup
     def _select_layers(self, layers):
@@ -259,7 +260,7 @@ class Tracer:
             self.model.remove_observer(self)
         except ValueError:
             pass
-        if self.optimizer.__dict__.get("step") is self._step:
+        if self.optimizer.__dict__.get("step") is self._wrapped:
             del self.optimizer.step
         self._flush_scalars(write_manifest=False)
         self.manifest["complete"] = error is None

@@ -1,0 +1,253 @@
+"""Model-level traces: round trip, exactness against the ops, sampling, crash safety, size and memory bounds."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import numbacnn as nc
+from numbacnn import nn
+from numbacnn.optim import SGD, sgd
+from numbacnn.trace import Trace, TraceError, Tracer, load
+from numbacnn.train import train_batch
+
+
+def tiny_model(seed=0):
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=seed), nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten(),
+                         nn.Linear(2 * 3 * 3, 3, rng=seed))
+
+
+def batch(seed=0, n=4):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 1, 6, 6)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def run(tmp_path, steps=5, name="t.nctrace", momentum=0.9, **kw):
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1, momentum=momentum, weight_decay=1e-3)
+    path = tmp_path / name
+    with Tracer(model, opt, path, meta={"batch_size": 4}, **kw) as tracer:
+        for s in range(steps):
+            x, y = batch(s)
+            loss, correct = train_batch(model, opt, x, y)
+            tracer.log(loss=loss, acc=correct / len(y))
+    return load(path), model, opt
+
+
+def test_round_trip_and_exactness(tmp_path):
+    t, model, opt = run(tmp_path, steps=4, every=1, samples=4)
+    assert isinstance(t, Trace) and t.complete
+    assert t.steps.tolist() == [0, 1, 2, 3]
+    assert t.layers == ["0", "1", "2", "3", "4"] and t.params == ["0.weight", "0.bias", "4.weight", "4.bias"]
+    assert t.hyperparameters["lr"] == 0.1 and t.hyperparameters["batch_size"] == 4
+    assert t.manifest["target"] == "cpu" and t.manifest["numbacnn_version"] == nc.__version__
+    sc = t.scalars()
+    assert sc["step"].tolist() == [0, 1, 2, 3] and np.isfinite(sc["loss"]).all() and (sc["acc"] <= 1).all()
+    for k, s in enumerate(t.steps):
+        x, y = batch(int(s))
+        w, b = t.param("0.weight")[k], t.param("0.bias")[k]
+        lw, lb = t.param("4.weight")[k], t.param("4.bias")[k]
+        # the recorded feature maps are exactly what the ops compute from the recorded inputs and parameters
+        assert np.array_equal(t.feature_map(0, s, "x"), x)
+        assert np.array_equal(t.feature_map(0, s), nc.conv2d(x, w, b, padding=1))
+        assert np.array_equal(t.feature_map(1, s), nc.sigmoid(t.feature_map(0, s)))
+        assert np.array_equal(t.feature_map(2, s), nc.avg_pool2d(t.feature_map(1, s), 2))
+        assert np.array_equal(t.feature_map("4", s), nc.linear(t.feature_map(3, s), lw, lb))
+        for i in range(1, 5):
+            assert np.array_equal(t.feature_map(i, s, "x"), t.feature_map(i - 1, s, "y"))
+            assert np.array_equal(t.feature_map(i, s, "grad_x"), t.feature_map(i - 1, s, "grad_y").reshape(
+                t.feature_map(i, s, "grad_x").shape))
+        gx, gw, gb = nc.conv2d_backward(t.feature_map(0, s, "grad_y"), x, w, b, padding=1)
+        assert np.array_equal(t.grad("0.weight")[k], gw) and np.array_equal(t.grad("0.bias")[k], gb)
+        assert np.array_equal(t.feature_map(0, s, "grad_x"), gx)
+        # the optimizer step replays exactly from the recorded value, gradient and momentum buffer
+        for name in t.params:
+            p = t.param(name)[k].copy()
+            before = t.param(name, "momentum_before")[k]
+            bufs = [None if k == 0 else before.copy()]
+            assert np.isnan(before).all() == (k == 0)
+            sgd([p], [t.grad(name)[k]], bufs, lr=0.1, momentum=0.9, weight_decay=1e-3)
+            assert np.array_equal(p, t.param(name, "value_after")[k])
+            assert np.array_equal(bufs[0], t.momentum(name)[k])
+            assert np.array_equal(t.param(name, "update")[k], t.param(name, "value_after")[k] - t.param(name)[k])
+        if k + 1 < len(t.steps):
+            assert np.array_equal(t.param("0.weight", "value_after")[k], t.param("0.weight")[k + 1])
+    assert np.array_equal(t.param("4.bias", "value_after")[-1], model[4].bias.data)
+
+
+def test_sampling_and_selection(tmp_path):
+    t, _, _ = run(tmp_path, steps=7, every=3, samples=2, layers=[0, "4"], params=["0.weight"])
+    assert t.steps.tolist() == [0, 3, 6]
+    assert t.layers == ["0", "4"] and t.params == ["0.weight"]
+    assert t.feature_map(0, 3).shape == (2, 2, 6, 6) and t.feature_map(4, 6, "grad_y").shape == (2, 3)
+    assert t.manifest["layers"][0]["y"] == {"shape": [2, 6, 6], "dtype": "float32"}
+    assert t.param("0.weight").shape == (3, 2, 1, 3, 3)
+    assert len(t.scalars()["step"]) == 7
+    with pytest.raises(KeyError, match="not recorded"):
+        t.feature_map(1, 0)
+    with pytest.raises(KeyError, match="not recorded"):
+        t.feature_map(0, 1)
+    with pytest.raises(KeyError, match="not recorded"):
+        t.param("0.bias")
+    t0, _, _ = run(tmp_path, steps=2, name="p.nctrace", every=1, samples=0)
+    assert t0.layers == [] and not any(k.startswith("layer/") for k in t0.step_arrays(1))
+
+
+def test_eval_forward_between_steps_is_not_recorded(tmp_path):
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    with Tracer(model, opt, tmp_path / "e.nctrace", every=1, samples=4) as tracer:
+        x, y = batch(0)
+        train_batch(model, opt, x, y)
+        model.eval()
+        model.forward(batch(9, n=3)[0])  # an evaluation pass: not part of step 1
+        model.train()
+        train_batch(model, opt, *batch(1))
+        assert tracer.step == 2
+    t = load(tmp_path / "e.nctrace")
+    assert np.array_equal(t.feature_map(0, 1, "x"), batch(1)[0])
+
+
+def test_close_detaches_and_errors_mark_incomplete(tmp_path):
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(RuntimeError):
+        with Tracer(model, opt, tmp_path / "x.nctrace", every=1):
+            train_batch(model, opt, *batch(0))
+            raise RuntimeError("boom")
+    assert "step" not in opt.__dict__ and model._observers == []
+    t = load(tmp_path / "x.nctrace")
+    assert not t.complete and "boom" in t.manifest["error"] and t.steps.tolist() == [0]
+
+
+def test_tracer_argument_errors(tmp_path):
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="every"):
+        Tracer(model, opt, tmp_path / "a", every=0)
+    with pytest.raises(ValueError, match="samples"):
+        Tracer(model, opt, tmp_path / "a", samples=-1)
+    with pytest.raises(ValueError, match="layers"):
+        Tracer(model, opt, tmp_path / "a", layers=[7])
+    with pytest.raises(ValueError, match="params"):
+        Tracer(model, opt, tmp_path / "a", params=["9.weight"])
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a numbacnn trace"):
+        Tracer(model, opt, tmp_path / "busy")
+    assert (tmp_path / "busy" / "notes.txt").exists()
+
+
+def test_bad_files(tmp_path):
+    t, _, _ = run(tmp_path, steps=3, every=1)
+    path = tmp_path / "t.nctrace"
+    with pytest.raises(TraceError, match="does not exist"):
+        load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TraceError, match="manifest is missing"):
+        load(tmp_path / "empty")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(TraceError):
+        load(tmp_path / "notes.txt")
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps(dict(manifest, version=99)))
+    with pytest.raises(TraceError, match="newer"):
+        load(path)
+    (path / "manifest.json").write_text(json.dumps(dict(manifest, format="something-else")))
+    with pytest.raises(TraceError, match="not a numbacnn trace"):
+        load(path)
+    (path / "manifest.json").write_text(json.dumps(manifest)[:50])
+    with pytest.raises(TraceError, match="truncated"):
+        load(path)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    chunk = path / "steps" / "step-00000001.npz"
+    data = chunk.read_bytes()
+    chunk.write_bytes(data[: len(data) // 2])
+    t = load(path)
+    t.feature_map(0, 0)  # other steps still load
+    with pytest.raises(TraceError, match="truncated"):
+        t.feature_map(0, 1)
+    assert issubclass(TraceError, ValueError)
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np
+    from numbacnn import nn
+    from numbacnn.optim import SGD
+    from numbacnn.trace import Tracer
+    from numbacnn.train import train_batch
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=0))
+    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    tracer = Tracer(model, opt, sys.argv[1], every=1, samples=2)
+    while True:  # until killed
+        x = rng.standard_normal((4, 1, 6, 6)).astype(np.float32)
+        loss, correct = train_batch(model, opt, x, rng.integers(0, 3, 4))
+        tracer.log(loss=loss, acc=correct / 4)
+""")
+
+
+def test_sigkill_leaves_a_loadable_trace(tmp_path):
+    path = tmp_path / "killed.nctrace"
+    script = tmp_path / "train.py"
+    script.write_text(KILL_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if len(json.loads((path / "manifest.json").read_text())["steps"]) >= 5:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    t = load(path)
+    assert not t.complete and len(t.steps) >= 5
+    assert t.steps.tolist() == list(range(len(t.steps)))
+    for s in t.steps:  # every listed step is whole
+        assert t.feature_map(0, s).shape == (2, 2, 4, 4)
+    assert t.param("3.weight", "momentum_after").shape[0] == len(t.steps)
+
+
+def test_long_run_size_and_memory_bounds(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=0))
+    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 1, 6, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    path = tmp_path / "long.nctrace"
+    sizes, peaks = [], []
+    with Tracer(model, opt, path, every=3, samples=2) as tracer:
+        tracemalloc.start()
+        try:
+            for phase in range(3):
+                tracemalloc.reset_peak()
+                base = tracemalloc.get_traced_memory()[0]
+                for _ in range(60):
+                    loss, correct = train_batch(model, opt, x, y)
+                    tracer.log(loss=loss, acc=correct / 8)
+                peaks.append(tracemalloc.get_traced_memory()[1] - base)
+                sizes.append(sum(tracer.manifest["step_bytes"]))
+        finally:
+            tracemalloc.stop()
+    t = load(path)
+    assert len(t.steps) == 60 and len(t.scalars()["step"]) == 180
+    first, *rest = t.manifest["step_bytes"]  # step 0 has no momentum buffer before it
+    per_step = set(rest)
+    assert len(per_step) == 1  # the same shapes every later recorded step: a constant chunk size
+    per_step = per_step.pop()
+    assert sizes == [first + (20 * k - 1) * per_step for k in (1, 2, 3)]  # size grows linearly with the steps
+    assert t.size_bytes() < 4_000_000
+    # memory does not grow with the number of steps: the last phase peaks no higher than the first (+ slack)
+    assert peaks[2] < peaks[0] + 200_000, peaks
