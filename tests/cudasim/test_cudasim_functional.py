@@ -1,0 +1,122 @@
+"""linear / activations / cross-entropy CUDA kernels under the simulator: golden files, CPU parity, device arrays."""
+import numpy as np
+import pytest
+
+import numbacnn as nc
+from golden.format import load_cases
+from helpers import assert_close
+
+pytestmark = pytest.mark.cudasim
+
+TOL = dict(atol=2e-5, rtol=2e-5)
+GOLDEN = {c[0]: c for c in load_cases("functional")}
+rng = np.random.default_rng(5)
+
+
+def _cuda():
+    import numbacnn.cuda as ncc
+
+    return ncc
+
+
+@pytest.mark.parametrize("name", ["linear0", "linear2", "linear3"])
+def test_linear_matches_golden(variant, name):
+    ncc = _cuda()
+    _, _, a = GOLDEN[name]
+    bias = a.get("bias")
+    assert_close(ncc.to_host(ncc.linear(a["x"], a["weight"], bias)), a["y"], name=f"{name} y", **TOL)
+    gx, gw, gb = ncc.linear_backward(a["grad_out"], a["x"], a["weight"], bias)
+    assert_close(ncc.to_host(gx), a["grad_x"], name=f"{name} grad_x", **TOL)
+    assert_close(ncc.to_host(gw), a["grad_weight"], name=f"{name} grad_weight", **TOL)
+    if bias is None:
+        assert gb is None
+    else:
+        assert_close(ncc.to_host(gb), a["grad_bias"], name=f"{name} grad_bias", **TOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,i,o", [(5, 7, 3), (9, 2, 6), (1, 13, 1)])
+def test_linear_matches_cpu(variant, n, i, o, dtype):
+    ncc = _cuda()
+    x, w = rng.standard_normal((n, i)).astype(dtype), rng.standard_normal((o, i)).astype(dtype)
+    b, gy = rng.standard_normal(o).astype(dtype), rng.standard_normal((n, o)).astype(dtype)
+    tol = TOL if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    y = ncc.to_host(ncc.linear(x, w, b))
+    assert y.dtype == dtype
+    assert_close(y, nc.linear(x, w, b), **tol)
+    for got, want in zip(ncc.linear_backward(gy, x, w, b), nc.linear_backward(gy, x, w, b)):
+        assert_close(ncc.to_host(got), want, **tol)
+
+
+@pytest.mark.parametrize("op", ["relu", "sigmoid", "tanh"])
+def test_activations_match_golden_and_cpu(small_blocks, op):
+    ncc = _cuda()
+    _, _, a = GOLDEN[op]
+    fwd, bwd = getattr(ncc, op), getattr(ncc, op + "_backward")
+    assert_close(ncc.to_host(fwd(a["x"])), a["y"], name=f"{op} y", **TOL)
+    assert_close(ncc.to_host(bwd(a["grad_out"], a["x"])), a["grad_x"], name=f"{op} grad_x", **TOL)
+    x = rng.standard_normal((2, 3, 5))
+    x[0, 0, :2] = 0.0  # relu's gradient at 0 is 0, as in PyTorch
+    assert_close(ncc.to_host(fwd(x)), getattr(nc, op)(x), atol=1e-15, rtol=1e-15)
+    assert_close(ncc.to_host(bwd(x * 3, x)), getattr(nc, op + "_backward")(x * 3, x), atol=1e-15, rtol=1e-15)
+
+
+def test_activation_errors(small_blocks):
+    ncc = _cuda()
+    with pytest.raises(ValueError, match=r"grad_out must have x's shape \(2, 3\), got \(3, 2\)"):
+        ncc.relu_backward(np.ones((3, 2)), np.ones((2, 3)))
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        ncc.tanh(np.array(["a"]))
+
+
+def test_cross_entropy_matches_golden(variant):
+    ncc = _cuda()
+    _, _, a = GOLDEN["cross_entropy0"]
+    loss = ncc.cross_entropy(a["logits"], a["target"])
+    assert ncc.is_device(loss) and loss.shape == ()
+    assert_close(ncc.to_host(loss), a["y"], name="loss", **TOL)
+    g = ncc.cross_entropy_backward(a["grad_out"], a["logits"], a["target"])
+    assert_close(ncc.to_host(g), a["grad_logits"], name="grad_logits", **TOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_matches_cpu_and_stays_on_the_device(variant, dtype):
+    ncc = _cuda()
+    logits = (rng.standard_normal((11, 4)) * 30).astype(dtype)  # large logits: the log-sum-exp must be stable
+    target = rng.integers(0, 4, 11)
+    loss = ncc.cross_entropy(ncc.to_device(logits), ncc.to_device(target))  # labels on the device too
+    want = nc.cross_entropy(logits, target)
+    assert isinstance(float(ncc.to_host(loss)), float)
+    assert_close(ncc.to_host(loss), want, atol=1e-6 if dtype == np.float32 else 1e-12, rtol=1e-6)
+    # the loss's gradient can stay on the device: a 1-element device array as grad_out
+    g = ncc.cross_entropy_backward(ncc.to_device(np.array([2.0], dtype)), logits, target)
+    assert_close(ncc.to_host(g), nc.cross_entropy_backward(2.0, logits, target), atol=1e-7, rtol=1e-6)
+    assert_close(ncc.to_host(nc.cross_entropy(ncc.to_device(logits), target)), want, atol=1e-6, rtol=1e-6)
+
+
+def test_cross_entropy_label_errors_match_cpu(small_blocks):
+    ncc = _cuda()
+    logits = np.zeros((3, 4), np.float32)
+    for bad in ([0, 4, 1], [0, -1, 1], [0, 1], np.array([0.0, 1.0, 2.0])):
+        with pytest.raises((ValueError, TypeError)) as cpu:
+            nc.cross_entropy(logits, bad)
+        with pytest.raises(type(cpu.value)) as gpu:
+            ncc.cross_entropy(logits, bad)
+        assert str(gpu.value) == str(cpu.value)
+    # labels already on the device are not read back: a bad one makes the loss NaN
+    assert np.isnan(ncc.to_host(ncc.cross_entropy(logits, ncc.to_device(np.array([0, 4, 1])))))
+    with pytest.raises(ValueError, match=r"logits must be non-empty"):
+        ncc.cross_entropy(np.zeros((0, 3)), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="grad_out must be a scalar"):
+        ncc.cross_entropy_backward(ncc.to_device(np.ones(2, np.float32)), logits, [0, 1, 2])
+
+
+def test_public_functional_api_dispatches(small_blocks):
+    ncc = _cuda()
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    assert_close(ncc.to_host(nc.linear(x, w, target="cudasim")), nc.linear(x, w), **TOL)
+    assert_close(ncc.to_host(nc.relu(x, target="cuda")), nc.relu(x), atol=0, rtol=0)
+    loss = nc.cross_entropy(x, [0, 2], device="cuda")
+    assert ncc.is_device(loss)
+    assert_close(float(ncc.to_host(loss)), nc.cross_entropy(x, [0, 2]), **TOL)
