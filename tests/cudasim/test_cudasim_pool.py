@@ -1,0 +1,134 @@
+"""Pooling CUDA kernels under the simulator: PyTorch golden files bit for bit, the CPU kernels, indices and errors."""
+import numpy as np
+import pytest
+
+import numbacnn as nc
+from golden.format import load_cases
+from helpers import assert_close
+
+pytestmark = pytest.mark.cudasim
+
+CASES = load_cases("pool")
+WITH_INDICES = ("max_pool2d", "min_pool2d", "adaptive_max_pool2d")
+EXACT = dict(atol=0, rtol=0)
+rng = np.random.default_rng(9)
+
+
+def _cuda():
+    import numbacnn.cuda as ncc
+
+    return ncc
+
+
+def _pick():
+    """A few cases of each op: the options the CPU tests also check (ceil_mode, dilation, padding, divisors, ties)."""
+    picked, seen = [], {}
+    for name, opts, a in CASES:
+        op = opts["op"]
+        if seen.get(op, 0) < (4 if op in ("max_pool2d", "avg_pool2d") else 2) and name.split("_")[-1][-1] in "05739":
+            seen[op] = seen.get(op, 0) + 1
+            picked.append((name, opts, a))
+    picked += [c for c in CASES if "float64" in c[0]][:2]
+    return picked
+
+
+PICKED = _pick()
+
+
+def _global(op, kwargs):
+    """torch computes 1x1 adaptive average pooling with mean(): same value, another summation order."""
+    return op == "adaptive_avg_pool2d" and kwargs["output_size"] in (1, [1, 1])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # assert_close on -inf == -inf
+@pytest.mark.parametrize("name,opts,a", PICKED, ids=[c[0] for c in PICKED])
+def test_pooling_matches_golden(small_blocks, name, opts, a):
+    ncc = _cuda()
+    op, kwargs = opts["op"], opts["kwargs"]
+    fwd, bwd = getattr(ncc, op), getattr(ncc, op + "_backward")
+    tol = dict(atol=1e-7, rtol=1e-6) if _global(op, kwargs) else EXACT
+    if op in WITH_INDICES:
+        y, idx = fwd(a["x"], **kwargs, return_indices=True)
+        np.testing.assert_array_equal(ncc.to_host(idx), a["indices"], err_msg=f"{name} indices")
+        assert ncc.to_host(idx).dtype == np.int64
+    else:
+        y = fwd(a["x"], **kwargs)
+    assert ncc.to_host(y).dtype == a["x"].dtype
+    assert_close(ncc.to_host(y), a["y"], name=f"{name} y", **tol)
+    assert_close(ncc.to_host(bwd(a["grad_out"], a["x"], **kwargs)), a["grad_x"], name=f"{name} grad_x", **tol)
+
+
+GRID = [  # (op, kwargs): every option, on random inputs with ties
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1, dilation=(1, 2), ceil_mode=True)),
+    ("max_pool2d", dict(kernel_size=(2, 3), stride=1)),
+    ("min_pool2d", dict(kernel_size=2, padding=1, ceil_mode=True)),
+    ("min_pool2d", dict(kernel_size=3, stride=(1, 2), dilation=2)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    ("avg_pool2d", dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), divisor_override=5)),
+    ("avg_pool2d", dict(kernel_size=2)),
+    ("adaptive_avg_pool2d", dict(output_size=(3, 4))),
+    ("adaptive_avg_pool2d", dict(output_size=(None, 2))),
+    ("adaptive_max_pool2d", dict(output_size=4)),
+    ("adaptive_max_pool2d", dict(output_size=(9, 2))),  # more outputs than input rows: overlapping windows
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op,kwargs", GRID)
+def test_pooling_matches_cpu(small_blocks, op, kwargs, dtype):
+    ncc = _cuda()
+    x = rng.integers(-3, 4, (2, 2, 7, 6)).astype(dtype)  # small integers: many ties
+    y_cpu = getattr(nc, op)(x, **kwargs)
+    y = ncc.to_host(getattr(ncc, op)(x, **kwargs))
+    assert_close(y, y_cpu, **EXACT)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(ncc.to_host(getattr(ncc, op + "_backward")(gy, x, **kwargs)),
+                 getattr(nc, op + "_backward")(gy, x, **kwargs), **EXACT)
+
+
+def test_nan_wins_and_device_input(small_blocks):
+    ncc = _cuda()
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 0] = np.nan
+    out, idx = ncc.max_pool2d(ncc.to_device(x), 2, return_indices=True)
+    want, want_idx = nc.max_pool2d(x, 2, return_indices=True)
+    assert_close(ncc.to_host(out), want, **EXACT)
+    np.testing.assert_array_equal(ncc.to_host(idx), want_idx)
+
+
+def test_public_pool_api_dispatches(small_blocks):
+    ncc = _cuda()
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    y = nc.max_pool2d(x, 2, target="cuda")
+    assert ncc.is_device(y)
+    assert_close(ncc.to_host(y), nc.max_pool2d(x, 2), **EXACT)
+    assert_close(ncc.to_host(nc.adaptive_avg_pool2d_backward(np.ones((1, 2, 1, 1)), x, 1, target="cudasim")),
+                 nc.adaptive_avg_pool2d_backward(np.ones((1, 2, 1, 1)), x, 1), **EXACT)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, x: m.max_pool2d(x, 2, padding=2),
+    lambda m, x: m.max_pool2d(x, 9),
+    lambda m, x: m.max_pool2d(x, 2, return_indices=1),
+    lambda m, x: m.avg_pool2d(x, 2, divisor_override=0),
+    lambda m, x: m.avg_pool2d(x, 2, count_include_pad="yes"),
+    lambda m, x: m.adaptive_max_pool2d(x, 0),
+    lambda m, x: m.min_pool2d_backward(np.ones((1, 2, 3, 3)), x, 2),
+    lambda m, x: m.max_pool2d(x[0], 2),
+])
+def test_errors_are_the_cpu_errors(small_blocks, call):
+    ncc = _cuda()
+    x = np.ones((1, 2, 4, 4), np.float32)
+    with pytest.raises((ValueError, TypeError)) as cpu:
+        call(nc, x)
+    with pytest.raises(type(cpu.value)) as gpu:
+        call(ncc, x)
+    assert str(gpu.value) == str(cpu.value)
+
+
+def test_picked_golden_cases_cover_the_options():
+    kw = [o["kwargs"] for _, o, _ in PICKED]
+    assert {o["op"] for _, o, _ in PICKED} == {"max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+                                               "adaptive_max_pool2d"}
+    assert any(k.get("ceil_mode") for k in kw) and any(k.get("dilation") not in (None, 1) for k in kw)
+    assert any(k.get("padding") for k in kw) and any(k.get("stride") is not None for k in kw)
