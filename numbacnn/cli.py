@@ -15,6 +15,7 @@ import click
 COMMANDS = {
     "demo": ("demo", "Run the book's edge-detection cross-correlation end to end and print it."),
     "train-lenet": ("train_lenet", "Train LeNet on Fashion-MNIST (D2L 6.6) with numbacnn's kernels, on CPU or GPU."),
+    "trace": ("trace", "Inspect trace files (info) and export their arrays to .npz (export)."),
 }
 
 

@@ -60,7 +60,8 @@ def read_json(path, what="manifest"):
         with open(path, "rb") as f:
             return json.loads(f.read().decode())
     except FileNotFoundError:
-        raise TraceError(f"{os.fspath(path)!r} is not a numbacnn trace: its {what} is missing") from None
+        folder, name = os.path.split(os.fspath(path))
+        raise TraceError(f"{folder!r} is not a numbacnn trace: its {what} ({name}) is missing") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TraceError(f"{os.fspath(path)!r}: the {what} is truncated or corrupt ({exc})") from None
 
@@ -74,6 +75,8 @@ def load_npz(path, expected_size: int | None = None) -> dict:
     if expected_size is not None and size != expected_size:
         raise TraceError(f"trace chunk {path!r} is truncated or was changed: {size} bytes, the manifest says "
                          f"{expected_size}")
+    if not zipfile.is_zipfile(path):
+        raise TraceError(f"{path!r} is truncated or is not a trace file (not a complete .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

@@ -1,0 +1,87 @@
+"""`numbacnn trace info|export`: readable summaries, plain .npz exports, clear errors without tracebacks."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from numbacnn import nn
+from numbacnn.cli import main
+from numbacnn.optim import SGD
+from numbacnn.trace import Tracer, load, trace_conv2d
+from numbacnn.train import train_batch
+
+
+@pytest.fixture(scope="module")
+def trace_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "run.nctrace"
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=0))
+    opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    with Tracer(model, opt, path, every=2, samples=2, meta={"batch_size": 4, "epochs": 1}) as tracer:
+        for _ in range(5):
+            loss, correct = train_batch(model, opt, rng.standard_normal((4, 1, 6, 6)).astype(np.float32),
+                                        rng.integers(0, 3, 4))
+            tracer.log(loss=loss, acc=correct / 4)
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["trace", *map(str, args)])
+
+
+def test_info_model_trace(trace_path):
+    r = invoke("info", trace_path)
+    assert r.exit_code == 0, r.output
+    for text in ("3 recorded (0..4; every 2 steps", "complete", "lr=0.05", "batch_size=4", "Conv2d", "1x6x6",
+                 "2x4x4", "3.weight", "size on disk", "5 steps logged"):
+        assert text in r.output, text
+
+
+def test_info_op_trace(tmp_path):
+    t = trace_conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)))
+    t.save(tmp_path / "op.npz")
+    r = invoke("info", tmp_path / "op.npz")
+    assert r.exit_code == 0 and "conv2d, 4 windows" in r.output and "window" in r.output
+
+
+def test_export(trace_path, tmp_path):
+    out = tmp_path / "s2.npz"
+    r = invoke("export", trace_path, "--step", 2, "--layer", 0, "-o", out)
+    assert r.exit_code == 0, r.output
+    with np.load(out) as z:
+        assert sorted(z.files) == ["grad_x", "grad_y", "x", "y"]
+        assert np.array_equal(z["y"], load(trace_path).feature_map(0, 2))
+    r = invoke("export", trace_path, "--param", "3.weight", "-o", tmp_path / "w.npz")
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "w.npz") as z:
+        assert z["steps"].tolist() == [0, 2, 4] and z["grad"].shape == (3, 3, 32)
+    r = invoke("export", trace_path, "--step", 4, "-o", tmp_path / "all.npz")
+    assert r.exit_code == 0 and "param/3.weight/grad" in r.output
+
+
+@pytest.mark.parametrize("args,code,text", [
+    (["--step", 1], 2, "step 1 was not recorded"),
+    (["--step", 2, "--layer", 7], 2, "layer '7' was not recorded"),
+    (["--param", "9.bias"], 2, "parameter '9.bias' was not recorded"),
+    ([], 2, "--step is required"),
+])
+def test_export_usage_errors(trace_path, tmp_path, args, code, text):
+    r = invoke("export", trace_path, *args, "-o", tmp_path / "x.npz")
+    assert r.exit_code == code and text in r.output and "Traceback" not in r.output
+
+
+def test_bad_files_exit_1_without_traceback(tmp_path, trace_path):
+    junk = tmp_path / "junk.nctrace"
+    junk.write_bytes(b"not a trace at all")
+    newer = tmp_path / "newer.nctrace"
+    newer.mkdir()
+    m = json.loads((trace_path / "manifest.json").read_text())
+    (newer / "manifest.json").write_text(json.dumps(dict(m, version=m["version"] + 1)))
+    for bad, text in ((junk, "not a trace file"), (newer, "newer"), (tmp_path / "nope", "does not exist"),
+                      (tmp_path, "is not a numbacnn trace")):
+        for cmd in (["info", bad], ["export", bad, "--step", 0, "-o", tmp_path / "o.npz"]):
+            r = invoke(*cmd)
+            assert r.exit_code == 1, (cmd, r.output)
+            assert text in r.output and "Traceback" not in r.output and r.exception is None or \
+                isinstance(r.exception, SystemExit)
