@@ -88,9 +88,15 @@ def _device_label(target):
               help="Save weights, optimizer state and settings (.npz) after each epoch and on Ctrl-C.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue a run saved with --save.")
+@click.option("--trace", "trace_path", type=click.Path(), default=None,
+              help="Record feature maps, gradients and SGD steps to this trace folder (e.g. run.nctrace).")
+@click.option("--trace-every", type=click.IntRange(min=1), default=50, show_default=True,
+              help="With --trace: record every N-th step (loss and accuracy are logged every step).")
+@click.option("--trace-samples", type=click.IntRange(min=0), default=4, show_default=True,
+              help="With --trace: examples of each recorded batch whose feature maps are kept.")
 @click.pass_context
 def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening, weight_decay, nesterov, seed, limit,
-        data_dir, download, plot, save, resume):
+        data_dir, download, plot, save, resume, trace_path=None, trace_every=50, trace_samples=4):
     """Train LeNet on Fashion-MNIST (D2L 6.6) and report loss and accuracy after each epoch.
 
     The book's recipe is the default: d2l variant, Xavier init, lr 0.9, batch 256, 10 epochs.
@@ -161,6 +167,23 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
 
     device = _device_label(target)
     n_batches = len(batch_slices(len(x_train), config["batch_size"]))
+    tracer = None
+    if trace_path is not None:
+        from numbacnn.trace import Tracer
+
+        try:
+            tracer = Tracer(net, opt, trace_path, every=trace_every, samples=trace_samples,
+                            meta=dict(config, epochs=epochs, target=target),
+                            start_step=progress["epoch"] * n_batches + progress["batch"])
+        except ValueError as exc:
+            fail(f"--trace {trace_path}: {exc}", 2)
+
+        def close_trace():  # runs however the command ends; an exit other than success marks it incomplete
+            exc = sys.exc_info()[1]
+            ok = exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None))
+            tracer.close(None if ok else f"run stopped: {type(exc).__name__} {exc}")
+
+        ctx.call_on_close(close_trace)
 
     def checkpoint():
         meta = {"config": config, "progress": progress, "history": history, "epochs": epochs}
@@ -188,6 +211,8 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
                     progress.update(batch=i + 1, loss_sum=progress["loss_sum"] + loss * size,
                                     correct=progress["correct"] + correct, seen=progress["seen"] + size)
                     bar.update(1)
+                    if tracer is not None:
+                        tracer.log(loss=loss, acc=correct / size)
                     t0[0] = time.perf_counter()
 
                 try:
@@ -228,3 +253,5 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
         click.echo(f"saved to {save}")
     if plot:
         click.echo(f"curves written to {plot}")
+    if tracer is not None:
+        click.echo(f"trace written to {trace_path} (see: numbacnn trace info {trace_path})")
