@@ -179,3 +179,99 @@ def sgd_paths(surface: str = "quadratic", steps: int | None = None, *, lr=None, 
     gx, gy = np.meshgrid(np.linspace(x0, x1, 161), np.linspace(y0, y1, 121))
     return {"surface": surface, "formula": s["formula"], "box": s["box"], "minimum": s["minimum"],
             "grid": (gx, gy, s["f"](gx, gy)), "paths": paths}
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs and kernels for `numbacnn animate conv` / `pool`
+
+KERNELS = {
+    "edge": [[1, -1]],
+    "sobel-x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel-y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "blur": [[1 / 9] * 3] * 3,
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+}
+
+_DIGIT = """
+..........
+...####...
+..#....#..
+.......#..
+......#...
+....##....
+...#......
+..#.......
+..######..
+..........
+"""
+
+
+def parse_kernel(text: str) -> np.ndarray:
+    """A preset name (``KERNELS``) or a literal matrix, rows separated by ';': "1,0,-1;2,0,-2;1,0,-1"."""
+    if text in KERNELS:
+        return np.array(KERNELS[text], dtype=np.float32)
+    rows = [r for r in str(text).split(";")]
+    try:
+        mat = [[float(v) for v in r.replace(" ", ",").split(",") if v != ""] for r in rows]
+    except ValueError:
+        raise ValueError(f"kernel must be one of {', '.join(KERNELS)} or numbers like '1,0,-1;2,0,-2;1,0,-1', "
+                         f"got {text!r}") from None
+    if not mat or not mat[0] or any(len(r) != len(mat[0]) for r in mat):
+        raise ValueError(f"kernel rows must be non-empty and of equal length (rows separated by ';'), got {text!r}")
+    k = np.array(mat, dtype=np.float32)
+    if not np.all(np.isfinite(k)):
+        raise ValueError(f"kernel must hold finite numbers, got {text!r}")
+    return k
+
+
+def preset_input(name: str) -> np.ndarray:
+    """'d2l-edge' (the book's 6x8 image), 'checker' (8x8, 2x2 squares) or 'digit' (a 10x10 hand-drawn 2)."""
+    if name == "d2l-edge":
+        return book_image()
+    if name == "checker":
+        i, j = np.indices((8, 8))
+        return (((i // 2) + (j // 2)) % 2).astype(np.float32)
+    if name == "digit":
+        lines = [l for l in _DIGIT.strip("\n").splitlines()]
+        return np.array([[1.0 if ch == "#" else 0.0 for ch in l] for l in lines], dtype=np.float32)
+    raise ValueError(f"input must be d2l-edge, checker, digit or an image file, got {name!r}")
+
+
+def parse_size(text) -> tuple[int, int] | None:
+    """'12' (longest side) -> (12, 12) bound, '8x12' -> (8, 12) exactly (rows x columns); None stays None."""
+    if text is None:
+        return None
+    s = str(text).lower()
+    try:
+        if "x" in s:
+            h, w = (int(v) for v in s.split("x", 1))
+        else:
+            h = w = int(s)
+    except ValueError:
+        raise ValueError(f"size must be N or HxW (e.g. 12 or 8x12), got {text!r}") from None
+    if h < 1 or w < 1 or h > 64 or w > 64:
+        raise ValueError(f"size must be between 1 and 64 per side (every window is drawn), got {text!r}")
+    return h, w
+
+
+def load_image(path, size=None, exact=False) -> np.ndarray:
+    """An image file as a float32 grayscale array in [0, 1] (Pillow), resized to fit within ``size`` (h, w)
+    keeping its aspect ratio, or to exactly ``size`` when ``exact``. Default: longest side 12."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            gray = im.convert("L")
+    except FileNotFoundError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise OSError(f"cannot read {str(path)!r} as an image: {exc}") from None
+    h, w = size if size is not None else (12, 12)
+    if not exact:
+        scale = min(h / gray.height, w / gray.width)
+        h, w = max(1, round(gray.height * scale)), max(1, round(gray.width * scale))
+    gray = gray.resize((w, h), Image.Resampling.LANCZOS)
+    return np.round(np.asarray(gray, dtype=np.float32) / 255.0, 2)

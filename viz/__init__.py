@@ -13,7 +13,9 @@ Each function builds one matplotlib figure and returns an ``Animation``: ``len(a
 """
 from ._anim import Animation
 from ._save import FORMATS, SaveError
+from .conv import conv
 from .learn import learn_kernel
+from .pool import pool
 from .sgd import sgd_paths
 
-__all__ = ["Animation", "FORMATS", "SaveError", "learn_kernel", "sgd_paths"]
+__all__ = ["Animation", "FORMATS", "SaveError", "conv", "pool", "learn_kernel", "sgd_paths"]

@@ -22,7 +22,7 @@ class Grid:
     """
 
     def __init__(self, ax, shape, *, cmap, vmin, vmax, numbers=True, fontsize=None, title=None, padding=None,
-                 digits=2, ticks=False):
+                 digits=2, ticks=False, dynamic_padding=False):
         from matplotlib.colors import Normalize
 
         self.ax = ax
@@ -61,12 +61,22 @@ class Grid:
             rects = [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in np.argwhere(self.padding)]
             self.hatch = ax.add_collection(PatchCollection(rects, facecolor=style.PADDING, edgecolor="#9a9a9a", hatch="///",
                                               linewidth=0.5, zorder=2))
+        self.cell_hatch = None
+        if dynamic_padding:  # padding that changes from frame to frame (a window sliding over the border)
+            from matplotlib.patches import Rectangle
+
+            self.cell_hatch = np.empty(self.shape, dtype=object)
+            for i in range(rows):
+                for j in range(cols):
+                    r = Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=style.PADDING, edgecolor="#9a9a9a",
+                                  hatch="///", linewidth=0.5, zorder=2, visible=False)
+                    self.cell_hatch[i, j] = ax.add_patch(r)
         self.texts = None
         ax.apply_aspect()
         bb = ax.get_position()
         fw, fh = ax.figure.get_size_inches()
         self.cell_pt = min(bb.width * fw * 72 / cols, bb.height * fh * 72 / rows)
-        self.base_fontsize = fontsize or style.FONT["cell"]
+        self.base_fontsize = fontsize or max(style.FONT["cell"], min(14.0, 0.42 * self.cell_pt))
         self.fontsize = None
         if numbers:
             fs = self.base_fontsize
@@ -79,14 +89,22 @@ class Grid:
                                                fontstyle="italic" if pad else "normal")
         self.values = None
 
-    def set(self, values, hidden=None):
-        """Show ``values`` (rows, cols); cells where ``hidden`` is True are blank (not computed yet)."""
+    def set(self, values, hidden=None, padding=None):
+        """Show ``values`` (rows, cols); cells where ``hidden`` is True are blank (not computed yet).
+
+        ``padding`` (bool mask, grids built with ``dynamic_padding``) draws those cells as padding this frame.
+        """
         values = np.asarray(values, dtype=np.float64)
         if values.shape != self.shape:
             raise ValueError(f"values must have shape {self.shape}, got {values.shape}")
         self.values = values
         mask = np.zeros(self.shape, bool) if hidden is None else np.asarray(hidden, bool)
         self.image.set_data(np.ma.array(values, mask=mask))
+        pad = self.padding
+        if self.cell_hatch is not None:
+            pad = np.zeros(self.shape, bool) if padding is None else np.asarray(padding, bool) & ~mask
+            for (i, j), r in np.ndenumerate(self.cell_hatch):
+                r.set_visible(bool(pad[i, j]))
         if self.texts is not None:
             colors = self.cmap(self.norm(values))
             strings = [style.fmt(v, self.digits) for v in values.ravel()]
@@ -100,14 +118,20 @@ class Grid:
                     t.set_text("")
                     continue
                 t.set_text(strings[k])
-                if not self.padding[i, j]:
+                if pad[i, j]:
+                    t.set_color("#555555")
+                    t.set_fontstyle("italic")
+                else:
                     t.set_color(style.text_color(colors[i, j]))
+                    if self.cell_hatch is not None:
+                        t.set_fontstyle("normal")
             self.fontsize = fs
         return self
 
     def dynamic(self) -> list:
         """The artists ``set`` changes."""
         out = [self.image, self.lines] + ([self.hatch] if self.hatch is not None else [])
+        out += [] if self.cell_hatch is None else list(self.cell_hatch.ravel())
         out += list(self.ax.spines.values())
         return out + ([] if self.texts is None else list(self.texts.ravel()))
 

@@ -62,6 +62,9 @@ def _atomic(path: Path, write) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(fd)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -75,13 +78,15 @@ def write_gif(frames, path: Path, fps: float) -> Path:
     """Frames (list of (H, W, 3) uint8) as a looping GIF."""
     from PIL import Image
 
-    images = [Image.fromarray(f).quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-              for f in frames]
+    # one palette for the whole animation, from a mosaic of up to 8 frames: fast, small, no flicker
+    picks = [frames[k] for k in np.unique(np.linspace(0, len(frames) - 1, min(8, len(frames))).astype(int))]
+    palette = Image.fromarray(np.concatenate(picks, axis=0)).quantize(256, method=Image.Quantize.MEDIANCUT,
+                                                                       dither=Image.Dither.NONE)
+    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
     duration = max(int(round(1000 / fps)), 20)
 
     def write(tmp):
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0,
-                       optimize=True, disposal=1)
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
 
     return _atomic(path, write)
 

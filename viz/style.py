@@ -58,6 +58,12 @@ def scheme(*arrays) -> dict:
     return {"cmap": SIGNED_CMAP, "vmin": vmin, "vmax": vmax}
 
 
+def signed(*arrays) -> dict:
+    """imshow keywords for signed quantities: the diverging map centred at zero, whatever the data."""
+    vmin, vmax = signed_limits(*arrays)
+    return {"cmap": SIGNED_CMAP, "vmin": vmin, "vmax": vmax}
+
+
 def text_color(rgba) -> str:
     """Black or white, whichever reads better on a cell of colour ``rgba``."""
     r, g, b = rgba[:3]

@@ -1,0 +1,421 @@
+"""`numbacnn animate ...`: run numbacnn's kernels with tracing and hand the record to ``viz``.
+
+Every subcommand shares -o/--output (the extension picks .gif .mp4 .html .png), --fps and --dpi.
+The numbers come from the kernels (numbacnn.trace / numbacnn.scenarios); viz only draws them.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import click
+
+from numbacnn.cli import ensure_cudasim, fail
+
+FORMATS = (".gif", ".mp4", ".html", ".png")
+
+
+def output_options(f):
+    """-o/--output, --fps, --dpi: shared by every animation."""
+
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                  help="Output file; the extension picks the format: .gif, .mp4 (needs ffmpeg), .html (a page "
+                       "with play controls) or .png (a contact sheet of every frame). Default: a descriptive "
+                       "name in the current folder.")
+    @click.option("--fps", type=click.FloatRange(min=0.1, max=60), default=None,
+                  help="Frames per second (default depends on the animation).")
+    @click.option("--dpi", type=click.IntRange(40, 300), default=100, show_default=True, help="Pixels per inch.")
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+def _check_output(path):
+    """Validate -o before any work: unknown format -> usage error (2); unwritable -> failure (1)."""
+    from viz._save import SaveError, check_output
+
+    try:
+        check_output(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'-o' / '--output'")
+    except SaveError as exc:
+        fail(str(exc), 1)
+
+
+def _save(anim, path, fps):
+    """Render every frame with a progress bar, write the file, print its path."""
+    from viz._save import SaveError
+
+    try:
+        with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=click.get_text_stream(
+                "stderr")) as bar:
+            out = anim.save(path, fps=fps, progress=bar.update)
+    except SaveError as exc:
+        fail(str(exc), 1)
+    except OSError as exc:
+        fail(f"cannot write {path!r}: {exc.strerror or exc}", 1)
+    anim.close()
+    click.echo(os.path.abspath(out))
+
+
+def _parse(fn, value, hint):
+    try:
+        return fn(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint)
+
+
+def _pair_opt(text, name, minimum):
+    """'2' -> 2, '2,1' -> (2, 1)."""
+    try:
+        parts = [int(v) for v in str(text).split(",")]
+    except ValueError:
+        raise click.BadParameter(f"must be an int or two ints like 2,1, got {text!r}", param_hint=f"'--{name}'")
+    if len(parts) not in (1, 2) or min(parts) < minimum:
+        raise click.BadParameter(f"must be one or two ints >= {minimum}, got {text!r}", param_hint=f"'--{name}'")
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _suffix(**opts):
+    return "".join(f"-{k}{str(v).replace(',', 'x').replace(' ', '').strip('()')}" for k, v in opts.items()
+                   if v not in (None, False, 0, 1, "0", "1", (1, 1), (0, 0)))
+
+
+@click.group("animate")
+def cli():
+    """Animations drawn from what numbacnn's kernels computed (GIF, MP4, HTML or PNG).
+
+    \b
+    numbacnn animate conv --kernel edge        the book's edge detection, window by window
+    numbacnn animate pool --compare            max, avg and min pooling side by side
+    numbacnn animate learn-kernel              gradient descent learns the edge kernel
+    numbacnn animate sgd                       SGD vs. momentum vs. Nesterov on a 2-D loss
+    numbacnn animate features run.nctrace      feature maps of a traced training run
+    numbacnn animate cuda-grid                 which CUDA block and thread computed each output
+    """
+
+
+# ------------------------------------------------------------------------------------------------
+# conv
+
+
+def _input(name, size):
+    from numbacnn import scenarios
+
+    shape = _parse(scenarios.parse_size, size, "'--size'")
+    if name in ("d2l-edge", "checker", "digit"):
+        x = scenarios.preset_input(name)
+        if shape is not None:
+            from PIL import Image
+
+            img = Image.fromarray((x * 255).astype("uint8")).resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+            import numpy as np
+
+            x = (np.asarray(img, dtype=np.float32) / 255).round(2)
+        return x
+    if not os.path.exists(name):
+        raise click.BadParameter(f"{name!r} is neither d2l-edge, checker, digit nor an existing image file",
+                                 param_hint="'--input'")
+    try:
+        return scenarios.load_image(name, shape, exact=size is not None and "x" in str(size).lower())
+    except OSError as exc:
+        fail(str(exc), 1)
+
+
+@cli.command("conv")
+@click.option("--kernel", "kernel_text", default="edge", show_default=True,
+              help="edge, sobel-x, sobel-y, laplacian, blur, sharpen, identity, or rows of numbers: "
+                   "\"1,0,-1;2,0,-2;1,0,-1\".")
+@click.option("--input", "input_name", default="d2l-edge", show_default=True,
+              help="d2l-edge (the book's 6x8 image), checker, digit, or an image file (made grayscale).")
+@click.option("--size", default=None, help="Resize the input: N (longest side, image files default 12) or HxW.")
+@click.option("--stride", default="1", show_default=True, help="Stride: N or SH,SW.")
+@click.option("--padding", default="0", show_default=True, help="Zero padding: N or PH,PW (drawn hatched).")
+@click.option("--dilation", default="1", show_default=True, help="Dilation: N or DH,DW.")
+@click.option("--flip", is_flag=True, help="Show strict convolution (kernel flipped) beside cross-correlation.")
+@click.option("--channels", default=None,
+              help="CIN or CIN,COUT: several input channels (x + c) whose products are summed, and several output "
+                   "channels (kernels K + c + o), as in D2L 6.4.")
+@click.option("--bias", type=float, default=None, help="Add a bias to every output channel.")
+@click.option("--backward", is_flag=True,
+              help="Show the gradients instead: the kernel's (a correlation of x with the output gradient), "
+                   "then the input's (a full convolution).")
+@click.option("--target", type=click.Choice(["cpu", "cuda", "cudasim"]), default="cpu", show_default=True)
+@output_options
+def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, channels, bias, backward, target,
+             output, fps, dpi):
+    """Slide a kernel over an image one window at a time: the window, the products, their sum, the output."""
+    ensure_cudasim(target)
+    import numpy as np
+
+    from numbacnn import scenarios
+
+    K = _parse(scenarios.parse_kernel, kernel_text, "'--kernel'")
+    st = _pair_opt(stride, "stride", 1)
+    pd = _pair_opt(padding, "padding", 0)
+    dl = _pair_opt(dilation, "dilation", 1)
+    cin, cout = 1, 1
+    if channels is not None:
+        ch = _pair_opt(channels, "channels", 1)
+        cin, cout = (ch, 1) if isinstance(ch, int) else ch
+        if cin > 4 or cout > 4:
+            raise click.BadParameter(f"at most 4 input and 4 output channels are drawn, got {channels!r}",
+                                     param_hint="'--channels'")
+    if (backward or flip) and (cin, cout) != (1, 1):
+        raise click.UsageError("--channels cannot be combined with --flip or --backward (one channel is drawn)")
+    if backward and flip:
+        raise click.UsageError("--flip and --backward are separate animations: pick one")
+    X = _input(input_name, size)
+    name = kernel_text if kernel_text in scenarios.KERNELS else "custom"
+    inp = input_name if input_name in ("d2l-edge", "checker", "digit") else os.path.splitext(
+        os.path.basename(input_name))[0]
+    default = (f"conv-{name}-{inp}" + ("-backward" if backward else "") + ("-flip" if flip else "")
+               + _suffix(s=stride, p=padding, d=dilation) + (f"-c{cin}x{cout}" if channels else "") + ".gif")
+    output = output or default
+    _check_output(output)
+    x = np.stack([X + c for c in range(cin)])[None].astype(np.float32)
+    w = np.stack([np.stack([K + c + o for c in range(cin)]) for o in range(cout)]).astype(np.float32)
+    b = None if bias is None else np.full(cout, bias, np.float32)
+    from numbacnn.trace import trace_conv2d
+
+    try:
+        from numbacnn.cuda import NoGPUError
+    except Exception:  # pragma: no cover
+        NoGPUError = RuntimeError
+    common = dict(stride=st, padding=pd, dilation=dl, target=target)
+    try:
+        if backward:
+            HO_WO = _out_hw(x.shape, w.shape, st, pd, dl)
+            gy = _example_grad(HO_WO)
+            trace = trace_conv2d(x, w, b, backward=True, grad_out=gy, **common)
+            flipped = None
+        else:
+            trace = trace_conv2d(x, w, b, **common)
+            flipped = trace_conv2d(x, w, b, flip=True, **common) if flip else None
+    except NoGPUError as exc:
+        fail(str(exc), 1)
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
+    import viz
+
+    anim = viz.conv(trace, flipped=flipped, dpi=dpi)
+    _save(anim, output, fps or 2)
+
+
+def _out_hw(x_shape, w_shape, stride, padding, dilation):
+    from numbacnn.conv import conv_geometry
+
+    try:
+        return conv_geometry(x_shape, w_shape, None, stride, padding, dilation).out_hw
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
+
+
+def _example_grad(hw):
+    """An example output gradient: small integers in -1..2 (seeded), so the arithmetic reads easily."""
+    import numpy as np
+
+    return np.random.default_rng(0).integers(-1, 3, size=(1, 1) + tuple(hw)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# pool
+
+
+@cli.command("pool")
+@click.option("--mode", type=click.Choice(["max", "avg", "min"]), default="max", show_default=True)
+@click.option("--size", "pool_size", default="2", show_default=True, help="Window size: N or KH,KW.")
+@click.option("--stride", default=None, help="Stride: N or SH,SW (default: the window size).")
+@click.option("--padding", default="0", show_default=True, help="Padding: N or PH,PW (at most half the window).")
+@click.option("--compare", is_flag=True, help="Max, avg and min pooling side by side on the same input.")
+@click.option("--input", "input_name", default="digits", show_default=True,
+              help="digits (a 6x6 grid of numbers 0-9), d2l-edge, checker, digit, or an image file.")
+@click.option("--image-size", "image_size", default=None, help="Resize the input: N or HxW.")
+@click.option("--target", type=click.Choice(["cpu", "cuda", "cudasim"]), default="cpu", show_default=True)
+@output_options
+def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, target, output, fps, dpi):
+    """Pool one window at a time: the window, the element max/min picks, or the mean avg computes."""
+    ensure_cudasim(target)
+    import numpy as np
+
+    ks = _pair_opt(pool_size, "size", 1)
+    st = None if stride is None else _pair_opt(stride, "stride", 1)
+    pd = _pair_opt(padding, "padding", 0)
+    if input_name == "digits":
+        X = (np.arange(36, dtype=np.float32).reshape(6, 6) * 7 % 10)
+    else:
+        X = _input(input_name, image_size)
+    modes = ["max", "avg", "min"] if compare else [mode]
+    default = (f"pool-{'compare' if compare else mode}" + _suffix(k=pool_size, s=stride, p=padding) + ".gif")
+    output = output or default
+    _check_output(output)
+    from numbacnn.trace import trace_pool2d
+
+    try:
+        traces = [trace_pool2d(X[None, None], m, ks, st, pd, target=target) for m in modes]
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
+    except RuntimeError as exc:  # NoGPUError
+        fail(str(exc), 1)
+    import viz
+
+    _save(viz.pool(*traces, dpi=dpi), output, fps or 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# learn-kernel and sgd
+
+
+@cli.command("learn-kernel")
+@click.option("--steps", type=click.IntRange(1, 200), default=10, show_default=True, help="Iterations.")
+@click.option("--lr", type=click.FloatRange(min=0), default=3e-2, show_default=True, help="Learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial kernel.")
+@output_options
+def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
+    """Learn the edge kernel [1, -1] from an image and its edges by gradient descent (D2L 6.2.4)."""
+    output = output or "learn-kernel.gif"
+    _check_output(output)
+    from numbacnn import scenarios
+
+    record = scenarios.learn_kernel(steps=steps, lr=lr, seed=seed)
+    import viz
+
+    _save(viz.learn_kernel(record, dpi=dpi), output, fps or 2)
+
+
+@cli.command("sgd")
+@click.option("--surface", type=click.Choice(["quadratic", "rosenbrock"]), default="quadratic", show_default=True,
+              help="The 2-D loss: an ill-conditioned quadratic (0.1 x² + 2 y²) or Rosenbrock's valley.")
+@click.option("--steps", type=click.IntRange(1, 500), default=None, help="Steps (default 20 / 80).")
+@click.option("--lr", type=click.FloatRange(min=0), default=None, help="Learning rate (default 0.3 / 0.0015).")
+@click.option("--momentum", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Momentum of the momentum and Nesterov runs (default 0.6 / 0.9).")
+@click.option("--dampening", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Dampening of the momentum run (Nesterov needs 0: use --no-nesterov with it).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--nesterov/--no-nesterov", default=None,
+              help="--nesterov: plain SGD vs. Nesterov only; --no-nesterov: plain SGD vs. momentum only. "
+                   "Default: all three.")
+@click.option("--trace", "trace_path", type=click.Path(exists=True), default=None,
+              help="Instead: a parameter's gradient and momentum buffer over the steps of a traced training run.")
+@click.option("--param", default=None, help="With --trace: the parameter to show (default: the first).")
+@output_options
+def sgd_cmd(surface, steps, lr, momentum, dampening, weight_decay, nesterov, trace_path, param, output, fps, dpi):
+    """SGD, momentum and Nesterov side by side: trajectories, gradient / buffer / update arrows, losses."""
+    if trace_path is not None:
+        return _sgd_trace(trace_path, param, output, fps, dpi)
+    from numbacnn import scenarios
+
+    output = output or f"sgd-{surface}.gif"
+    _check_output(output)
+    try:
+        run = scenarios.sgd_paths(surface, steps, lr=lr, momentum=momentum, dampening=dampening,
+                                  weight_decay=weight_decay, nesterov=nesterov)
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
+    import viz
+
+    _save(viz.sgd_paths(run, dpi=dpi), output, fps or 3)
+
+
+def _load_trace(path):
+    from numbacnn.trace import TraceError, load
+
+    try:
+        return load(path)
+    except (TraceError, OSError) as exc:
+        fail(str(exc), 1)
+
+
+def _sgd_trace(path, param, output, fps, dpi):
+    trace = _load_trace(path)
+    if not hasattr(trace, "params"):
+        fail(f"{path!r} is an op trace; --trace needs a training trace (numbacnn train-lenet --trace ...)", 1)
+    params = list(trace.params)
+    name = param or (params[0] if params else None)
+    if name not in params:
+        raise click.BadParameter(f"{name!r} is not a traced parameter; traced: {', '.join(map(str, params))}",
+                                 param_hint="'--param'")
+    output = output or f"sgd-trace-{str(name).replace('.', '-')}.gif"
+    _check_output(output)
+    import viz
+
+    try:
+        anim = viz.sgd_trace(trace, name, dpi=dpi)
+    except ValueError as exc:
+        fail(str(exc), 1)
+    _save(anim, output, fps or 3)
+
+
+# ------------------------------------------------------------------------------------------------
+# features and cuda-grid
+
+
+@cli.command("features")
+@click.argument("trace_path", type=click.Path(exists=True))
+@click.option("--example", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which traced example of the batch.")
+@click.option("--max-channels", type=click.IntRange(1, 16), default=6, show_default=True,
+              help="Channels drawn per layer.")
+@output_options
+def features_cmd(trace_path, example, max_channels, output, fps, dpi):
+    """One example's feature maps through every layer of a traced network, across training steps."""
+    trace = _load_trace(trace_path)
+    if not hasattr(trace, "layers"):
+        fail(f"{trace_path!r} is an op trace; features needs a training trace (numbacnn train-lenet --trace ...)", 1)
+    output = output or "features.gif"
+    _check_output(output)
+    import viz
+
+    try:
+        anim = viz.features(trace, example=example, max_channels=max_channels, dpi=dpi)
+    except ValueError as exc:
+        fail(str(exc), 1)
+    _save(anim, output, fps or 2)
+
+
+@cli.command("cuda-grid")
+@click.option("--target", type=click.Choice(["cuda", "cudasim"]), default="cudasim", show_default=True,
+              help="A real GPU, or Numba's CUDA simulator (no GPU needed).")
+@click.option("--op", type=click.Choice(["conv2d", "max_pool2d"]), default="conv2d", show_default=True)
+@click.option("--layout", type=click.Choice(["simple", "tiled"]), default=None,
+              help="Thread layout (default: what numbacnn.cuda runs): 1-D blocks or 2-D tiles.")
+@click.option("--threads", default=None, help="Threads per block: N (simple) or TY,TX (tiled); default small so "
+                                              "the output spans several blocks.")
+@click.option("--size", default="8x10", show_default=True, help="Output size HxW.")
+@output_options
+def cuda_grid_cmd(target, op, layout, threads, size, output, fps, dpi):
+    """Colour each output element by the CUDA block that computed it; threads light up in launch order."""
+    ensure_cudasim(target)
+    import numpy as np
+
+    from numbacnn import scenarios
+
+    hw = _parse(scenarios.parse_size, size, "'--size'")
+    th = None if threads is None else _pair_opt(threads, "threads", 1)
+    layout = layout or "tiled"
+    if th is None:
+        th = 16 if layout == "simple" else (4, 4)
+    output = output or f"cuda-grid-{op}-{layout}.gif"
+    _check_output(output)
+    from numbacnn.cuda import NoGPUError
+    from numbacnn.trace import trace_conv2d, trace_pool2d
+
+    rng = np.random.default_rng(0)
+    try:
+        if op == "conv2d":
+            x = rng.integers(0, 3, size=(1, 1, hw[0] + 2, hw[1] + 2)).astype(np.float32)
+            w = np.array([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]], np.float32)
+            trace = trace_conv2d(x, w, target=target, layout=layout, threads=th)
+        else:
+            x = rng.integers(0, 10, size=(1, 1, hw[0] * 2, hw[1] * 2)).astype(np.float32)
+            trace = trace_pool2d(x, "max", 2, target=target, layout=layout, threads=th)
+    except NoGPUError as exc:
+        fail(str(exc), 1)
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
+    import viz
+
+    _save(viz.cuda_grid(trace, dpi=dpi), output, fps or 4)
