@@ -85,3 +85,23 @@ def test_bad_files_exit_1_without_traceback(tmp_path, trace_path):
             assert r.exit_code == 1, (cmd, r.output)
             assert text in r.output and "Traceback" not in r.output and r.exception is None or \
                 isinstance(r.exception, SystemExit)
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not __import__("os").path.isdir(FASHION), reason="Fashion-MNIST files not found")
+def test_train_lenet_trace_option(tmp_path):
+    path = tmp_path / "lenet.nctrace"
+    r = CliRunner().invoke(main, ["train-lenet", "--limit", "64", "--batch-size", "32", "--epochs", "1",
+                                  "--data-dir", FASHION, "--no-download", "--trace", str(path),
+                                  "--trace-every", "1", "--trace-samples", "2"])
+    assert r.exit_code == 0, r.output
+    t = load(path)
+    assert t.complete and t.steps.tolist() == [0, 1] and len(t.layers) == 12
+    assert t.feature_map(0, 1).shape == (2, 6, 28, 28) and t.feature_map(11, 0).shape == (2, 10)
+    assert t.hyperparameters["batch_size"] == 32 and len(t.scalars()["loss"]) == 2
+    r = CliRunner().invoke(main, ["train-lenet", "--limit", "64", "--data-dir", FASHION, "--no-download",
+                                  "--trace", str(tmp_path)])
+    assert r.exit_code == 2 and "not a numbacnn trace" in r.output
