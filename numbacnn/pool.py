@@ -101,7 +101,8 @@ def adaptive_pool_geometry(x_shape, output_size) -> tuple[int, int]:
 @njit(parallel=True, cache=True)
 def max_pool2d_forward_cpu(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw, sign):
     """out[n, c, i, j] = max over the window of sign * x, times sign (sign = -1: min pooling);
-    idx[n, c, i, j] = h * W + w of the winner: the first maximum in row-major order, or the last NaN."""
+    idx[n, c, i, j] = h * W + w of the winner: the first maximum in row-major order, or the last NaN.
+    An all-padding window gives -inf and the index of its first tap, as in PyTorch."""
     N, C, H, W = x.shape
     HO, WO = out.shape[2], out.shape[3]
     for job in prange(N * C):
@@ -118,12 +119,20 @@ def max_pool2d_forward_cpu(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw, sign):
                     w0 += dw
                 best = -np.inf
                 arg = h0 * W + w0
+                nans = 0
                 for h in range(h0, h1, dh):
                     for w in range(w0, w1, dw):
                         v = sign * x[n, c, h, w]
-                        if v > best or np.isnan(v):
+                        if v > best:  # strict: the first maximum wins
                             best = v
                             arg = h * W + w
+                        nans += v != v
+                if nans:  # a NaN beats everything, and the last NaN wins (a second pass keeps the first one fast)
+                    for h in range(h0, h1, dh):
+                        for w in range(w0, w1, dw):
+                            if x[n, c, h, w] != x[n, c, h, w]:
+                                best = np.nan
+                                arg = h * W + w
                 out[n, c, i, j] = sign * best
                 idx[n, c, i, j] = arg
 
@@ -143,12 +152,20 @@ def adaptive_max_pool2d_forward_cpu(x, out, idx):
                 w1 = ((j + 1) * W + WO - 1) // WO
                 best = -np.inf
                 arg = h0 * W + w0
+                nans = 0
                 for h in range(h0, h1):
                     for w in range(w0, w1):
                         v = x[n, c, h, w]
-                        if v > best or np.isnan(v):
+                        if v > best:
                             best = v
                             arg = h * W + w
+                        nans += v != v
+                if nans:
+                    for h in range(h0, h1):
+                        for w in range(w0, w1):
+                            if x[n, c, h, w] != x[n, c, h, w]:
+                                best = np.nan
+                                arg = h * W + w
                 out[n, c, i, j] = best
                 idx[n, c, i, j] = arg
 
@@ -163,11 +180,12 @@ def max_pool2d_backward_cpu(gy, idx, gx):
         for h in range(H):
             for w in range(W):
                 gx[n, c, h, w] = 0.0
+        plane = gx[n, c].reshape(H * W)  # a flat view, indexed like idx
         for i in range(HO):
             for j in range(WO):
                 k = idx[n, c, i, j]
                 if 0 <= k < H * W:  # an all-padding window has no winner
-                    gx[n, c, k // W, k % W] += gy[n, c, i, j]
+                    plane[k] += gy[n, c, i, j]
 
 
 @njit(cache=True)

@@ -242,7 +242,7 @@ def pool_problems(draw):
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="live parity needs torch")
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(pool_problems())
 def test_live_parity_with_torch(p):
     import torch
