@@ -176,12 +176,12 @@ def read_checkpoint(path):
 
     try:
         with np.load(path, allow_pickle=False) as f:
-            if "__meta__" not in f.files:
-                raise ValueError(f"{path} is not a numbacnn checkpoint (no __meta__ entry)")
+            if not hasattr(f, "files") or "__meta__" not in f.files:
+                raise ValueError("no __meta__ entry")
             info = json.loads(str(f["__meta__"]))
             model_state = {k[len("model/"):]: f[k] for k in f.files if k.startswith("model/")}
             bufs = {int(k.rsplit("/", 1)[1]): f[k] for k in f.files if k.startswith("optim/momentum_buffer/")}
-    except (OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, KeyError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path} cannot be read as a numbacnn checkpoint: {exc}") from exc
     if info.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} has format {info.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
