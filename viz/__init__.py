@@ -14,8 +14,10 @@ Each function builds one matplotlib figure and returns an ``Animation``: ``len(a
 from ._anim import Animation
 from ._save import FORMATS, SaveError
 from .conv import conv
+from .cuda_grid import cuda_grid
+from .features import features, sgd_trace
 from .learn import learn_kernel
 from .pool import pool
 from .sgd import sgd_paths
 
-__all__ = ["Animation", "FORMATS", "SaveError", "conv", "pool", "learn_kernel", "sgd_paths"]
+__all__ = ["Animation", "FORMATS", "SaveError", "conv", "cuda_grid", "pool", "learn_kernel", "sgd_paths", "sgd_trace", "features"]

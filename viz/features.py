@@ -1,0 +1,194 @@
+"""Model traces (numbacnn.trace.load(path) -> Trace): feature maps across training, a parameter's gradient
+and momentum buffer over the steps."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import style
+from ._anim import Animation, new_figure
+
+
+def _as_2d(a) -> np.ndarray:
+    """A 1-D vector as a near-square block (padded with NaN), 2-D kept; (C, H, W) handled by the caller."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 2:
+        return a
+    v = a.ravel()
+    cols = min(len(v), max(1, math.ceil(math.sqrt(len(v) * 1.5))))
+    rows = math.ceil(len(v) / cols)
+    out = np.full(rows * cols, np.nan)
+    out[:len(v)] = v
+    return out.reshape(rows, cols)
+
+
+def _mosaic(a) -> np.ndarray:
+    """A parameter as one 2-D picture: (O, C, KH, KW) -> its O*C kernels tiled in reading order (kernel (o, c) at
+    tile o*C + c) with NaN gaps; 2-D kept; 1-D as a block."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 4:
+        O, C, KH, KW = a.shape
+        n = O * C
+        cols = math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        out = np.full((rows * (KH + 1) - 1, cols * (KW + 1) - 1), np.nan)
+        for k, tile in enumerate(a.reshape(n, KH, KW)):
+            r, c = divmod(k, cols)
+            out[r * (KH + 1):r * (KH + 1) + KH, c * (KW + 1):c * (KW + 1) + KW] = tile
+        return out
+    if a.ndim == 2:
+        return a
+    return _as_2d(a)
+
+
+def _scalars_at(trace, steps):
+    sc = trace.scalars()
+    loss = {int(s): l for s, l in zip(sc["step"], sc["loss"])}
+    acc = {int(s): a for s, a in zip(sc["step"], sc["acc"])}
+    return sc, [loss.get(int(s), np.nan) for s in steps], [acc.get(int(s), np.nan) for s in steps]
+
+
+def _imshow(ax, shape, kw):
+    import matplotlib
+
+    cmap = matplotlib.colormaps[kw["cmap"]].copy()
+    cmap.set_bad("white")
+    im = ax.imshow(np.zeros(shape), cmap=cmap, vmin=kw["vmin"], vmax=kw["vmax"], interpolation="nearest",
+                   aspect="equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
+def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi: int = 100) -> Animation:
+    """One frame per recorded step: example ``example``'s input and every layer's output (up to
+    ``max_channels`` channels each; vectors as blocks), on colour scales fixed over the run, plus the loss.
+
+    ``trace``: numbacnn.trace.Trace (a training run traced with samples >= example + 1).
+    """
+    steps = list(trace.steps)
+    if not steps:
+        raise ValueError(f"{trace.path!r} holds no recorded steps")
+    names = [str(l) for l in (trace.layers if layers is None else layers)]
+    if not names:
+        raise ValueError(f"{trace.path!r} recorded no layers (traced with samples=0?)")
+    types = {e["name"]: e.get("type", "") for e in trace.manifest["layers"]}
+    names = [n for n in names if types.get(n) != "Flatten"]
+    first = trace.feature_map(names[0], steps[0], "x")
+    if example >= first.shape[0]:
+        raise ValueError(f"example {example} was not traced: the trace holds {first.shape[0]} examples per step")
+    # collect every frame's arrays once: (layer -> (S, channels, h, w))
+    cols = [("input", "x", names[0])] + [(f"{n}: {types.get(n, '')}", "y", n) for n in names]
+    data = []
+    for title, kind, n in cols:
+        per = []
+        for s in steps:
+            a = np.asarray(trace.feature_map(n, s, kind)[example], dtype=np.float64)
+            per.append(a[:max_channels] if a.ndim == 3 else _as_2d(a)[None])
+        data.append(np.stack(per))
+    fig_w = max(8.0, 1.35 * len(cols))
+    fig = new_figure(fig_w, 7.2, dpi)
+    nrow = max(d.shape[1] for d in data)
+    gs = fig.add_gridspec(2, 1, height_ratios=[1.0, 0.26], left=0.04, right=0.98, top=0.86, bottom=0.08, hspace=0.25)
+    top = gs[0].subgridspec(nrow, len(cols), wspace=0.12, hspace=0.12)
+    images = []
+    for c, ((title, kind, n), d) in enumerate(zip(cols, data)):
+        finite = d[np.isfinite(d)]
+        kw = style.scheme(finite) if finite.size else style.scheme(np.zeros(1))
+        col = []
+        for r in range(d.shape[1]):
+            ax = fig.add_subplot(top[r, c])
+            col.append(_imshow(ax, d.shape[2:], kw))
+            if r == 0:
+                ax.set_title(title if len(title) < 18 else title[:17] + "…", fontsize=7.5, pad=2)
+        images.append(col)
+    fig.suptitle(f"Feature maps of example {example} through the network, across training "
+                 f"(channels 0..{min(max_channels, nrow) - 1}; grey ≥ 0, blue/red signed)",
+                 fontsize=style.FONT["title"])
+    caption = fig.text(0.5, 0.905, "", ha="center", va="center", fontsize=style.FONT["caption"])
+    l_ax = fig.add_subplot(gs[1])
+    sc, loss_at, acc_at = _scalars_at(trace, steps)
+    if len(sc["step"]):
+        l_ax.plot(sc["step"], sc["loss"], color=style.SERIES["sgd"], lw=1.2)
+    (mark,) = l_ax.plot([], [], "o", color=style.WINDOW, ms=8, zorder=5)
+    l_ax.set_xlabel("step", fontsize=8, labelpad=1)
+    l_ax.set_ylabel("loss", fontsize=8)
+    l_ax.tick_params(labelsize=7)
+    l_ax.grid(alpha=0.3)
+    dynamic = [im for col in images for im in col] + [mark, caption]
+
+    def update(f):
+        for col, d in zip(images, data):
+            for r, im in enumerate(col):
+                im.set_data(d[f, r])
+        s = steps[f]
+        if np.isfinite(loss_at[f]):
+            mark.set_data([s], [loss_at[f]])
+        acc = f", batch accuracy {acc_at[f]:.0%}" if np.isfinite(acc_at[f]) else ""
+        loss = f": loss {loss_at[f]:.4f}" if np.isfinite(loss_at[f]) else ""
+        caption.set_text(f"step {s} (recorded step {f + 1} of {len(steps)}){loss}{acc}")
+        return dynamic
+
+    return Animation(fig, update, len(steps), name="features", title="Feature maps across training",
+                     artists={"images": images, "columns": [c[0] for c in cols], "caption": caption},
+                     record=dict(steps=steps, data=data), dynamic=dynamic)
+
+
+def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
+    """One frame per recorded step: parameter ``name``'s gradient, momentum buffer (after the step) and update
+    as heatmaps (flattened to 2-D), and their norms over the steps."""
+    steps = list(trace.steps)
+    if not steps:
+        raise ValueError(f"{trace.path!r} holds no recorded steps")
+    kinds = [("grad", "gradient g"), ("momentum_after", "momentum buffer b"), ("update", "update Δ = p' − p")]
+    arrays = {k: trace.param(name, k).astype(np.float64) for k, _ in kinds}
+    if np.all(np.isnan(arrays["momentum_after"])):
+        kinds = [kinds[0], kinds[2]]
+    flat = {k: np.stack([_mosaic(a[s]) for s in range(len(a))]) for k, a in arrays.items()}
+    fig = new_figure(4.2 * len(kinds), 6.6, dpi)
+    gs = fig.add_gridspec(2, len(kinds), height_ratios=[1.0, 0.55], left=0.07, right=0.95, top=0.84, bottom=0.09,
+                          wspace=0.3, hspace=0.3)
+    hp = trace.hyperparameters
+    opts = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("lr", "momentum", "dampening", "weight_decay",
+                                                                   "nesterov") and v not in (0, 0.0, False))
+    fig.suptitle(f"Parameter {name} {tuple(trace.param(name, 'value', steps[:1]).shape[1:])} during training "
+                 f"({opts})", fontsize=style.FONT["title"])
+    caption = fig.text(0.5, 0.905, "", ha="center", va="center", fontsize=style.FONT["caption"])
+    images = []
+    for c, (k, title) in enumerate(kinds):
+        ax = fig.add_subplot(gs[0, c])
+        d = flat[k]
+        im = _imshow(ax, d.shape[1:], style.signed(d[np.isfinite(d)] if np.isfinite(d).any() else np.zeros(1)))
+        ax.set_aspect("equal" if max(d.shape[1:]) <= 4 * min(d.shape[1:]) else "auto")
+        ax.set_title(title, fontsize=style.FONT["label"])
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
+        images.append(im)
+    n_ax = fig.add_subplot(gs[1, :])
+    norms = {}
+    for k, title in kinds:
+        a = arrays[k].reshape(len(steps), -1)
+        norms[k] = np.sqrt(np.nansum(a * a, axis=1))
+        n_ax.plot(steps, norms[k], lw=1.4, label=f"‖{title.split(' ')[-1] if k != 'update' else 'Δ'}‖",
+                  color={"grad": style.SERIES["gradient"], "momentum_after": style.SERIES["buffer"],
+                         "update": style.SERIES["update"]}[k])
+    mark = n_ax.axvline(steps[0], color=style.WINDOW, lw=2.5, zorder=5)
+    n_ax.set_yscale("log")
+    n_ax.legend(fontsize=8, loc="upper right")
+    n_ax.set_xlabel("step", fontsize=8, labelpad=1)
+    n_ax.tick_params(labelsize=7)
+    n_ax.grid(alpha=0.3)
+    dynamic = images + [mark, caption]
+
+    def update(f):
+        for im, (k, _) in zip(images, kinds):
+            im.set_data(flat[k][f])
+        s = steps[f]
+        mark.set_xdata([s, s])
+        caption.set_text(f"step {s}: " + ",  ".join(f"‖{t.split(' ')[-1] if k != 'update' else 'Δ'}‖ = "
+                                                    f"{norms[k][f]:.3g}" for k, t in kinds))
+        return dynamic
+
+    return Animation(fig, update, len(steps), name="sgd-trace", title=f"SGD state of {name}",
+                     artists={"images": images, "kinds": [k for k, _ in kinds], "caption": caption},
+                     record=dict(steps=steps, arrays=arrays, flat=flat), dynamic=dynamic)
