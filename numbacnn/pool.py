@@ -299,10 +299,10 @@ def adaptive_avg_pool2d_backward_cpu(gy, gx):
 # Public API
 
 
-def _host(x, target_name="x"):
+def _host(x, name="x"):
     if is_device_array(x):
-        raise TypeError(f"{target_name} is a CUDA device array: use target='cuda' (or copy it to the host)")
-    return as_float(x, target_name, 4)
+        raise TypeError(f"{name} is a CUDA device array: use target='cuda' (or copy it to the host)")
+    return as_float(x, name, 4)
 
 
 def _grad(grad_out, x, out_hw):

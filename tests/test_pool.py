@@ -126,6 +126,8 @@ def test_global_pooling_and_dtypes():
     assert nc.max_pool2d(x, 2).dtype == np.float64
     assert nc.avg_pool2d(np.ones((1, 1, 4, 4), np.int64), 2).dtype == np.float32
     assert nc.adaptive_avg_pool2d(x, (None, 2)).shape == (2, 3, 5, 2)
+    view = x.transpose(0, 1, 3, 2)[:, ::2]  # any strides: copied to a contiguous array first
+    np.testing.assert_array_equal(nc.max_pool2d(view, 2), ref.max_pool2d(np.ascontiguousarray(view), 2))
 
 
 def test_lenet_shapes_match_reference():
@@ -312,6 +314,8 @@ X4 = np.zeros((1, 2, 5, 5), np.float32)
     (nc.avg_pool2d_backward, (np.zeros((1, 2, 2)), X4, 2), {}, ValueError, ["grad_out", "4 dimensions"]),
     (nc.adaptive_avg_pool2d_backward, (np.zeros((1, 2, 1, 1)), X4, 2), {}, ValueError, ["grad_out", "(1, 2, 2, 2)"]),
     (nc.max_pool2d, (X4, 2), dict(target="tpu"), ValueError, ["target", "'tpu'"]),
+    (nc.avg_pool2d, (type("DeviceArray", (), {"__cuda_array_interface__": {}})(), 2), {}, TypeError,
+     ["x", "CUDA device array", "target='cuda'"]),
 ], ids=lambda v: getattr(v, "__name__", None) if callable(v) else None)
 def test_bad_input(fn, args, kwargs, exc, words):
     with pytest.raises(exc) as info:
