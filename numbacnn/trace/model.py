@@ -49,7 +49,7 @@ def _to_host(a, rows=None):
         return None
     if rows is not None:
         a = a[:rows]
-    if is_device_array(a):
+    if is_device_array(a) or hasattr(a, "copy_to_host"):  # Numba device arrays (also the simulator's)
         return np.array(a.copy_to_host())
     return np.array(a, copy=True)
 

@@ -130,7 +130,7 @@ class OpTrace:
 
 
 def _host(a):
-    return a.copy_to_host() if is_device_array(a) else np.asarray(a)
+    return a.copy_to_host() if is_device_array(a) or hasattr(a, "copy_to_host") else np.asarray(a)
 
 
 def _check_size(count, what):
