@@ -9,9 +9,7 @@ from . import style
 def _colormap(name):
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad(style.PENDING)
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad=style.PENDING)
 
 
 class Grid:

@@ -52,8 +52,7 @@ def _scalars_at(trace, steps):
 def _imshow(ax, shape, kw):
     import matplotlib
 
-    cmap = matplotlib.colormaps[kw["cmap"]].copy()
-    cmap.set_bad("white")
+    cmap = matplotlib.colormaps[kw["cmap"]].with_extremes(bad="white")
     im = ax.imshow(np.zeros(shape), cmap=cmap, vmin=kw["vmin"], vmax=kw["vmax"], interpolation="nearest",
                    aspect="equal")
     ax.set_xticks([])

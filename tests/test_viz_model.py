@@ -1,0 +1,105 @@
+"""Animations of model traces (features, sgd --trace) and the scenarios behind learn-kernel and sgd."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import numbacnn as nc
+import viz
+from numbacnn import nn, scenarios
+from numbacnn.cli import main
+from numbacnn.trace import Tracer, load
+from numbacnn.train import train_batch
+
+
+@pytest.fixture(scope="module")
+def run_trace(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tr") / "run.nctrace"
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3, rng=rng))
+    opt = nc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = rng.random((4, 1, 6, 6), dtype=np.float32)
+    y = np.array([0, 1, 2, 1])
+    with Tracer(model, opt, path, every=1, samples=2) as tr:
+        for _ in range(3):
+            loss, correct = train_batch(model, opt, x, y)
+            tr.log(loss=loss, acc=correct / 4)
+    return path
+
+
+def test_features_one_frame_per_recorded_step(run_trace):
+    trace = load(run_trace)
+    anim = viz.features(trace, example=1, dpi=40)
+    assert len(anim) == len(trace.steps) == 3
+    anim.show(2)
+    cols = anim.artists["columns"]
+    assert "Flatten" not in " ".join(cols)
+    step = trace.steps[2]
+    # the conv layer's column shows exactly the traced feature maps of example 1
+    conv_col = anim.artists["images"][1]
+    fm = trace.feature_map("0", step, "y")[1]
+    for c, im in enumerate(conv_col):
+        assert np.array_equal(np.asarray(im.get_array()), fm[c].astype(np.float64))
+    assert f"step {step}" in anim.artists["caption"].get_text()
+    with pytest.raises(ValueError, match="example 5"):
+        viz.features(trace, example=5)
+
+
+def test_sgd_trace_shows_gradient_buffer_update(run_trace):
+    trace = load(run_trace)
+    anim = viz.sgd_trace(trace, "0.weight", dpi=40)
+    assert len(anim) == 3
+    assert anim.artists["kinds"] == ["grad", "momentum_after", "update"]
+    anim.show(1)
+    g = trace.grad("0.weight")[1]  # (2, 1, 3, 3): two kernels tiled side by side
+    shown = np.asarray(anim.artists["images"][0].get_array())
+    assert np.array_equal(shown[:3, :3], g[0, 0].astype(np.float64))
+    assert np.array_equal(shown[:3, 4:7], g[1, 0].astype(np.float64))
+
+
+def test_cli_features_and_sgd_trace(run_trace, tmp_path):
+    runner = CliRunner()
+    for args in (["features", str(run_trace)], ["sgd", "--trace", str(run_trace), "--param", "4.weight"]):
+        out = tmp_path / "x.gif"
+        res = runner.invoke(main, ["animate", *args, "--dpi", "40", "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        assert out.is_file()
+    res = runner.invoke(main, ["animate", "sgd", "--trace", str(run_trace), "--param", "nope", "-o",
+                               str(tmp_path / "y.gif")])
+    assert res.exit_code == 2 and "0.weight" in res.output
+
+
+def test_learn_kernel_learns_the_edge_kernel():
+    rec = scenarios.learn_kernel(steps=10)
+    assert rec.losses[-1] < rec.losses[0] / 100
+    assert np.allclose(rec.kernels[-1], [[1.0, -1.0]], atol=0.05)
+    # every step is plain gradient descent: w_{k+1} = w_k - lr * grad_k
+    assert np.allclose(rec.kernels[1:], rec.kernels[:-1] - rec.lr * rec.grads, atol=1e-6)
+
+
+def test_sgd_paths_follow_pytorch_recurrences():
+    run = scenarios.sgd_paths("quadratic", 6, lr=0.3, momentum=0.6, weight_decay=0.01)
+    sgd, mom, nest = run["paths"]
+    for path in (sgd, mom, nest):
+        p, b = np.array([-5.0, -2.0]), None
+        for k in range(6):
+            g = scenarios.quadratic_grad(*p) + 0.01 * p
+            if path.variant == "sgd":
+                d = g
+            else:
+                b = g.copy() if b is None else 0.6 * b + g
+                d = g + 0.6 * b if path.variant == "nesterov" else b
+            p = p - 0.3 * d
+            assert np.allclose(path.positions[k + 1], p)
+
+
+def test_sgd_paths_reject_bad_settings():
+    with pytest.raises(ValueError, match="dampening"):
+        scenarios.sgd_paths("quadratic", 3, dampening=0.5)
+    with pytest.raises(ValueError, match="surface"):
+        scenarios.sgd_paths("banana", 3)
+
+
+@pytest.mark.parametrize("text", ["", "1,2;3", "a,b", "1,inf"])
+def test_parse_kernel_errors_name_the_value(text):
+    with pytest.raises(ValueError, match="kernel"):
+        scenarios.parse_kernel(text)
