@@ -150,7 +150,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(TraceError, match="does not exist"):
         load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TraceError, match="manifest is missing"):
+    with pytest.raises(TraceError, match="is not a numbacnn trace: its manifest"):
         load(tmp_path / "empty")
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(TraceError):
