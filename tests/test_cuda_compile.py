@@ -24,6 +24,7 @@ SIGNATURES = {
     "conv2d_grad_weight_kernel2": f"X4 X4 X4 {GEOMETRY}",
     "channel_sum_kernel1": "X4 X1",
     "channel_sum_kernel2": "X4 X1",
+    "flip_kernel1": "X4 X4",
     "linear_forward_kernel1": "X2 X2 X1 X2 b",
     "linear_grad_input_kernel1": "X2 X2 X2",
     "linear_grad_weight_kernel1": "X2 X2 X2",

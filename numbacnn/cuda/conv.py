@@ -12,6 +12,7 @@ Kernels:
     conv2d_grad_weight_kernel1  one thread per weight element: sums over (n, i, j)
     conv2d_grad_weight_kernel2  one block per weight element: the block splits (n, i, j) and tree-sums in shared memory
     channel_sum_kernel1 / 2     the bias gradient sum_{n, i, j} gy[n, o, i, j], per thread / per block
+    flip_kernel1                the kernel turned by 180 degrees, for flip=True (strict convolution)
 """
 from __future__ import annotations
 
@@ -206,6 +207,20 @@ def channel_sum_kernel2(gy, gb):
         gb[o] = total
 
 
+@cuda.jit
+def flip_kernel1(w, out):
+    """out[o, c, p, q] = w[o, c, KH-1-p, KW-1-q]: the kernel turned by 180 degrees (strict convolution, flip=True)."""
+    O, Cg, KH, KW = w.shape
+    t = cuda.grid(1)
+    if t >= O * Cg * KH * KW:
+        return
+    q = t % KW
+    p = (t // KW) % KH
+    c = (t // (KW * KH)) % Cg
+    o = t // (KW * KH * Cg)
+    out[o, c, p, q] = w[o, c, KH - 1 - p, KW - 1 - q]
+
+
 # ----------------------------------------------------------------------------------------------
 # Launchers: choose a kernel, size the grid, allocate outputs. Geometry args are (sh, sw, pt, pl, dh, dw, groups).
 
@@ -256,8 +271,10 @@ def conv2d_grad_input1(gy, w, gx, *args):
 
 
 def _flip(w):
-    """The kernel turned by 180 degrees, as a view (negative strides: no copy)."""
-    return w[:, :, ::-1, ::-1]
+    """A new device array holding the kernel turned by 180 degrees."""
+    out = cuda.device_array(tuple(w.shape), dtype=w.dtype)
+    flip_kernel1[config.launch_1d(w.size)](w, out)
+    return out
 
 
 def _prepare(x, weight, bias, stride, padding, dilation, groups):
@@ -289,8 +306,9 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
     gx = cuda.device_array(tuple(x.shape), dtype=dt)
     conv2d_grad_input1(gy, w, gx, *args)
     gw = cuda.device_array(tuple(weight.shape), dtype=dt)
-    gw_target = _flip(gw) if flip else gw  # the gradient of the flipped kernel, written back flipped
-    (conv2d_grad_weight1 if config.simple else conv2d_grad_weight2)(gy, x, gw_target, *args)
+    (conv2d_grad_weight1 if config.simple else conv2d_grad_weight2)(gy, x, gw, *args)
+    if flip:  # that was the gradient of the flipped kernel: turn it back
+        gw = _flip(gw)
     gb = None
     if bias is not None:
         gb = cuda.device_array(tuple(bias.shape), dtype=dt)
