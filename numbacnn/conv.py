@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -75,11 +76,12 @@ def conv_geometry(x_shape, w_shape, b_shape=None, stride=1, padding=0, dilation=
 
 
 # ----------------------------------------------------------------------------------------------
-# CPU kernels (Numba @njit). One parallel job per (example, output channel) in the forward pass.
+# Simple CPU kernels: the formula, one output element at a time, any stride. They are the readable
+# version and the fallback for strided convolutions; the fast kernels below are tested against them.
 
 
 @njit(parallel=True, cache=True)
-def conv2d_forward_cpu(x, w, b, out, sh, sw, pt, pl, dh, dw, groups):
+def conv2d_forward_cpu_simple(x, w, b, out, sh, sw, pt, pl, dh, dw, groups):
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
     HO, WO = out.shape[2], out.shape[3]
@@ -106,7 +108,7 @@ def conv2d_forward_cpu(x, w, b, out, sh, sw, pt, pl, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True)
-def conv2d_grad_weight_cpu(gy, x, gw, sh, sw, pt, pl, dh, dw, groups):
+def conv2d_grad_weight_cpu_simple(gy, x, gw, sh, sw, pt, pl, dh, dw, groups):
     """gw[o, c, p, q] = sum_{n, i, j} gy[n, o, i, j] * x[n, g*Cg + c, i*sh - pt + p*dh, j*sw - pl + q*dw]."""
     N, C, H, W = x.shape
     O, Cg, KH, KW = gw.shape
@@ -131,7 +133,7 @@ def conv2d_grad_weight_cpu(gy, x, gw, sh, sw, pt, pl, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True)
-def conv2d_grad_input_cpu(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
+def conv2d_grad_input_cpu_simple(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
     """gx[n, ci, h, v] = sum of gy[n, o, i, j] * w[o, c, p, q] over every (o, i, j, p, q) whose window read x[n, ci, h, v]."""
     N, C, H, W = gx.shape
     O, Cg, KH, KW = w.shape
@@ -155,6 +157,189 @@ def conv2d_grad_input_cpu(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
                             wj = j * sw - pl + q * dw
                             if 0 <= wj < W:
                                 gx[n, ci, hi, wj] += gy[n, o, i, j] * wv
+
+
+# ----------------------------------------------------------------------------------------------
+# Fast CPU kernels for stride 1 (LeNet's case; any padding, dilation and groups).
+#
+# The trick: pad example n once into a flat buffer xp, channel after channel, rows Wp = W + pl + pr
+# apart. Output (i, j) then sits at m = i * Wp + j of a flat output row, and tap (c, p, q) of the
+# kernel reads xp[off[k] + m] with off[k] = c * Hp * Wp + p * dh * Wp + q * dw: one shifted slice of xp
+# per tap, the same for every output. The convolution becomes a sum of shifted slices times scalars,
+#     acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m],      k = (c, p, q) flattened,
+# whose innermost loop over m is contiguous and vectorizes. The Wp - WO columns at the end of each
+# flat row are junk and dropped; L is rounded up to a multiple of 32 (buffers have the slack) so the
+# vectorized loop has no scalar tail. Four taps go into acc per pass, to load and store acc less often.
+#
+# GEMM_MATH lets LLVM fuse a * b + c into one FMA and reorder the additions of a sum (as every BLAS
+# does); it does not assume away NaN or infinity, so they propagate as in PyTorch.
+
+GEMM_MATH = {"contract", "reassoc"}
+
+
+@njit(inline="always")
+def _flat_length(HO, WO, Wp):
+    """Length of the flat output row covering every output (i, j) at i * Wp + j, rounded up to 32."""
+    return ((HO - 1) * Wp + WO + 31) // 32 * 32
+
+
+@njit(inline="always")
+def _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw):
+    """off[k] for tap k = (c, p, q): where x[c, i + p*dh, j + q*dw] sits in xp relative to output m = i*Wp + j."""
+    off = np.empty(Cg * KH * KW, np.int64)
+    for c in range(Cg):
+        for p in range(KH):
+            for q in range(KW):
+                off[(c * KH + p) * KW + q] = c * Hp * Wp + p * dh * Wp + q * dw
+    return off
+
+
+@njit(inline="always")
+def _pad_into(x, n, xp, pt, pl, Hp, Wp):
+    """xp (C * Hp * Wp + slack,) <- example n of x inside its zero padding, flat."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    xp[:] = 0.0
+    for c in range(C):
+        for h in range(H):
+            row = (c * Hp + h + pt) * Wp + pl
+            for v in range(W):
+                xp[row + v] = x[n, c, h, v]
+
+
+@njit(inline="always")
+def _widen_into(gy, n, gp, Wp):
+    """gp (O, L) <- gy[n] laid out as flat output rows (i * Wp + j), zero in the junk columns."""
+    O, HO, WO = gy.shape[1], gy.shape[2], gy.shape[3]
+    gp[:] = 0.0
+    for o in range(O):
+        for i in range(HO):
+            for j in range(WO):
+                gp[o, i * Wp + j] = gy[n, o, i, j]
+
+
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
+    """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j]."""
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    HO, WO = out.shape[2], out.shape[3]
+    Hp, Wp = H + pt + pb, W + pl + pr
+    L = _flat_length(HO, WO, Wp)
+    K = Cg * KH * KW
+    Og = O // groups
+    off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
+    wk = w.reshape(O, K)
+    for n in prange(N):
+        xp = np.empty(C * Hp * Wp + L, x.dtype)
+        _pad_into(x, n, xp, pt, pl, Hp, Wp)
+        acc = np.empty(L, x.dtype)
+        for o in range(O):
+            xg = xp[(o // Og) * Cg * Hp * Wp:]  # the input channels of o's group
+            acc[:] = b[o]
+            k = 0
+            while k + 4 <= K:
+                x0, x1 = xg[off[k]:off[k] + L], xg[off[k + 1]:off[k + 1] + L]
+                x2, x3 = xg[off[k + 2]:off[k + 2] + L], xg[off[k + 3]:off[k + 3] + L]
+                w0, w1, w2, w3 = wk[o, k], wk[o, k + 1], wk[o, k + 2], wk[o, k + 3]
+                for m in range(L):
+                    acc[m] += x0[m] * w0 + x1[m] * w1 + x2[m] * w2 + x3[m] * w3
+                k += 4
+            for k in range(k, K):
+                x0, w0 = xg[off[k]:off[k] + L], wk[o, k]
+                for m in range(L):
+                    acc[m] += x0[m] * w0
+            for i in range(HO):
+                for j in range(WO):
+                    out[n, o, i, j] = acc[i * Wp + j]
+
+
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
+    """Stride 1: every tap k = (c, p, q) adds w[o, k] * gy[n, o] back where it read:
+    gxp[off[k] + m] += sum_o w[o, c, p, q] * gp[o, m] (four output channels per pass); gx is gxp unpadded."""
+    N, C, H, W = gx.shape
+    O, Cg, KH, KW = w.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    Hp, Wp = H + pt + pb, W + pl + pr
+    L = _flat_length(HO, WO, Wp)
+    Og = O // groups
+    for n in prange(N):
+        gp = np.empty((O, L), gy.dtype)
+        _widen_into(gy, n, gp, Wp)
+        gxp = np.zeros(C * Hp * Wp + L, gx.dtype)
+        for ci in range(C):
+            g, c = ci // Cg, ci % Cg
+            for p in range(KH):
+                for q in range(KW):
+                    s = ci * Hp * Wp + p * dh * Wp + q * dw
+                    dst = gxp[s:s + L]
+                    o = g * Og
+                    while o + 4 <= (g + 1) * Og:
+                        g0, g1, g2, g3 = gp[o], gp[o + 1], gp[o + 2], gp[o + 3]
+                        w0, w1, w2, w3 = w[o, c, p, q], w[o + 1, c, p, q], w[o + 2, c, p, q], w[o + 3, c, p, q]
+                        for m in range(L):
+                            dst[m] += g0[m] * w0 + g1[m] * w1 + g2[m] * w2 + g3[m] * w3
+                        o += 4
+                    for o in range(o, (g + 1) * Og):
+                        g0, w0 = gp[o], w[o, c, p, q]
+                        for m in range(L):
+                            dst[m] += g0[m] * w0
+            for h in range(H):
+                for v in range(W):
+                    gx[n, ci, h, v] = gxp[(ci * Hp + h + pt) * Wp + v + pl]
+
+
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+def conv2d_grad_weight_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
+    """Stride 1: gw[o, k] = sum_n sum_m gp[o, m] * xp[off[k] + m] (dot products, four taps per pass).
+
+    Each of ``threads`` jobs sums its share of the batch into its own copy of gw; the copies are added at the end.
+    """
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = gw.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    Hp, Wp = H + pt + pb, W + pl + pr
+    L = _flat_length(HO, WO, Wp)
+    K = Cg * KH * KW
+    Og = O // groups
+    off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
+    T = max(1, min(N, threads))
+    part = np.zeros((T, O, K), gw.dtype)
+    zero = gw.dtype.type(0)
+    for t in prange(T):
+        xp = np.empty(C * Hp * Wp + L, x.dtype)
+        gp = np.empty((O, L), gy.dtype)
+        for n in range(t * N // T, (t + 1) * N // T):
+            _pad_into(x, n, xp, pt, pl, Hp, Wp)
+            _widen_into(gy, n, gp, Wp)
+            for o in range(O):
+                xg = xp[(o // Og) * Cg * Hp * Wp:]
+                g = gp[o]
+                k = 0
+                while k + 4 <= K:
+                    x0, x1 = xg[off[k]:off[k] + L], xg[off[k + 1]:off[k + 1] + L]
+                    x2, x3 = xg[off[k + 2]:off[k + 2] + L], xg[off[k + 3]:off[k + 3] + L]
+                    s0 = s1 = s2 = s3 = zero
+                    for m in range(L):
+                        s0 += g[m] * x0[m]
+                        s1 += g[m] * x1[m]
+                        s2 += g[m] * x2[m]
+                        s3 += g[m] * x3[m]
+                    part[t, o, k] += s0
+                    part[t, o, k + 1] += s1
+                    part[t, o, k + 2] += s2
+                    part[t, o, k + 3] += s3
+                    k += 4
+                for k in range(k, K):
+                    x0 = xg[off[k]:off[k] + L]
+                    s0 = zero
+                    for m in range(L):
+                        s0 += g[m] * x0[m]
+                    part[t, o, k] += s0
+    gwk = gw.reshape(O, K)
+    gwk[:] = 0.0
+    for t in range(T):
+        gwk += part[t]
 
 
 @njit(parallel=True, cache=True)
@@ -229,7 +414,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
     w = _flipped(weight) if flip else weight
     b = np.zeros(w.shape[0], dtype=x.dtype) if bias is None else bias
     out = np.empty((x.shape[0], w.shape[0]) + geo.out_hw, dtype=x.dtype)
-    conv2d_forward_cpu(x, w, b, out, *geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
+    if geo.stride == (1, 1):
+        conv2d_forward_cpu(x, w, b, out, *geo.padding, *geo.dilation, geo.groups)
+    else:
+        conv2d_forward_cpu_simple(x, w, b, out, *geo.stride, geo.padding[0], geo.padding[2], *geo.dilation,
+                                  geo.groups)
     return out
 
 
@@ -250,11 +439,15 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
     if gy.shape != expected:
         raise ValueError(f"grad_out must have the output's shape {expected}, got {gy.shape}")
     w = _flipped(weight) if flip else weight
-    args = (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
-    gx = np.empty_like(x)
-    conv2d_grad_input_cpu(gy, w, gx, *args)
-    gw = np.empty_like(w)
-    conv2d_grad_weight_cpu(gy, x, gw, *args)
+    gx, gw = np.empty_like(x), np.empty_like(w)
+    if geo.stride == (1, 1):
+        args = (*geo.padding, *geo.dilation, geo.groups)
+        conv2d_grad_input_cpu(gy, w, gx, *args)
+        conv2d_grad_weight_cpu(gy, x, gw, *args, numba.get_num_threads())
+    else:
+        args = (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
+        conv2d_grad_input_cpu_simple(gy, w, gx, *args)
+        conv2d_grad_weight_cpu_simple(gy, x, gw, *args)
     if flip:
         gw = _flipped(gw)
     gb = None

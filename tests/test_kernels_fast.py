@@ -1,0 +1,106 @@
+"""The fast CPU kernels (flat shifted slices, blocked loops) against the simple ones that read like the formula."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from numbacnn import conv
+from helpers import assert_close
+
+
+def _simple_vs_fast(x, w, gy, pads, dil, groups):
+    """(simple, fast) outputs of forward, grad_input and grad_weight for stride 1."""
+    N, C, H, W = x.shape
+    O = w.shape[0]
+    b = np.linspace(-1, 1, O).astype(x.dtype)
+    pt, pb, pl, pr = pads
+    y_s, y_f = np.empty(gy.shape, x.dtype), np.empty(gy.shape, x.dtype)
+    conv.conv2d_forward_cpu_simple(x, w, b, y_s, 1, 1, pt, pl, *dil, groups)
+    conv.conv2d_forward_cpu(x, w, b, y_f, *pads, *dil, groups)
+    gx_s, gx_f = np.empty_like(x), np.empty_like(x)
+    conv.conv2d_grad_input_cpu_simple(gy, w, gx_s, 1, 1, pt, pl, *dil, groups)
+    conv.conv2d_grad_input_cpu(gy, w, gx_f, *pads, *dil, groups)
+    gw_s, gw_f = np.empty_like(w), np.empty_like(w)
+    conv.conv2d_grad_weight_cpu_simple(gy, x, gw_s, 1, 1, pt, pl, *dil, groups)
+    conv.conv2d_grad_weight_cpu(gy, x, gw_f, *pads, *dil, groups, 2)
+    return (y_s, gx_s, gw_s), (y_f, gx_f, gw_f)
+
+
+@settings(max_examples=40, deadline=None)
+@given(N=st.integers(0, 3), Cg=st.integers(1, 5), Og=st.integers(1, 6), groups=st.integers(1, 2),
+       H=st.integers(1, 9), W=st.integers(1, 9), KH=st.integers(1, 4), KW=st.integers(1, 4),
+       pads=st.tuples(*[st.integers(0, 3)] * 4), dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
+def test_conv_fast_kernels_match_simple(N, Cg, Og, groups, H, W, KH, KW, pads, dil, dtype, seed):
+    HO = H + pads[0] + pads[1] - dil[0] * (KH - 1)
+    WO = W + pads[2] + pads[3] - dil[1] * (KW - 1)
+    if HO < 1 or WO < 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, Cg * groups, H, W)).astype(dtype)
+    w = rng.standard_normal((Og * groups, Cg, KH, KW)).astype(dtype)
+    gy = rng.standard_normal((N, Og * groups, HO, WO)).astype(dtype)
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    for name, s, f in zip(("y", "grad_x", "grad_weight"), *_simple_vs_fast(x, w, gy, pads, dil, groups)):
+        assert_close(f, s, name=name, **tol)
+
+
+@pytest.mark.parametrize("shape", [((4, 1, 28, 28), (6, 1, 5, 5), 2), ((3, 6, 14, 14), (16, 6, 5, 5), 0)],
+                         ids=["conv1", "conv2"])
+def test_conv_fast_kernels_lenet_shapes(shape):
+    xs, ws, p = shape
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs, dtype=np.float32), rng.standard_normal(ws, dtype=np.float32)
+    HO = xs[2] + 2 * p - ws[2] + 1
+    gy = rng.standard_normal((xs[0], ws[0], HO, HO), dtype=np.float32)
+    for name, s, f in zip(("y", "grad_x", "grad_weight"), *_simple_vs_fast(x, w, gy, (p,) * 4, (1, 1), 1)):
+        assert_close(f, s, name=name, atol=1e-4, rtol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(0, 9), I=st.integers(1, 13), O=st.integers(1, 11),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
+def test_linear_fast_kernels_match_simple(N, I, O, dtype, seed):
+    from numbacnn import functional as F
+
+    rng = np.random.default_rng(seed)
+    x, w, b, gy = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), (O,), (N, O)))
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    y_s, y_f = np.empty((N, O), dtype), np.empty((N, O), dtype)
+    F.linear_forward_cpu_simple(x, w, b, y_s)
+    F.linear_forward_cpu(x, w, b, y_f)
+    assert_close(y_f, y_s, name="y", **tol)
+    gx_s, gx_f = np.empty_like(x), np.empty_like(x)
+    F.linear_grad_input_cpu_simple(gy, w, gx_s)
+    F.linear_grad_input_cpu(gy, w, gx_f)
+    assert_close(gx_f, gx_s, name="grad_x", **tol)
+    gw_s, gw_f, gb_s, gb_f = np.empty_like(w), np.empty_like(w), np.empty_like(b), np.empty_like(b)
+    F.linear_grad_weight_cpu_simple(gy, x, gw_s, gb_s)
+    F.linear_grad_weight_cpu(gy, x, gw_f, gb_f)
+    assert_close(gw_f, gw_s, name="grad_weight", **tol)
+    assert_close(gb_f, gb_s, name="grad_bias", **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_fast_exp_matches_libm(dtype):
+    """The vectorized exp gives the same sigmoid as math.exp within two ulps, special values included.
+
+    (In float32, math.exp(-x) overflows for x < -88.7 so the simple kernel gives 0 where the fast one keeps
+    the exact subnormal value, below the smallest normal float32.)"""
+    from numbacnn import functional as F
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(4000) * 10, rng.uniform(-800, 800, 1000), np.linspace(-40, 40, 1001),
+                        [0.0, -0.0, 1e-30, -1e-30, 88.7, -88.7, 103.9, -103.9, 708.5, -708.5, 745.2, -745.2, 1e30,
+                         -1e30, np.inf, -np.inf, np.nan]]).astype(dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    a, e = np.empty_like(x), np.empty_like(x)
+    F.sigmoid_cpu(x, a)
+    F.sigmoid_cpu_simple(x, e)
+    ulp = np.spacing(np.abs(e).astype(dtype))
+    assert np.array_equal(np.isnan(a), np.isnan(e))
+    ok = np.isnan(e) | (np.abs(a.astype(np.float64) - e) <= np.maximum(2 * ulp, np.finfo(dtype).tiny))
+    assert ok.all(), f"sigmoid: {x[~ok][:5]} -> {a[~ok][:5]}, expected {e[~ok][:5]}"
+    # backward: s * (1 - s) cancels where s is near 1; the fast kernel keeps double precision there
+    F.sigmoid_backward_cpu(gy, x, a)
+    F.sigmoid_backward_cpu_simple(gy, x, e)
+    assert_close(a, e, atol=1e-30, rtol=1e-6 if dtype == np.float32 else 1e-9, name="sigmoid_backward")
