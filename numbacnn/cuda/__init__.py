@@ -28,14 +28,21 @@ class NoGPUError(RuntimeError):
     """Raised for target='cuda' when neither a GPU nor the simulator is available."""
 
 
+_gpu_found = False
+
+
 def require_gpu():
     """Raise NoGPUError with the two ways on when there is no usable GPU (the simulator counts as one)."""
+    global _gpu_found
+    if _gpu_found:  # checked once per process: every op call passes through here
+        return
     try:
         from numba import cuda
     except Exception as exc:  # numba-cuda broken or missing
         raise NoGPUError(f"{NO_GPU_MESSAGE} (numba.cuda failed to import: {exc})") from exc
     if not cuda.is_available():
         raise NoGPUError(NO_GPU_MESSAGE)
+    _gpu_found = True
 
 
 def simulator_enabled() -> bool:
