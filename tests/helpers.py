@@ -17,7 +17,8 @@ def assert_close(actual, expected, *, atol=1e-5, rtol=1e-5, name="array", check_
         assert a.dtype == e.dtype, f"{name}: dtype {a.dtype} != expected {e.dtype}"
     a64, e64 = a.astype(np.float64), e.astype(np.float64)
     nan_a, nan_e = np.isnan(a64), np.isnan(e64)
-    bad = (np.abs(a64 - e64) > atol + rtol * np.abs(e64)) & ~(nan_a & nan_e)
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN; equal infinities are caught just below
+        bad = (np.abs(a64 - e64) > atol + rtol * np.abs(e64)) & ~(nan_a & nan_e) & ~(a64 == e64)
     bad |= nan_a != nan_e
     if bad.any():
         idx = np.argwhere(bad)[:5]
