@@ -3,6 +3,7 @@
 Arrays are NCHW NumPy arrays (float32 by default; float64 is kept). Every op takes
 ``target="cpu"`` (Numba @njit kernels) or ``target="cuda"`` (Numba @cuda.jit kernels).
 """
+from . import _cache  # noqa: F401  (first: where Numba caches compiled kernels, before numba loads)
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
