@@ -291,7 +291,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
     w = _flip(weight) if flip else weight
     b = bias if bias is not None else cuda.to_device(np.zeros(w.shape[0], dt))
     y = cuda.device_array((x.shape[0], w.shape[0]) + geo.out_hw, dtype=dt)
-    (conv2d_forward1 if config.simple else conv2d_forward2)(x, w, b, y, *args)
+    if y.size:  # an empty batch launches nothing (a grid of 0 blocks is an error)
+        (conv2d_forward1 if config.simple else conv2d_forward2)(x, w, b, y, *args)
     return y
 
 
@@ -304,7 +305,8 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
         raise ValueError(f"grad_out must have the output's shape {expected}, got {tuple(gy.shape)}")
     w = _flip(weight) if flip else weight
     gx = cuda.device_array(tuple(x.shape), dtype=dt)
-    conv2d_grad_input1(gy, w, gx, *args)
+    if gx.size:
+        conv2d_grad_input1(gy, w, gx, *args)
     gw = cuda.device_array(tuple(weight.shape), dtype=dt)
     (conv2d_grad_weight1 if config.simple else conv2d_grad_weight2)(gy, x, gw, *args)
     if flip:  # that was the gradient of the flipped kernel: turn it back

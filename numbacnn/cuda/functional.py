@@ -252,6 +252,8 @@ def linear(x, weight, bias=None):
     """x (N, I) @ weight (O, I).T + bias (O,) -> device array (N, O)."""
     dt, x, weight, bias = _check_linear(x, weight, bias)
     y = cuda.device_array((x.shape[0], weight.shape[0]), dtype=dt)
+    if y.size == 0:  # an empty batch launches nothing (a grid of 0 blocks is an error)
+        return y
     if config.simple:
         has_bias = bias is not None
         linear_forward_kernel1[config.launch_1d(y.size)](x, weight, bias if has_bias else y[0], y, has_bias)
@@ -268,6 +270,10 @@ def linear_backward(grad_out, x, weight, bias=None):
         raise ValueError(f"grad_out must have shape {(x.shape[0], weight.shape[0])}, got {tuple(gy.shape)}")
     gx = cuda.device_array(tuple(x.shape), dtype=dt)
     gw = cuda.device_array(tuple(weight.shape), dtype=dt)
+    if x.shape[0] == 0:  # an empty batch: the gradients are zero sums
+        gw = cuda.to_device(np.zeros(tuple(weight.shape), dt))
+        gb = None if bias is None else cuda.to_device(np.zeros(weight.shape[0], dt))
+        return gx, gw, gb
     if config.simple:
         linear_grad_input_kernel1[config.launch_1d(gx.size)](gy, weight, gx)
         linear_grad_weight_kernel1[config.launch_1d(gw.size)](gy, x, gw)

@@ -135,3 +135,15 @@ def test_shape_errors_name_the_argument(small_blocks):
         ncc.conv2d(_cuda().to_device(np.ones((1, 2, 5, 5), np.int32)), np.ones((1, 2, 3, 3)))
     with pytest.raises(ValueError, match=r"grad_out must have the output's shape \(1, 1, 3, 3\), got \(1, 1, 2, 2\)"):
         ncc.conv2d_backward(np.ones((1, 1, 2, 2)), np.ones((1, 2, 5, 5)), np.ones((1, 2, 3, 3)))
+
+
+def test_empty_batch_launches_nothing(variant):
+    ncc = _cuda()
+    x, w, b = np.zeros((0, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32), np.ones(3, np.float32)
+    assert ncc.conv2d(x, w, b).shape == (0, 3, 3, 3)
+    gy = np.zeros((0, 3, 3, 3), np.float32)
+    for got, want in zip(ncc.conv2d_backward(gy, x, w, b), nc.conv2d_backward(gy, x, w, b)):
+        assert_close(ncc.to_host(got), want, atol=0, rtol=0)
+    gx, gw, gb = ncc.linear_backward(np.zeros((0, 3)), np.zeros((0, 4)), np.ones((3, 4)), np.ones(3))
+    assert ncc.linear(np.zeros((0, 4)), np.ones((3, 4))).shape == (0, 3)
+    assert gx.shape == (0, 4) and not ncc.to_host(gw).any() and not ncc.to_host(gb).any()
