@@ -126,6 +126,29 @@ def test_close_detaches_and_errors_mark_incomplete(tmp_path):
     assert not t.complete and "boom" in t.manifest["error"] and t.steps.tolist() == [0]
 
 
+@pytest.mark.parametrize("background", [True, False])
+def test_a_failed_write_stops_training_with_a_clear_error(tmp_path, monkeypatch, background):
+    import numbacnn.trace.model as tm
+
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    tracer = Tracer(model, opt, tmp_path / "f.nctrace", every=1, background=background)
+    train_batch(model, opt, *batch(0))
+
+    def disk_full(path, arrays):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tm, "save_npz", disk_full)
+    with pytest.raises(TraceError, match="No space left"):
+        train_batch(model, opt, *batch(1))  # inline: fails here; background: at the next step or flush
+        tracer.flush()
+    monkeypatch.undo()
+    with pytest.raises(TraceError, match="No space left"):
+        tracer.close()
+    t = load(tmp_path / "f.nctrace")
+    assert t.steps.tolist() == [0] and not t.complete
+
+
 def test_tracer_argument_errors(tmp_path):
     model = tiny_model()
     opt = SGD(model.parameters(), lr=0.1)
@@ -228,21 +251,22 @@ def test_long_run_size_and_memory_bounds(tmp_path):
     y = rng.integers(0, 3, 8)
     path = tmp_path / "long.nctrace"
     sizes, peaks = [], []
-    with Tracer(model, opt, path, every=3, samples=2) as tracer:
+    with Tracer(model, opt, path, every=2, samples=2) as tracer:
         tracemalloc.start()
         try:
             for phase in range(3):
                 tracemalloc.reset_peak()
                 base = tracemalloc.get_traced_memory()[0]
-                for _ in range(60):
+                for _ in range(40):
                     loss, correct = train_batch(model, opt, x, y)
                     tracer.log(loss=loss, acc=correct / 8)
+                tracer.flush()
                 peaks.append(tracemalloc.get_traced_memory()[1] - base)
                 sizes.append(sum(tracer.manifest["step_bytes"]))
         finally:
             tracemalloc.stop()
     t = load(path)
-    assert len(t.steps) == 60 and len(t.scalars()["step"]) == 180
+    assert len(t.steps) == 60 and len(t.scalars()["step"]) == 120
     first, *rest = t.manifest["step_bytes"]  # step 0 has no momentum buffer before it
     per_step = set(rest)
     assert len(per_step) == 1  # the same shapes every later recorded step: a constant chunk size

@@ -69,12 +69,13 @@ class Tracer:
 
     every: record steps 0, every, 2*every, ...; samples: examples of the batch kept per feature map
     (0: parameters only); layers / params: indices or names to keep (None: all); meta: extra JSON-able
-    hyperparameters (batch size, epochs, ...); start_step: the first step's number (resumed runs).
+    hyperparameters (batch size, epochs, ...); start_step: the first step's number (resumed runs);
+    background: write files on a writer thread (one step in flight at most) instead of inline.
     Use as a context manager, or call ``close()``; ``log(loss=..., acc=...)`` after each step.
     """
 
     def __init__(self, model, optimizer, path, every=DEFAULT_EVERY, samples=DEFAULT_SAMPLES, layers=None,
-                 params=None, *, meta=None, start_step=0, overwrite=True):
+                 params=None, *, meta=None, start_step=0, overwrite=True, background=True):
         if not hasattr(model, "add_observer"):
             raise TypeError(f"model must be a numbacnn.nn.Sequential (with add_observer), got {type(model).__name__}")
         if not callable(getattr(optimizer, "step", None)):
@@ -105,6 +106,7 @@ class Tracer:
         self._scalars = []  # (step, loss, acc)
         self._scalar_chunk = 0
         self._closed = False
+        self._error = None
         self._prepare_folder(overwrite)
         hyper = dict(getattr(optimizer, "defaults", {}))
         hyper.update(meta or {})
@@ -121,7 +123,15 @@ class Tracer:
             "params": [{"name": n, "shape": list(p.shape), "dtype": str(p.dtype)} for n, p in self._params],
             "steps": [], "step_bytes": [], "scalars": [], "scalar_bytes": [], "scalar_steps": 0,
         }
-        write_json(os.path.join(self.path, MANIFEST), self.manifest, compact=True)
+        self._write_manifest()
+        self._queue = self._thread = None
+        if background:  # file writes (which release the GIL) overlap the next training steps
+            import queue
+            import threading
+
+            self._queue = queue.Queue(maxsize=1)  # at most one step waits: memory stays bounded
+            self._thread = threading.Thread(target=self._writer, name="numbacnn-trace-writer", daemon=True)
+            self._thread.start()
         model.add_observer(self)
         self._orig_step = optimizer.step
         self._wrapped = self._step  # one bound method, so close() can recognise it
@@ -206,12 +216,60 @@ class Tracer:
             buf = state.get(p, {}).get("momentum_buffer")
             if buf is not None:
                 rec[f"param/{name}/momentum_after"] = _to_host(buf)
-        self._write_step(self.step, rec)
+        self._submit(self._write_step, self.step, rec, self._take_scalars())
         self._pending = {}
         self.step += 1
         return result
 
-    def _write_step(self, step, arrays):
+    # --- scalars
+    def log(self, loss=None, acc=None, step=None):
+        """Record the loss and accuracy of ``step`` (default: the step just taken by optimizer.step())."""
+        step = self.step - 1 if step is None else int(step)
+        self._scalars.append((step, np.nan if loss is None else float(loss), np.nan if acc is None else float(acc)))
+        if len(self._scalars) >= SCALAR_FLUSH:
+            self._submit(self._write_scalars, self._take_scalars(), True)
+
+    def _take_scalars(self):
+        rows, self._scalars = self._scalars, []
+        return rows
+
+    # --- disk writes: in order, on the writer thread (or inline with background=False)
+    def _submit(self, fn, *args):
+        if self._error is not None:
+            raise TraceError(f"writing the trace {self.path!r} failed: {self._error}") from self._error
+        if self._queue is None:
+            try:
+                fn(*args)
+            except Exception as exc:
+                self._error = exc
+                raise TraceError(f"writing the trace {self.path!r} failed: {exc}") from exc
+        else:
+            self._queue.put((fn, args))  # blocks while the previous step is still being written
+
+    def _writer(self):
+        while True:
+            fn, args = self._queue.get()
+            try:
+                if fn is None:
+                    return
+                if self._error is None:
+                    fn(*args)
+            except BaseException as exc:  # reported on the training thread at the next submit / close
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def flush(self):
+        """Wait until everything recorded so far is on disk."""
+        if self._queue is not None:
+            self._queue.join()
+        if self._error is not None:
+            raise TraceError(f"writing the trace {self.path!r} failed: {self._error}") from self._error
+
+    def _write_manifest(self):
+        write_json(os.path.join(self.path, MANIFEST), self.manifest, compact=True)
+
+    def _write_step(self, step, arrays, scalar_rows):
         rel = _step_file(step)
         nbytes = save_npz(os.path.join(self.path, rel), arrays)
         m = self.manifest
@@ -223,32 +281,29 @@ class Tracer:
                         entry[kind] = {"shape": list(a.shape[1:]), "dtype": str(a.dtype)}
         m["steps"].append(int(step))
         m["step_bytes"].append(int(nbytes))
-        self._flush_scalars(write_manifest=False)
-        write_json(os.path.join(self.path, MANIFEST), m, compact=True)
+        self._write_scalars(scalar_rows, False)
+        self._write_manifest()
 
-    # --- scalars
-    def log(self, loss=None, acc=None, step=None):
-        """Record the loss and accuracy of ``step`` (default: the step just taken by optimizer.step())."""
-        step = self.step - 1 if step is None else int(step)
-        self._scalars.append((step, np.nan if loss is None else float(loss), np.nan if acc is None else float(acc)))
-        if len(self._scalars) >= SCALAR_FLUSH:
-            self._flush_scalars()
-
-    def _flush_scalars(self, write_manifest=True):
-        if not self._scalars:
+    def _write_scalars(self, rows, write_manifest):
+        if not rows:
             return
-        rows = self._scalars
         rel = os.path.join("scalars", f"scalars-{self._scalar_chunk:08d}.npz")
         nbytes = save_npz(os.path.join(self.path, rel), {
             "step": np.array([r[0] for r in rows], np.int64), "loss": np.array([r[1] for r in rows], np.float64),
             "acc": np.array([r[2] for r in rows], np.float64)})
         self._scalar_chunk += 1
-        self._scalars = []
         self.manifest["scalars"].append(rel)
         self.manifest["scalar_bytes"].append(int(nbytes))
         self.manifest["scalar_steps"] += len(rows)
         if write_manifest:
-            write_json(os.path.join(self.path, MANIFEST), self.manifest, compact=True)
+            self._write_manifest()
+
+    def _finish(self, rows, error):
+        self._write_scalars(rows, False)
+        self.manifest["complete"] = error is None
+        if error is not None:
+            self.manifest["error"] = error
+        self._write_manifest()
 
     # --- lifecycle
     def close(self, error=None):
@@ -262,11 +317,14 @@ class Tracer:
             pass
         if self.optimizer.__dict__.get("step") is self._wrapped:
             del self.optimizer.step
-        self._flush_scalars(write_manifest=False)
-        self.manifest["complete"] = error is None
-        if error is not None:
-            self.manifest["error"] = error
-        write_json(os.path.join(self.path, MANIFEST), self.manifest, compact=True)
+        try:
+            self._submit(self._finish, self._take_scalars(), error)
+        finally:
+            if self._queue is not None:
+                self._queue.put((None, ()))
+                self._thread.join()
+        if self._error is not None:
+            raise TraceError(f"writing the trace {self.path!r} failed: {self._error}") from self._error
 
     def __enter__(self):
         return self
