@@ -1,8 +1,22 @@
 """Tracing: record what the kernels actually computed, stream it to disk, and load it back.
 
-- Op level (``numbacnn.trace.ops``): ``trace_conv2d`` / ``trace_pool2d`` record every window of one call.
-- Model level: ``Tracer`` records feature maps, gradients and optimizer steps of a training run;
-  ``load(path)`` reads a model trace (``Trace``) or an op trace (``OpTrace``).
+Op level (``numbacnn.trace.ops``; every field is listed in that module's docstring)::
+
+    t = trace_conv2d(x, w, padding=1)            # the real kernel runs; every window is gathered and checked
+    t.window, t.pad, t.products, t.result         # (M, Cg, KH, KW) ... (M,), in visit order t.pos
+    trace_pool2d(x, "max", 2).chosen_hw           # the element each max window picked (from return_indices)
+    trace_conv2d(x, w, target="cudasim").thread   # which CUDA block / thread computed each output
+    t.save("conv.npz"); load("conv.npz")
+
+Model level (``numbacnn.trace.model``)::
+
+    with Tracer(model, optimizer, "run.nctrace", every=50, samples=4) as tracer:
+        for x, y in batches:
+            loss, correct = train_batch(model, optimizer, x, y)
+            tracer.log(loss=loss, acc=correct / len(y))
+    t = load("run.nctrace")
+    t.feature_map("0", step=50), t.grad("0.weight"), t.momentum("0.weight"), t.scalars()["loss"]
+
 Files hold NumPy arrays and JSON only (no pickle); a bad file raises ``TraceError`` (a ValueError).
 """
 from .format import VERSION, TraceError
@@ -10,4 +24,5 @@ from .ops import OpTrace, TraceVerificationError, trace_conv2d, trace_pool2d
 from .model import DEFAULT_EVERY, DEFAULT_SAMPLES, Trace, Tracer
 from .reader import load
 
-__all__ = ["VERSION", "TraceError", "TraceVerificationError", "OpTrace", "trace_conv2d", "trace_pool2d", "load", "Tracer", "Trace", "DEFAULT_EVERY", "DEFAULT_SAMPLES"]
+__all__ = ["VERSION", "TraceError", "TraceVerificationError", "OpTrace", "trace_conv2d", "trace_pool2d", "load",
+           "Tracer", "Trace", "DEFAULT_EVERY", "DEFAULT_SAMPLES"]
