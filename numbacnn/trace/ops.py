@@ -29,7 +29,8 @@ conv2d (``op="conv2d"``), x (N, C, H, W), weight (O, Cg, KH, KW), Cg = C // grou
 
 conv2d_backward (``op="conv2d_backward"``): the real ``conv2d_backward`` outputs, and for each element which
 terms contributed. grad_weight is the correlation of the input with the output gradient; grad_x is the full
-convolution of the (stride-spread) output gradient with the kernel.
+convolution of the (stride-spread) output gradient with the kernel. (CUDA targets run the real CUDA backward
+kernels; no thread map is recorded for the backward pass.)
     x, weight, grad_out, grad_x, grad_weight, grad_bias (only with bias), kernel (as in conv2d)
     gw_pos (Mw, 4)       (o, c, p, q) of each grad_weight element, row-major
     gw_channel (Mw,)     input channel c + group offset that this weight multiplies
