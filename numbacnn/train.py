@@ -156,6 +156,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
         os.replace(tmp, path)

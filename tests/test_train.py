@@ -239,6 +239,25 @@ def test_save_resume_and_interrupt_continue_exactly(tiny, monkeypatch):
     assert done.exit_code == 0 and "nothing to do" in done.output
 
 
+def test_sigterm_saves_and_ends_like_ctrl_c(tiny, monkeypatch):
+    import signal
+
+    real, calls = T.train_batch, []
+
+    def terminated(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "train_batch", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    result = small(tiny, "--epochs", 1, "--save", tiny / "t.npz")
+    assert result.exit_code == 130 and "saved to" in result.output
+    assert T.read_checkpoint(tiny / "t.npz")[2]["progress"]["batch"] == 1  # the second batch never ran
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+
+
 def test_resume_rejects_a_file_that_is_not_a_checkpoint(tiny):
     (tiny / "x.npz").write_bytes(b"junk")
     result = small(tiny, "--resume", tiny / "x.npz")

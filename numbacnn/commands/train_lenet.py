@@ -38,6 +38,7 @@ def plot_curves(history, path):
     directory = os.path.dirname(os.path.abspath(path))
     suffix = os.path.splitext(path)[1] or ".png"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".curves.", suffix=suffix)
+    os.chmod(tmp, 0o644)
     os.close(fd)
     try:
         fig.savefig(tmp, format=suffix[1:])
@@ -46,6 +47,20 @@ def plot_curves(history, path):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _stop_on_sigterm():
+    """Treat SIGTERM (a scheduler or `kill`) like Ctrl-C, so the run saves and ends cleanly; returns the undo."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _device_label(target):
@@ -197,6 +212,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
     click.echo(f"training LeNet ({config['variant']}) on {len(x_train)} examples, testing on {len(x_test)}, "
                f"on {device}")
     epoch = progress["epoch"]
+    restore = _stop_on_sigterm()
     try:
         while epoch < epochs:
             label = f"epoch {epoch + 1}/{epochs}"
@@ -249,6 +265,8 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
         if plot and history["train_loss"]:
             plot_curves(history, plot)
         sys.exit(130)
+    finally:
+        restore()
     if save:
         click.echo(f"saved to {save}")
     if plot:
