@@ -24,10 +24,12 @@ class Animation:
     ``artists`` names the artists that change (tests read the numbers drawn from them);
     ``record`` keeps the trace the animation was drawn from. ``dynamic`` lists every artist that
     ``update`` changes: rendering many frames then redraws only those over a cached background (blitting).
+    ``appearing`` (a pair: every such artist, and a function frame -> the ones that appear at that frame)
+    names artists that, once shown, stay unchanged: they are painted once into the cached background.
     """
 
     def __init__(self, fig, update, n_frames: int, *, name: str, title: str, artists=None, record=None,
-                 dynamic=None):
+                 dynamic=None, appearing=None):
         if n_frames < 1:
             raise ValueError(f"an animation needs at least one frame, got n_frames={n_frames}")
         self.fig = fig
@@ -38,6 +40,7 @@ class Animation:
         self.artists = artists or {}
         self.record = record
         self.dynamic = list(dynamic) if dynamic is not None else None
+        self.appearing = appearing
         self.current = None
         self.show(0)
 
@@ -74,7 +77,8 @@ class Animation:
                     progress(1)
             return out
         canvas = self.fig.canvas
-        for a in self.dynamic:
+        sticky, new_at = self.appearing if self.appearing is not None else ([], lambda i: [])
+        for a in self.dynamic + list(sticky):
             a.set_animated(True)
         try:
             canvas.draw()
@@ -83,6 +87,11 @@ class Animation:
             for i in range(self.n_frames):
                 self.show(i)
                 canvas.restore_region(background)
+                new = [a for a in new_at(i) if a.get_visible()]
+                if new:
+                    for a in new:
+                        self.fig.draw_artist(a)
+                    background = canvas.copy_from_bbox(self.fig.bbox)
                 for a in self.dynamic:
                     if a.get_visible():
                         self.fig.draw_artist(a)
@@ -91,7 +100,7 @@ class Animation:
                     progress(1)
             return out
         finally:
-            for a in self.dynamic:
+            for a in self.dynamic + list(sticky):
                 a.set_animated(False)
 
     def to_funcanimation(self, fps: float = 2):

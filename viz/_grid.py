@@ -153,3 +153,58 @@ def place_box(rect, i0, j0, rows=None, cols=None):
         rect.set_height(rows)
     if cols is not None:
         rect.set_width(cols)
+
+
+class FillGrid:
+    """A map whose cells appear one at a time (an output being written), cheap to animate.
+
+    The empty grid is drawn once; cell (i, j) is a coloured square with its number, shown from frame
+    ``written_at[i, j]`` on (never when -1). ``appearing(f)`` lists the artists that appear at frame f, so a
+    renderer can paint them once into its cached background instead of redrawing every cell every frame.
+    """
+
+    def __init__(self, ax, values, written_at, *, cmap, vmin, vmax, numbers=True, title=None, fontsize=None):
+        from matplotlib.patches import Rectangle
+
+        values = np.asarray(values, dtype=np.float64)
+        self.values, self.written_at = values, np.asarray(written_at)
+        self.base = Grid(ax, values.shape, cmap=cmap, vmin=vmin, vmax=vmax, numbers=False, title=title)
+        self.base.set(values, hidden=np.ones(values.shape, bool))
+        self.ax, self.shape = ax, values.shape
+        colors = self.base.cmap(self.base.norm(values))
+        strings = [style.fmt(v) for v in values.ravel()]
+        longest = max(len(s) for s in strings)
+        base_fs = fontsize or max(style.FONT["cell"], min(14.0, 0.42 * self.base.cell_pt))
+        fs = round(min(base_fs, 0.9 * self.base.cell_pt / (0.62 * longest)), 1)
+        self.by_frame, self.cells = {}, []
+        self.texts = np.empty(values.shape, dtype=object)
+        for (i, j), f in np.ndenumerate(self.written_at):
+            t = ax.text(j, i, strings[i * values.shape[1] + j] if numbers else "", ha="center", va="center",
+                        fontsize=fs, zorder=3, color=style.text_color(colors[i, j]), visible=False)
+            self.texts[i, j] = t
+            if f < 0:
+                continue
+            r = ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=colors[i, j], edgecolor="#9a9a9a",
+                                       linewidth=0.5, zorder=2, visible=False))
+            self.cells.append((f, r, t))
+            self.by_frame.setdefault(int(f), []).extend([r, t])
+
+    def set_frame(self, f):
+        """Show the cells written at frames <= f."""
+        for when, r, t in self.cells:
+            on = when <= f
+            r.set_visible(on)
+            t.set_visible(on)
+
+    def appearing(self, f) -> list:
+        return self.by_frame.get(int(f), [])
+
+    def all_cells(self) -> list:
+        return [a for _, r, t in self.cells for a in (r, t)]
+
+    def dynamic(self) -> list:
+        """Artists redrawn every frame: the frame of the map (cells sit under it)."""
+        return list(self.ax.spines.values())
+
+    def drawn(self) -> np.ndarray:
+        return np.vectorize(lambda t: t.get_text() if t.get_visible() else "", otypes=[object])(self.texts)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import style
 from ._anim import Animation, new_figure
-from ._grid import Grid
+from ._grid import FillGrid, Grid
 
 NUMBERS_UP_TO = 16  # source / result grids with more rows or columns than this show colours only
 
@@ -153,7 +153,8 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
     for k, res in enumerate(scene.results):
         ax = fig.add_subplot(res_spec[k])
         kw = res.scheme or style.scheme(res.values)
-        g = Grid(ax, res.values.shape, **kw, numbers=max(res.values.shape) <= NUMBERS_UP_TO, title=res.title)
+        g = FillGrid(ax, res.values, res.written_at, **kw, numbers=max(res.values.shape) <= NUMBERS_UP_TO,
+                     title=res.title)
         cur = ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor=style.WINDOW, lw=2.5, zorder=5,
                                      visible=False))
         res_art.append(dict(grid=g, cur=cur, res=res))
@@ -187,7 +188,7 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
                 art["mark"].set_visible(on and i >= 0)
         for ra in res_art:
             res = ra["res"]
-            ra["grid"].set(res.values, hidden=(res.written_at < 0) | (res.written_at > f))
+            ra["grid"].set_frame(f)
             now = np.argwhere(res.written_at == f)
             if len(now):
                 i, j = now[0]
@@ -198,6 +199,8 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
         caption.set_text(scene.captions[f])
         return dynamic
 
+    sticky = [a for ra in res_art for a in ra["grid"].all_cells()]
+    appearing = (sticky, lambda f: [a for ra in res_art for a in ra["grid"].appearing(f)])
     return Animation(fig, update, F, name=scene.name, title=scene.title,
                      artists={"rows": rows_art, "results": res_art, "caption": caption, "totals": totals},
-                     record=record, dynamic=dynamic)
+                     record=record, dynamic=dynamic, appearing=appearing)
