@@ -1,6 +1,4 @@
 """Op-level traces: the windows gathered around the real kernels add up to what the kernels wrote."""
-import itertools
-
 import numpy as np
 import pytest
 

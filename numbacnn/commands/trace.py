@@ -90,8 +90,6 @@ def export(file, step, layer, param, output):
     Op traces: every array. Model traces: --step S [--layer L] (feature maps and gradients of that step),
     or --param NAME (that parameter over all recorded steps, with a `steps` array).
     """
-    import numpy as np
-
     from numbacnn.cli import fail
     from numbacnn.trace import OpTrace, TraceError
     from numbacnn.trace.format import save_npz
