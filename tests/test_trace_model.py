@@ -85,6 +85,8 @@ def test_sampling_and_selection(tmp_path):
     assert t.steps.tolist() == [0, 3, 6]
     assert t.layers == ["0", "4"] and t.params == ["0.weight"]
     assert t.feature_map(0, 3).shape == (2, 2, 6, 6) and t.feature_map(4, 6, "grad_y").shape == (2, 3)
+    fms = t.feature_maps(0)
+    assert fms.shape == (3, 2, 2, 6, 6) and np.array_equal(fms[1], t.feature_map(0, 3))
     assert t.manifest["layers"][0]["y"] == {"shape": [2, 6, 6], "dtype": "float32"}
     assert t.param("0.weight").shape == (3, 2, 1, 3, 3)
     assert len(t.scalars()["step"]) == 7

@@ -426,6 +426,16 @@ class Trace:
             raise KeyError(f"{kind} of layer {layer!r} is not in step {step}")
         return arrays[key]
 
+    def feature_maps(self, layer, kind="y", steps=None) -> np.ndarray:
+        """``feature_map`` over the recorded steps (or ``steps``) as one array (S, samples, ...)."""
+        steps = self.manifest["steps"] if steps is None else [int(v) for v in steps]
+        maps = [self.feature_map(layer, s, kind) for s in steps]
+        shapes = {m.shape for m in maps}
+        if len(shapes) > 1:
+            raise ValueError(f"{kind} of layer {layer!r} changes shape across steps {sorted(shapes)} (a smaller "
+                             f"last batch?): pass steps=... or use feature_map per step")
+        return np.stack(maps) if maps else np.zeros((0,))
+
     def param(self, name, kind="value", steps=None) -> np.ndarray:
         """Parameter ``name``'s value / grad / momentum_before / momentum_after / value_after / update
         (value_after - value) over the recorded steps (or ``steps``) as one array (S, *shape);
