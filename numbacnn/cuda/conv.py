@@ -13,6 +13,8 @@ Kernels:
     conv2d_grad_weight_kernel2  one block per weight element: the block splits (n, i, j) and tree-sums in shared memory
     channel_sum_kernel1 / 2     the bias gradient sum_{n, i, j} gy[n, o, i, j], per thread / per block
     flip_kernel1                the kernel turned by 180 degrees, for flip=True (strict convolution)
+Sums: the simple kernels add up in float64 (``acc = 0.0``) like the CPU kernels; the fast ones in the data's
+dtype, as PyTorch does on a GPU (float64 arithmetic is many times slower than float32 on most GPUs).
 """
 from __future__ import annotations
 
@@ -112,7 +114,7 @@ def conv2d_grad_input_kernel1(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
     n = t // (W * H * C)
     Og = O // groups
     g, c = ci // Cg, ci % Cg
-    acc = 0.0
+    acc = gx.dtype.type(0)  # in the data's dtype, as the CPU kernel accumulates into gx
     for o in range(g * Og, (g + 1) * Og):
         for p in range(KH):
             ri = h + pt - p * dh  # = i * sh for the output row i that put kernel row p on input row h
@@ -165,7 +167,7 @@ def conv2d_grad_weight_kernel2(gy, x, gw, sh, sw, pt, pl, dh, dw, groups):
     c = (t // (KW * KH)) % Cg
     o = t // (KW * KH * Cg)
     ci = (o // (O // groups)) * Cg + c
-    acc = 0.0
+    acc = gw.dtype.type(0)  # float32 sums for float32 data (float64 is slow on most GPUs)
     for r in range(cuda.threadIdx.x, N * HO * WO, cuda.blockDim.x):
         n, i, j = r // (HO * WO), (r // WO) % HO, r % WO
         hi = i * sh - pt + p * dh
@@ -198,7 +200,7 @@ def channel_sum_kernel2(gy, gb):
     """gb[o] = sum_{n, i, j} gy[n, o, i, j]: block o splits the sum over its threads."""
     N, O, HO, WO = gy.shape
     o = cuda.blockIdx.x
-    acc = 0.0
+    acc = gb.dtype.type(0)  # float32 sums for float32 data (float64 is slow on most GPUs)
     for r in range(cuda.threadIdx.x, N * HO * WO, cuda.blockDim.x):
         acc += gy[r // (HO * WO), o, (r // WO) % HO, r % WO]
     partial = cuda.shared.array(0, dtype=gy.dtype)

@@ -13,6 +13,8 @@ Kernels:
     cross_entropy_rows_kernel1   one thread per example: its loss term
     mean_kernel1 / mean_kernel2  the batch mean: one thread walking the terms / one block tree-summing them
     cross_entropy_backward_kernel1   one thread per logit
+Sums: the simple kernels add up in float64 (``acc = 0.0``) like the CPU kernels; the fast ones in the data's
+dtype, as PyTorch does on a GPU (float64 arithmetic is many times slower than float32 on most GPUs).
 """
 from __future__ import annotations
 
@@ -91,7 +93,7 @@ def matmul_kernel2(a, ta, b, tb, bias, has_bias, c):
     smem = cuda.shared.array(0, dtype=c.dtype)
     As = smem[:T * T]  # As[r * T + s] = A[m0 + r, k0 + s]
     Bs = smem[T * T:2 * T * T]  # Bs[r * T + s] = B[n0 + r, k0 + s]
-    acc = 0.0
+    acc = c.dtype.type(0)  # float32 sums for float32 data (float64 is slow on most GPUs)
     for k0 in range(0, K, T):
         if m0 + ty < M and k0 + tx < K:
             As[ty * T + tx] = _element(a, m0 + ty, k0 + tx, ta)
