@@ -9,8 +9,11 @@ TARGETS = ("cpu", "cuda")
 
 
 def is_device_array(x) -> bool:
-    """True for objects that live on a CUDA device (``__cuda_array_interface__``)."""
-    return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
+    """True for arrays on a CUDA device: Numba device arrays (the simulator's too, which mark
+    themselves with ``__cuda_ndarray__``) and anything with ``__cuda_array_interface__``."""
+    if isinstance(x, np.ndarray):
+        return False
+    return bool(getattr(x, "__cuda_ndarray__", False)) or hasattr(x, "__cuda_array_interface__")
 
 
 def as_float(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:

@@ -10,15 +10,9 @@ import numpy as np
 from numba import cuda
 
 from .._checks import as_float, common_dtype
+from .._checks import is_device_array as is_device  # noqa: F401  (one definition, shared with the CPU side)
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def is_device(a) -> bool:
-    """True for Numba device arrays (also the simulator's) and ``__cuda_array_interface__`` objects."""
-    if isinstance(a, np.ndarray):
-        return False
-    return bool(getattr(a, "__cuda_ndarray__", False)) or hasattr(a, "__cuda_array_interface__")
 
 
 def to_device(a, dtype=None):
