@@ -29,6 +29,7 @@ SIGNATURES = {
     "linear_grad_input_kernel1": "X2 X2 X2",
     "linear_grad_weight_kernel1": "X2 X2 X2",
     "matmul_kernel2": "X2 b X2 b X1 b X2",
+    "copy2d_kernel1": "X2 X2",
     "relu_kernel1": "X1 X1", "sigmoid_kernel1": "X1 X1", "tanh_kernel1": "X1 X1",
     "relu_backward_kernel1": "X1 X1 X1", "sigmoid_backward_kernel1": "X1 X1 X1", "tanh_backward_kernel1": "X1 X1 X1",
     "cross_entropy_rows_kernel1": "X2 I1 D1",

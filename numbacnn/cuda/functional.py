@@ -291,10 +291,22 @@ def linear_backward(grad_out, x, weight, bias=None):
     return gx, gw, gb
 
 
+@cuda.jit
+def copy2d_kernel1(a, out):
+    """out[r, k] = a[r, k]: a C-ordered copy of a strided matrix (e.g. a transposed tensor from another library)."""
+    t = cuda.grid(1)
+    if t < out.size:
+        r, k = t // out.shape[1], t % out.shape[1]
+        out[r, k] = a[r, k]
+
+
 def _contiguous(a):
     if a.is_c_contiguous():
         return a
-    return cuda.to_device(np.ascontiguousarray(a.copy_to_host()))  # rare: a strided view from another library
+    out = cuda.device_array(tuple(a.shape), dtype=a.dtype)
+    if out.size:
+        copy2d_kernel1[config.launch_1d(out.size)](a, out)
+    return out
 
 
 def _unary(kernel, name):

@@ -1,6 +1,7 @@
-"""Fixtures for the CUDA-simulator tests: small blocks, and both kernel variants (simple and fast)."""
-import os
+"""Fixtures for the CUDA tests: small blocks, and both kernel variants (simple and fast).
 
+The tests here run under Numba's simulator (NUMBA_ENABLE_CUDASIM=1, its own process) and, unchanged, on a real GPU.
+"""
 import pytest
 
 SMALL = dict(threads_per_block=8, tile=4)  # tiny inputs still span several blocks
@@ -9,8 +10,6 @@ SMALL = dict(threads_per_block=8, tile=4)  # tiny inputs still span several bloc
 @pytest.fixture(params=["simple", "fast"])
 def variant(request):
     """Run the test once with every op's teaching kernel (kernel1) and once with the fastest kernel."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1")
     from numbacnn.cuda import config
 
     with config.override(simple=request.param == "simple", **SMALL):
@@ -19,8 +18,6 @@ def variant(request):
 
 @pytest.fixture
 def small_blocks():
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1")
     from numbacnn.cuda import config
 
     with config.override(**SMALL):

@@ -120,3 +120,17 @@ def test_public_functional_api_dispatches(small_blocks):
     loss = nc.cross_entropy(x, [0, 2], device="cuda")
     assert ncc.is_device(loss)
     assert_close(float(ncc.to_host(loss)), nc.cross_entropy(x, [0, 2]), **TOL)
+
+
+def test_linear_backward_with_a_strided_device_grad(small_blocks):
+    ncc = _cuda()
+    x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((2, 4)), rng.standard_normal(2)
+    gyT = rng.standard_normal((2, 3))
+    gy_view = ncc.to_device(gyT).T  # a (3, 2) view with swapped strides... or a copy, depending on the library
+    for got, want in zip(ncc.linear_backward(gy_view, x, w, b), nc.linear_backward(gyT.T, x, w, b)):
+        assert_close(ncc.to_host(got), want, atol=1e-12, rtol=1e-12)
+    out = ncc.to_device(np.zeros((2, 3)))
+    from numbacnn.cuda.functional import copy2d_kernel1
+
+    copy2d_kernel1[1, 8](ncc.to_device(gyT.T.copy()).T, out)  # strided in, C order out
+    assert_close(ncc.to_host(out), gyT, atol=0, rtol=0)
