@@ -132,3 +132,7 @@ def test_cuda_grid_under_the_simulator(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out_file.is_file() and str(out_file) in proc.stdout
+    from PIL import Image
+
+    with Image.open(out_file) as im:  # 3x5 outputs in 2x2-thread tiles: 2 x 3 blocks, one frame each
+        assert im.n_frames == 6

@@ -200,6 +200,11 @@ def test_save_gif_png_html(small_anim, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+def test_plays_inline_in_jupyter(small_anim):
+    html = small_anim._repr_html_()
+    assert "<script" in html and html.count("data:image/png;base64") == 3
+
+
 def test_save_errors_name_the_path(small_anim, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="xyz"):
         small_anim.save(tmp_path / "a.xyz")
