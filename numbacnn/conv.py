@@ -168,7 +168,7 @@ def conv2d_grad_input_cpu_simple(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
 # per tap, the same for every output. The convolution becomes a sum of shifted slices times scalars,
 #     acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m],      k = (c, p, q) flattened,
 # whose innermost loop over m is contiguous and vectorizes. The Wp - WO columns at the end of each
-# flat row are junk and dropped; L is rounded up to a multiple of 32 (buffers have the slack) so the
+# flat row are junk and dropped; L is rounded up to a multiple of 16 (buffers have the slack) so the
 # vectorized loop has no scalar tail. Four taps go into acc per pass, to load and store acc less often.
 #
 # GEMM_MATH lets LLVM fuse a * b + c into one FMA and reorder the additions of a sum (as every BLAS
@@ -179,8 +179,8 @@ GEMM_MATH = {"contract", "reassoc"}
 
 @njit(inline="always")
 def _flat_length(HO, WO, Wp):
-    """Length of the flat output row covering every output (i, j) at i * Wp + j, rounded up to 32."""
-    return ((HO - 1) * Wp + WO + 31) // 32 * 32
+    """Length of the flat output row covering every output (i, j) at i * Wp + j, rounded up to 16."""
+    return ((HO - 1) * Wp + WO + 15) // 16 * 16
 
 
 @njit(inline="always")

@@ -82,7 +82,7 @@ def test_linear_fast_kernels_match_simple(N, I, O, dtype, seed):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_fast_exp_matches_libm(dtype):
-    """The vectorized exp gives the same sigmoid as math.exp within two ulps, special values included.
+    """The vectorized exp gives the same sigmoid as math.exp within three ulps, special values included.
 
     (In float32, math.exp(-x) overflows for x < -88.7 so the simple kernel gives 0 where the fast one keeps
     the exact subnormal value, below the smallest normal float32.)"""
@@ -98,9 +98,12 @@ def test_sigmoid_fast_exp_matches_libm(dtype):
     F.sigmoid_cpu_simple(x, e)
     ulp = np.spacing(np.abs(e).astype(dtype))
     assert np.array_equal(np.isnan(a), np.isnan(e))
-    ok = np.isnan(e) | (np.abs(a.astype(np.float64) - e) <= np.maximum(2 * ulp, np.finfo(dtype).tiny))
+    ok = np.isnan(e) | (np.abs(a.astype(np.float64) - e) <= np.maximum(3 * ulp, np.finfo(dtype).tiny))
     assert ok.all(), f"sigmoid: {x[~ok][:5]} -> {a[~ok][:5]}, expected {e[~ok][:5]}"
-    # backward: s * (1 - s) cancels where s is near 1; the fast kernel keeps double precision there
+    # backward against the exact derivative, exp(-|x|) / (1 + exp(-|x|))**2 in float64 (the simple kernel
+    # loses digits in s * (1 - s) where s is near 1; the fast one does not)
     F.sigmoid_backward_cpu(gy, x, a)
-    F.sigmoid_backward_cpu_simple(gy, x, e)
-    assert_close(a, e, atol=1e-30, rtol=1e-6 if dtype == np.float32 else 1e-9, name="sigmoid_backward")
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(x.astype(np.float64)))
+        exact = gy * e / (1 + e) ** 2
+    assert_close(a, exact, atol=1e-37, rtol=1e-6 if dtype == np.float32 else 1e-12, name="sigmoid_backward")
