@@ -140,14 +140,18 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
         s_text = fig.text((pos.x0 + pos.x1) / 2, pos.y0 - 0.02, "", ha="center", va="top",
                           fontsize=style.FONT["caption"], fontweight="bold")
         mark = None
-        dynamic += ga.dynamic() + (gb.dynamic() + gp.dynamic() if gb is not None else []) + [s_text]
+        b_fixed = gb is not None and eq.active.all() and bool((eq.b == eq.b[:1]).all())
+        if b_fixed:  # the same kernel in every frame: draw it once, into the static background
+            gb.set(eq.b[0])
+        dynamic += ga.dynamic() + ([] if gb is None or b_fixed else gb.dynamic())
+        dynamic += (gp.dynamic() if gp is not None else []) + [s_text]
         if eq.marks is not None:
             from ._grid import box
 
             mark = box(ga.ax, 0, 0, 1, 1, color=style.CHOSEN, lw=4, zorder=5)
             mark.set_visible(False)
             dynamic.append(mark)
-        art.update(ga=ga, gb=gb, gp=gp, sum=s_text, mark=mark, ops=ops)
+        art.update(ga=ga, gb=gb, gp=gp, sum=s_text, mark=mark, ops=ops, b_fixed=b_fixed)
         rows_art.append(art)
     res_art = []
     for k, res in enumerate(scene.results):
@@ -179,7 +183,8 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
             hidden = None if on else np.ones(eq.a.shape[1:], bool)
             art["ga"].set(eq.a[f], hidden=hidden, padding=eq.a_pad[f])
             if art["gb"] is not None:
-                art["gb"].set(eq.b[f], hidden=hidden)
+                if not art["b_fixed"]:
+                    art["gb"].set(eq.b[f], hidden=hidden)
                 art["gp"].set(eq.p[f], hidden=hidden)
             art["sum"].set_text(eq.sums[f] if on else "")
             if art["mark"] is not None:

@@ -13,6 +13,7 @@ import click
 from numbacnn.cli import ensure_cudasim, fail
 
 FORMATS = (".gif", ".mp4", ".html", ".png")
+MAX_FRAMES = 1500  # one frame per window: beyond this a render takes minutes and the file is huge
 
 
 def output_options(f):
@@ -185,10 +186,14 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     except Exception:  # pragma: no cover
         NoGPUError = RuntimeError
     common = dict(stride=st, padding=pd, dilation=dl, target=target)
+    ho, wo = _out_hw(x.shape, w.shape, st, pd, dl)
+    frames = ho * wo * cout if not backward else K.size + X.size
+    if frames > MAX_FRAMES:
+        raise click.UsageError(f"that is {frames} frames (one per window); at most {MAX_FRAMES} are drawn: "
+                               "use a smaller --size or a larger --stride")
     try:
         if backward:
-            HO_WO = _out_hw(x.shape, w.shape, st, pd, dl)
-            gy = _example_grad(HO_WO)
+            gy = _example_grad((ho, wo))
             trace = trace_conv2d(x, w, b, backward=True, grad_out=gy, **common)
             flipped = None
         else:
@@ -253,6 +258,8 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
     _check_output(output)
     from numbacnn.trace import trace_pool2d
 
+    if X.size > MAX_FRAMES:
+        raise click.UsageError(f"the input has {X.size} cells; at most {MAX_FRAMES} are drawn: use --image-size")
     try:
         traces = [trace_pool2d(X[None, None], m, ks, st, pd, target=target) for m in modes]
     except ValueError as exc:
