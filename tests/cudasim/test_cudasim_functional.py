@@ -134,3 +134,13 @@ def test_linear_backward_with_a_strided_device_grad(small_blocks):
 
     copy2d_kernel1[1, 8](ncc.to_device(gyT.T.copy()).T, out)  # strided in, C order out
     assert_close(ncc.to_host(out), gyT, atol=0, rtol=0)
+
+
+def test_cross_entropy_follows_device_logits(small_blocks):
+    ncc = _cuda()
+    logits = rng.standard_normal((3, 4)).astype(np.float32)
+    loss = nc.cross_entropy(ncc.to_device(logits), [1, 0, 3])  # device=None: the logits' device decides
+    assert ncc.is_device(loss) and loss.shape == ()
+    assert_close(ncc.to_host(loss), nc.cross_entropy(logits, [1, 0, 3]), atol=1e-6, rtol=1e-6)
+    g = nc.cross_entropy_backward(loss, ncc.to_device(logits), [1, 0, 3])
+    assert ncc.is_device(g)

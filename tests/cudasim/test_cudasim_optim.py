@@ -78,3 +78,25 @@ def test_sgd_errors(small_blocks):
         ncc.sgd([p], [ncc.to_device(np.zeros((2, 3)))], [None], lr=0.1)
     with pytest.raises(TypeError, match=r"params\[0\] must be a CUDA device array"):
         ncc.sgd([np.zeros(3)], [np.zeros(3)], [None], lr=0.1)
+
+
+def test_public_sgd_and_the_sgd_class_run_on_the_device(small_blocks):
+    import numbacnn as nc
+    from numbacnn.optim import SGD, sgd
+
+    ncc = _cuda()
+    _, opts, _ = RUNS["sgd23"]
+    p_cpu, b_cpu = _run(sgd_cpu, [INPUTS["init0"].copy(), INPUTS["init1"].copy()], 3, opts)
+    params = [ncc.to_device(INPUTS["init0"]), ncc.to_device(INPUTS["init1"])]
+    _run(sgd, params, 3, opts)  # numbacnn.optim.sgd sees device arrays and hands over to numbacnn.cuda.sgd
+    for i in range(2):
+        assert ncc.is_device(params[i])
+        assert_close(ncc.to_host(params[i]), p_cpu[i], atol=0, rtol=0)
+    ps = [nc.Parameter(ncc.to_device(INPUTS["init0"])), nc.Parameter(ncc.to_device(INPUTS["init1"]))]
+    opt = SGD(ps, **opts)
+    for k in range(3):
+        ps[0].grad, ps[1].grad = ncc.to_device(INPUTS["grads0"][k]), ncc.to_device(INPUTS["grads1"][k])
+        opt.step()
+    for i in range(2):
+        assert_close(ncc.to_host(ps[i].data), p_cpu[i], atol=0, rtol=0)
+        assert_close(ncc.to_host(opt.state[ps[i]]["momentum_buffer"]), b_cpu[i], atol=0, rtol=0)
