@@ -215,6 +215,20 @@ def test_save_errors_name_the_path(small_anim, tmp_path, monkeypatch):
         small_anim.save(tmp_path / "a.mp4")
 
 
+def test_mp4_pipes_every_frame_to_ffmpeg(small_anim, tmp_path, monkeypatch):
+    """A stand-in ffmpeg that stores its stdin: the raw RGB frames arrive whole and land under the final name."""
+    import os
+
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nfor last; do :; done\ncat > "$last"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    out = small_anim.save(tmp_path / "a.mp4")
+    h, w = small_anim.frame(0).shape[:2]
+    assert out.stat().st_size == len(small_anim) * h * w * 3
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 def test_save_mp4(small_anim, tmp_path):
     assert small_anim.save(tmp_path / "a.mp4").stat().st_size > 0
