@@ -18,6 +18,8 @@ dtype, as PyTorch does on a GPU (float64 arithmetic is many times slower than fl
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import cuda
 
@@ -272,6 +274,12 @@ def conv2d_grad_input1(gy, w, gx, *args):
     conv2d_grad_input_kernel1[config.launch_1d(gx.size)](gy, w, gx, *args)
 
 
+@functools.lru_cache(maxsize=32)
+def _zeros(n, dtype_str):
+    """A device vector of n zeros, made once and reused: the bias of a conv2d without one (never written)."""
+    return cuda.to_device(np.zeros(n, np.dtype(dtype_str)))
+
+
 def _flip(w):
     """A new device array holding the kernel turned by 180 degrees."""
     out = cuda.device_array(tuple(w.shape), dtype=w.dtype)
@@ -291,7 +299,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
     """``numbacnn.conv2d`` on the GPU: x (N, C, H, W), weight (O, C/groups, KH, KW) -> device array (N, O, HO, WO)."""
     dt, x, weight, bias, geo, args = _prepare(x, weight, bias, stride, padding, dilation, groups)
     w = _flip(weight) if flip else weight
-    b = bias if bias is not None else cuda.to_device(np.zeros(w.shape[0], dt))
+    b = bias if bias is not None else _zeros(w.shape[0], dt.str)
     y = cuda.device_array((x.shape[0], w.shape[0]) + geo.out_hw, dtype=dt)
     if y.size:  # an empty batch launches nothing (a grid of 0 blocks is an error)
         (conv2d_forward1 if config.simple else conv2d_forward2)(x, w, b, y, *args)
