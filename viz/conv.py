@@ -63,7 +63,7 @@ def forward_scene(trace, flipped=None) -> Scene:
     for c in range(Cg):
         vals, mask = _padded(t.x[0, c], pads)
         title = "input x" + (f", channel {c}" if C > 1 else "") + (" (hatched: padding)" if mask.any() else "")
-        src = Source(vals, mask, title, cells, active, ticks)
+        src = Source(vals, mask, title, cells, active, ticks, a_scheme)
         partial = t.products[:, c].reshape(F, -1).astype(np.float64).sum(axis=1)
         kname = f"kernel K[{'o' if O > 1 else 0}, {c}]" if (C > 1 or O > 1) else "kernel K"
         sums = [f"Σ = {style.fmt(v, 3)}" for v in (partial if (C > 1 or "bias" in t.arrays) else t.result)]
