@@ -15,7 +15,8 @@ from numbacnn.train import train_batch
 def run_trace(tmp_path_factory):
     path = tmp_path_factory.mktemp("tr") / "run.nctrace"
     rng = np.random.default_rng(0)
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3, rng=rng))
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8, 3, rng=rng))
     opt = nc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x = rng.random((4, 1, 6, 6), dtype=np.float32)
     y = np.array([0, 1, 2, 1])

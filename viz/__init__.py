@@ -20,4 +20,5 @@ from .learn import learn_kernel
 from .pool import pool
 from .sgd import sgd_paths
 
-__all__ = ["Animation", "FORMATS", "SaveError", "conv", "cuda_grid", "pool", "learn_kernel", "sgd_paths", "sgd_trace", "features"]
+__all__ = ["Animation", "FORMATS", "SaveError", "conv", "cuda_grid", "features", "learn_kernel", "pool", "sgd_paths",
+           "sgd_trace"]

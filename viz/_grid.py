@@ -57,8 +57,8 @@ class Grid:
             from matplotlib.patches import Rectangle
 
             rects = [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in np.argwhere(self.padding)]
-            self.hatch = ax.add_collection(PatchCollection(rects, facecolor=style.PADDING, edgecolor="#9a9a9a", hatch="///",
-                                              linewidth=0.5, zorder=2))
+            self.hatch = ax.add_collection(PatchCollection(rects, facecolor=style.PADDING, edgecolor="#9a9a9a",
+                                                           hatch="///", linewidth=0.5, zorder=2))
         self.cell_hatch = None
         if dynamic_padding:  # padding that changes from frame to frame (a window sliding over the border)
             from matplotlib.patches import Rectangle

@@ -12,7 +12,6 @@ import click
 
 from numbacnn.cli import ensure_cudasim, fail
 
-FORMATS = (".gif", ".mp4", ".html", ".png")
 MAX_FRAMES = 1500  # one frame per window: beyond this a render takes minutes and the file is huge
 
 
