@@ -104,3 +104,36 @@ def test_sgd_paths_reject_bad_settings():
 def test_parse_kernel_errors_name_the_value(text):
     with pytest.raises(ValueError, match="kernel"):
         scenarios.parse_kernel(text)
+
+
+def _tiny_animations(run_trace):
+    """Every animation (but cuda_grid, covered under the simulator by the CLI tests) at a tiny size."""
+    from numbacnn.trace import trace_conv2d, trace_pool2d
+
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3) % 4
+    w = np.array([[[[1.0, -1.0], [0.0, 2.0]]]], np.float32)
+    trace = load(run_trace)
+    return {
+        "conv": (lambda: viz.conv(trace_conv2d(x, w), dpi=30), 4),
+        "conv-backward": (lambda: viz.conv(trace_conv2d(x, w, backward=True), dpi=30), 4 + 9),
+        "pool": (lambda: viz.pool(trace_pool2d(x, "max", 2, 1), dpi=30), 4),
+        "learn-kernel": (lambda: viz.learn_kernel(scenarios.learn_kernel(steps=2), dpi=30), 2),
+        "sgd": (lambda: viz.sgd_paths(scenarios.sgd_paths("quadratic", 2), dpi=30), 2),
+        "features": (lambda: viz.features(trace, dpi=30), 3),
+        "sgd-trace": (lambda: viz.sgd_trace(trace, "4.weight", dpi=30), 3),
+    }
+
+
+@pytest.mark.parametrize("name", ["conv", "conv-backward", "pool", "learn-kernel", "sgd", "features", "sgd-trace"])
+def test_every_animation_saves_in_every_format(run_trace, tmp_path, name):
+    from PIL import Image
+
+    make, frames = _tiny_animations(run_trace)[name]
+    anim = make()
+    assert len(anim) == frames
+    with Image.open(anim.save(tmp_path / "a.gif")) as im:
+        assert im.n_frames == frames
+    with Image.open(anim.save(tmp_path / "a.png")) as im:
+        assert im.format == "PNG"
+    html = anim.save(tmp_path / "a.html").read_text()
+    assert html.count("data:image/png;base64") == frames
