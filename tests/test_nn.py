@@ -233,3 +233,44 @@ def test_lenet_forward_backward_match_torch(variant):
     for (name, p), (tname, tp) in zip(net.named_parameters(), tnet.named_parameters()):
         assert name == tname
         assert_close(p.grad, tp.grad.numpy(), atol=1e-6, rtol=1e-4, name=name)
+
+
+SIM_SCRIPT = r"""
+import numpy as np
+from numbacnn import nn
+from numbacnn.cuda import is_device
+from numbacnn.optim import SGD
+from numbacnn.train import evaluate, train_step
+
+def make():
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2), nn.Sigmoid(),
+                         nn.Conv2d(2, 2, 1, rng=2), nn.AvgPool2d(1), nn.Flatten(), nn.Linear(18, 4, rng=1))
+
+x = np.random.default_rng(0).random((3, 1, 6, 6), dtype=np.float32)
+y = np.array([3, 1, 0])
+cpu, gpu = make(), make().to("cudasim")
+assert all(is_device(p.data) for p in gpu.parameters())
+oc, og = SGD(cpu.parameters(), lr=0.1, momentum=0.9), SGD(gpu.parameters(), lr=0.1, momentum=0.9)
+for step in range(2):
+    lc, lg = train_step(cpu, oc, x, y), train_step(gpu, og, x, y)
+    assert isinstance(lg, float) and abs(lc - lg) <= 1e-5 * abs(lc), (step, lc, lg)
+assert evaluate(cpu, x, y) == evaluate(gpu, x, y)
+sc, sg = cpu.state_dict(), gpu.state_dict()
+assert list(sc) == list(sg)
+for k in sc:
+    assert type(sg[k]) is np.ndarray and np.allclose(sc[k], sg[k], rtol=1e-5, atol=1e-6), k
+gpu.to("cpu")
+assert all(type(p.data) is np.ndarray for p in gpu.parameters())
+print("cudasim ok")
+"""
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="runs its own simulator process")
+def test_layers_train_on_the_cuda_simulator_like_on_the_cpu():
+    """model.to("cudasim"): every layer runs the CUDA kernels (simulated); two SGD steps equal the CPU's."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-c", SIM_SCRIPT], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0 and "cudasim ok" in proc.stdout, proc.stderr[-3000:]
