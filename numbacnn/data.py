@@ -213,7 +213,7 @@ def download(directory=None, progress: bool = True, mirrors=None) -> Path:
             except (OSError, DataFormatError) as exc:  # URLError and timeouts are OSErrors
                 errors.append(f"{base + name}: {exc}")
         else:
-            raise DataNotFoundError("download failed: " + "; ".join(errors))
+            raise DataNotFoundError("; ".join(errors))
     return directory
 
 
@@ -229,15 +229,19 @@ def locate_fashion_mnist(root=None) -> Path | None:
     return None
 
 
+def _describe(directory) -> str:
+    if not directory.is_dir():
+        return "does not exist"
+    return "holds the four files" if find_files(directory) else "does not hold the four files"
+
+
 def _not_found_message(root, download_error=None) -> str:
     lines = ["Fashion-MNIST was not found. Places searched, in order:"]
     for label, directory in search_path(root):
         if directory is None:
             lines.append(f"  - {label}: not set")
-        elif not directory.is_dir():
-            lines.append(f"  - {label}: {directory} (does not exist)")
         else:
-            lines.append(f"  - {label}: {directory} (does not hold the four files)")
+            lines.append(f"  - {label}: {directory} ({_describe(directory)})")
     if download_error:
         lines.append(f"Downloading into {cache_dir()} failed: {download_error}")
     lines.append(HOW_TO_GET)
@@ -253,7 +257,10 @@ def load_fashion_mnist(root=None, *, download_missing: bool = True, progress: bo
     (naming the bad file).
     """
     if root is not None and not Path(root).expanduser().is_dir():
-        raise DataNotFoundError(f"data directory {root} does not exist.\n" + _not_found_message(root))
+        elsewhere = locate_fashion_mnist()
+        hint = (f" Fashion-MNIST is in {elsewhere}: leave out the data directory (--data-dir) to use it."
+                if elsewhere else "\n" + _not_found_message(root))
+        raise DataNotFoundError(f"data directory {root} does not exist.{hint}")
     directory = locate_fashion_mnist(root)
     if directory is None:
         if not download_missing:

@@ -46,6 +46,15 @@ def _fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
+def _set(param, value):
+    """param.data = value, kept on the device the parameter lives on."""
+    if is_device_array(param.data):
+        from .cuda import to_device
+        value = to_device(value)
+    param.data = value
+    return param
+
+
 class init:
     """In-place initialisers in the spirit of ``torch.nn.init`` (NumPy random numbers, float32 kept).
 
@@ -55,13 +64,11 @@ class init:
     @staticmethod
     def uniform_(param, a=0.0, b=1.0, rng=None):
         """Fill ``param`` with U(a, b)."""
-        param.data = _rng(rng).uniform(a, b, size=param.shape).astype(param.dtype)
-        return param
+        return _set(param, _rng(rng).uniform(a, b, size=param.shape).astype(param.dtype))
 
     @staticmethod
     def zeros_(param):
-        param.data = np.zeros(param.shape, dtype=param.dtype)
-        return param
+        return _set(param, np.zeros(param.shape, dtype=param.dtype))
 
     @staticmethod
     def xavier_uniform_(param, gain=1.0, rng=None):

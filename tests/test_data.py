@@ -70,6 +70,8 @@ def test_not_found_names_every_place_and_how_to_get_it(isolated, monkeypatch):
     msg = str(err.value)
     for place in (isolated / "empty", isolated / "envdir", data.cache_dir(), isolated / "system"):
         assert str(place) in msg
+    assert f"{isolated / 'empty'} (does not hold the four files)" in msg
+    assert f"{isolated / 'system'} (does not exist)" in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "--data-dir" in msg
     assert "Downloading into" in msg and "failed" in msg
     assert not list(data.cache_dir().glob("*")) if data.cache_dir().exists() else True
@@ -77,7 +79,7 @@ def test_not_found_names_every_place_and_how_to_get_it(isolated, monkeypatch):
 
 def test_missing_root_is_an_error_even_when_data_exists_elsewhere(isolated):
     make_dataset(isolated / "system")
-    with pytest.raises(DataNotFoundError, match="does not exist"):
+    with pytest.raises(DataNotFoundError, match="typo does not exist. Fashion-MNIST is in .*system: leave out"):
         load_fashion_mnist(isolated / "typo")
 
 

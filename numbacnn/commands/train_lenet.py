@@ -160,6 +160,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
         ds = data_mod.load_fashion_mnist(data_dir, download_missing=download)
     except (data_mod.DataNotFoundError, data_mod.DataFormatError) as exc:
         fail(str(exc))
+    click.echo(f"data: {data_mod.locate_fashion_mnist(data_dir)}")
     n = config["limit"]
     x_train, y_train = ds.train_images[:n], ds.train_labels[:n]
     x_test, y_test = ds.test_images[:n], ds.test_labels[:n]
