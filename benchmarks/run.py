@@ -43,6 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="train on the first N images in the epoch rows")
     p.add_argument("--only", default=None, help="only rows whose name contains this text")
     p.add_argument("--threads", type=int, default=None, help="threads for numbacnn and torch (default: all cores)")
+    p.add_argument("--clock", choices=tuple(timing.CLOCKS), default="wall",
+                   help="wall: elapsed time (default); cpu: this process's CPU time, steadier on a busy machine "
+                        "(use with --threads 1: waiting threads that spin count too)")
     p.add_argument("--no-torch", action="store_true", help="numbacnn's figures alone, even if torch is installed")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--markdown", metavar="PATH", nargs="?", const="-",
@@ -104,6 +107,7 @@ def environment(args, torch, torch_note, threads):
         "openblas_env_kept": timing.openblas_env(),
         "batch": args.batch,
         "repeats": args.repeats,
+        "clock": args.clock,
     }
     if args.target == "cuda":
         from numba import cuda
@@ -122,7 +126,8 @@ def run_cases(cases, args, be):
         try:
             t_nb, t_th = timing.alternate(
                 [case.nb, case.torch], [be.nb_sync, be.torch_sync],
-                warmup=0 if heavy else 2, repeats=args.epoch_repeats if heavy else args.repeats)
+                warmup=0 if heavy else 2, repeats=args.epoch_repeats if heavy else args.repeats,
+                clock=timing.CLOCKS[args.clock])
             err = None
         except NotImplementedError as exc:  # an op still being written
             t_nb = t_th = None
@@ -175,7 +180,7 @@ def markdown(result):
              f"- peak: float32 matrix product " + ", ".join(f"{k} {v:.1f}" for k, v in result["peaks"].items())
              + f" GFLOP/s; the % columns are of {peak:.1f} GFLOP/s" if peak else "- peak: not measured",
              f"- batch {env['batch']}, median of {env['repeats']} alternating calls (epochs: "
-             f"{result.get('epoch_repeats')}), warm-up and JIT compilation excluded",
+             f"{result.get('epoch_repeats')}), {env['clock']} clock, warm-up and JIT compilation excluded",
              f"- command: `{env['command']}`", ""]
     lines += [f"- note: {n}" for n in result["notes"]]
     lines += ["", "| what | shapes | numbacnn ms | torch ms | speed-up (torch/numbacnn) | numbacnn GFLOP/s "

@@ -9,18 +9,25 @@ import time
 import numpy as np
 
 
-def timed(fn, sync=None):
+CLOCKS = {
+    "wall": time.perf_counter,     # elapsed time: what a user waits for (the default)
+    "cpu": time.process_time,      # CPU time of this process, all threads: robust on a busy machine, but it
+                                   # also counts threads that spin while waiting (use it with --threads 1)
+}
+
+
+def timed(fn, sync=None, clock=time.perf_counter):
     """Seconds one call of ``fn`` takes (``sync`` runs before the clock starts and before it stops)."""
     if sync is not None:
         sync()
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
     if sync is not None:
         sync()
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
-def alternate(fns, syncs, *, warmup=2, repeats=15, min_time=0.0):
+def alternate(fns, syncs, *, warmup=2, repeats=15, min_time=0.0, clock=time.perf_counter):
     """Median seconds per call of each function in ``fns``, timed in turns (a, b, a, b, ...).
 
     Each function runs ``warmup`` times first (JIT compilation, caches, allocator). Alternating
@@ -30,13 +37,13 @@ def alternate(fns, syncs, *, warmup=2, repeats=15, min_time=0.0):
     live = [(i, f, s) for i, (f, s) in enumerate(zip(fns, syncs)) if f is not None]
     for _ in range(warmup):
         for _, f, s in live:
-            timed(f, s)
+            timed(f, s, clock)
     samples = {i: [] for i, _, _ in live}
     rounds = 0
     while rounds < repeats or (min_time and rounds < 10 * repeats
                                and min(sum(v) for v in samples.values()) < min_time):
         for i, f, s in (live if rounds % 2 == 0 else live[::-1]):
-            samples[i].append(timed(f, s))
+            samples[i].append(timed(f, s, clock))
         rounds += 1
     return [statistics.median(samples[i]) if i in samples else None for i in range(len(fns))]
 

@@ -65,7 +65,7 @@ def load_train_images(limit=None):
     try:
         from numbacnn.data import load_fashion_mnist
 
-        data = load_fashion_mnist()
+        data = load_fashion_mnist(download_missing=False, progress=False)
         x, y = data[0], data[1]
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim == 3:
@@ -102,18 +102,18 @@ def training_cases(be, batch=256, seed=0, epoch=True, limit=None, notes=None):
             notes.append("numbacnn.models / numbacnn.train not found: training rows skipped")
             return cases
         model, opt, train_step = nb
-        xd, yd = be.nb(x), be.nb(y)
-        step_nb = lambda model=model, opt=opt, train_step=train_step, xd=xd, yd=yd: train_step(model, opt, xd, yd)
+        # Batches start on the host on both sides, as in real training: numbacnn's train_step copies them
+        # to the model's device, and torch's step gets x.to(device) (a no-op on the CPU).
+        step_nb = lambda model=model, opt=opt, train_step=train_step: train_step(model, opt, x, y)
         step_th = None
         if torch is not None:
             net = torch_lenet(torch, variant, be.torch_device)
             topt = torch.optim.SGD(net.parameters(), lr=0.9)
             tstep = torch_step(torch, net, topt)
-            tx, ty = be.th(x), be.th(y)
-            step_th = lambda tstep=tstep, tx=tx, ty=ty: tstep(tx, ty)
-            nets[variant] = tstep
-        nets.setdefault(variant, None)
-        nets[variant] = (model, opt, train_step, nets[variant])
+            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+            dev = be.torch_device
+            step_th = lambda tstep=tstep, tx=tx, ty=ty, dev=dev: tstep(tx.to(dev), ty.to(dev))
+        nets[variant] = (model, opt, train_step, tstep if torch is not None else None)
         cases.append(Case("step", f"LeNet {variant} training step", f"batch {batch}", flops * batch, step_nb,
                           step_th, examples=batch))
     if not epoch:
@@ -125,34 +125,23 @@ def training_cases(be, batch=256, seed=0, epoch=True, limit=None, notes=None):
     X, Y, source = data
     notes.append(f"epoch: {len(X)} Fashion-MNIST training images from {source}, batch {batch}, shuffled, "
                  f"last partial batch kept")
-    Xd, Yd = be.nb(X), be.nb(Y)
-    tX = tY = None
-    if torch is not None:
-        tX, tY = be.th(X), be.th(Y)
+    tX, tY = (torch.from_numpy(X), torch.from_numpy(Y)) if torch is not None else (None, None)
     for variant in VARIANTS:
         model, opt, train_step, tstep = nets[variant]
         order = np.random.default_rng(seed).permutation(len(X))
         batches = [order[i:i + batch] for i in range(0, len(X), batch)]
 
         def epoch_nb(model=model, opt=opt, train_step=train_step):
-            if be.target == "cuda":
-                # index on the device is not part of numbacnn's API: slice a shuffled host copy per batch
-                for idx in batches:
-                    train_step(model, opt, be.nb(X[idx]), be.nb(Y[idx]))
-            else:
-                for idx in batches:
-                    train_step(model, opt, X[idx], Y[idx])
+            for idx in batches:
+                train_step(model, opt, X[idx], Y[idx])
         epoch_th = None
         if tstep is not None:
-            tb = [torch.as_tensor(idx, device=be.torch_device) for idx in batches]
+            tb = [torch.from_numpy(idx) for idx in batches]
+            dev = be.torch_device
 
-            def epoch_th(tstep=tstep, tb=tb):
-                if be.target == "cuda":
-                    for idx in batches:
-                        tstep(be.th(X[idx]), be.th(Y[idx]))
-                else:
-                    for idx in tb:
-                        tstep(tX[idx], tY[idx])
+            def epoch_th(tstep=tstep, tb=tb, dev=dev):
+                for idx in tb:
+                    tstep(tX[idx].to(dev), tY[idx].to(dev))
         cases.append(Case("epoch", f"LeNet {variant} epoch", f"{len(X)} images, batch {batch}", flops * len(X),
                           epoch_nb, epoch_th, examples=len(X)))
     return cases

@@ -291,7 +291,8 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH)
 def conv2d_grad_weight_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
-    """Stride 1: gw[o, k] = sum_n sum_m gp[o, m] * xp[off[k] + m] (dot products, four taps per pass).
+    """Stride 1: gw[o, k] = sum_n sum_m gp[o, m] * xp[off[k] + m]: dot products, for two output channels
+    (a, b) and four taps at a time, so every loaded value serves two or four of the eight sums.
 
     Each of ``threads`` jobs sums its share of the batch into its own copy of gw; the copies are added at the end.
     """
@@ -312,46 +313,57 @@ def conv2d_grad_weight_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
         for n in range(t * N // T, (t + 1) * N // T):
             _pad_into(x, n, xp, pt, pl, Hp, Wp)
             _widen_into(gy, n, gp, Wp)
-            for o in range(O):
-                xg = xp[(o // Og) * Cg * Hp * Wp:]
-                g = gp[o]
+            oa = 0
+            while oa < O:
+                ob = oa + 1 if oa + 1 < O and (oa + 1) // Og == oa // Og else oa  # a lone channel pairs with itself
+                xg = xp[(oa // Og) * Cg * Hp * Wp:]
+                ga, gb = gp[oa], gp[ob]
                 k = 0
                 while k + 4 <= K:
                     x0, x1 = xg[off[k]:off[k] + L], xg[off[k + 1]:off[k + 1] + L]
                     x2, x3 = xg[off[k + 2]:off[k + 2] + L], xg[off[k + 3]:off[k + 3] + L]
-                    s0 = s1 = s2 = s3 = zero
+                    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
                     for m in range(L):
-                        s0 += g[m] * x0[m]
-                        s1 += g[m] * x1[m]
-                        s2 += g[m] * x2[m]
-                        s3 += g[m] * x3[m]
-                    part[t, o, k] += s0
-                    part[t, o, k + 1] += s1
-                    part[t, o, k + 2] += s2
-                    part[t, o, k + 3] += s3
+                        a0 += ga[m] * x0[m]
+                        a1 += ga[m] * x1[m]
+                        a2 += ga[m] * x2[m]
+                        a3 += ga[m] * x3[m]
+                        b0 += gb[m] * x0[m]
+                        b1 += gb[m] * x1[m]
+                        b2 += gb[m] * x2[m]
+                        b3 += gb[m] * x3[m]
+                    part[t, oa, k], part[t, oa, k + 1] = part[t, oa, k] + a0, part[t, oa, k + 1] + a1
+                    part[t, oa, k + 2], part[t, oa, k + 3] = part[t, oa, k + 2] + a2, part[t, oa, k + 3] + a3
+                    if ob != oa:
+                        part[t, ob, k], part[t, ob, k + 1] = part[t, ob, k] + b0, part[t, ob, k + 1] + b1
+                        part[t, ob, k + 2], part[t, ob, k + 3] = part[t, ob, k + 2] + b2, part[t, ob, k + 3] + b3
                     k += 4
                 for k in range(k, K):
                     x0 = xg[off[k]:off[k] + L]
-                    s0 = zero
+                    a0 = b0 = zero
                     for m in range(L):
-                        s0 += g[m] * x0[m]
-                    part[t, o, k] += s0
+                        a0 += ga[m] * x0[m]
+                        b0 += gb[m] * x0[m]
+                    part[t, oa, k] += a0
+                    if ob != oa:
+                        part[t, ob, k] += b0
+                oa = ob + 1
     gwk = gw.reshape(O, K)
     gwk[:] = 0.0
     for t in range(T):
         gwk += part[t]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
 def channel_sum_cpu(gy, gb):
-    """gb[o] = sum_{n, i, j} gy[n, o, i, j] (the bias gradient)."""
+    """gb[o] = sum_{n, i, j} gy[n, o, i, j] (the bias gradient; GEMM_MATH lets the sum use vector lanes)."""
     N, O, HO, WO = gy.shape
     for o in prange(O):
         acc = 0.0
         for n in range(N):
-            for i in range(HO):
-                for j in range(WO):
-                    acc += gy[n, o, i, j]
+            plane = gy[n, o].reshape(HO * WO)
+            for m in range(HO * WO):
+                acc += plane[m]
         gb[o] = acc
 
 
