@@ -13,6 +13,25 @@ def _fmt_vec(v) -> str:
     return "(" + ", ".join(style.fmt(x, 3) for x in v) + ")"
 
 
+def _clip(p, end, box):
+    """The arrow's end, pulled back along its direction into the plot box grown by its own size on every side
+    (a diverging run has arrows 1e30 long); the start itself when p is outside that box or not finite."""
+    x0, x1, y0, y1 = box
+    lo = np.array([x0 - (x1 - x0), y0 - (y1 - y0)])
+    hi = np.array([x1 + (x1 - x0), y1 + (y1 - y0)])
+    p, end = np.asarray(p, float), np.asarray(end, float)
+    if not (np.all(np.isfinite(p)) and np.all(p >= lo) and np.all(p <= hi)):
+        return p
+    d = np.where(np.isfinite(end), end, p) - p
+    t = 1.0
+    for k in range(2):
+        if d[k] > 0:
+            t = min(t, (hi[k] - p[k]) / d[k])
+        elif d[k] < 0:
+            t = min(t, (lo[k] - p[k]) / d[k])
+    return p + max(t, 0.0) * d
+
+
 def sgd_paths(run, *, dpi: int = 100) -> Animation:
     """One frame per step k: each optimizer at p_k with arrows −lr·g_k (gradient), −lr·b_k (momentum buffer
     after the step) and the update p_{k+1} − p_k; the loss of every optimizer below.
@@ -114,10 +133,10 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
             pan["head"].set_data([p[0]], [p[1]])
             ends = {"gradient": p - lr * g, "buffer": p - lr * b, "update": p + d}
             for key, a in pan["arrows"].items():
-                end = ends[key]
-                ok = np.all(np.isfinite(end)) and np.all(np.isfinite(p))
-                a.set_positions(tuple(p), tuple(end) if ok else tuple(p))
-            lines = [f"p = {_fmt_vec(p)}  loss {style.fmt(path.losses[k], 3)}", f"g = {_fmt_vec(g)}"]
+                a.set_positions(tuple(p), tuple(_clip(p, ends[key], run["box"])))
+            off = not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1)
+            lines = [f"p = {_fmt_vec(p)}  loss {style.fmt(path.losses[k], 3)}" + ("  (off the plot)" if off else ""),
+                     f"g = {_fmt_vec(g)}"]
             lines.append(f"b = {_fmt_vec(b)}" if path.hyper["momentum"] else "b   (no momentum buffer)")
             lines.append(f"Δ = {_fmt_vec(d)}")
             pan["numbers"].set_text("\n".join(lines))
