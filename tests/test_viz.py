@@ -253,3 +253,12 @@ def test_html_plays_in_headless_chromium_without_script_errors(small_anim, tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "JSERROR" not in proc.stdout
     assert "anim" in proc.stdout  # matplotlib's player is in the DOM
+
+
+def test_sgd_diverging_run_still_renders():
+    run = scenarios.sgd_paths("quadratic", 12, lr=2.0)
+    assert np.abs(run["paths"][0].positions).max() > 1e8
+    anim = viz.sgd_paths(run, dpi=30)
+    frames = anim.frames()
+    assert len(frames) == 12
+    assert "off the plot" in anim.artists["panels"][0]["numbers"].get_text()
