@@ -242,7 +242,7 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                 x2, x3 = xg[off[k + 2]:off[k + 2] + L], xg[off[k + 3]:off[k + 3] + L]
                 w0, w1, w2, w3 = wk[o, k], wk[o, k + 1], wk[o, k + 2], wk[o, k + 3]
                 for m in range(L):
-                    acc[m] += x0[m] * w0 + x1[m] * w1 + x2[m] * w2 + x3[m] * w3
+                    acc[m] += (x0[m] * w0 + x1[m] * w1) + (x2[m] * w2 + x3[m] * w3)  # two short chains, not one long one
                 k += 4
             for k in range(k, K):
                 x0, w0 = xg[off[k]:off[k] + L], wk[o, k]
@@ -278,7 +278,7 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                         g0, g1, g2, g3 = gp[o], gp[o + 1], gp[o + 2], gp[o + 3]
                         w0, w1, w2, w3 = w[o, c, p, q], w[o + 1, c, p, q], w[o + 2, c, p, q], w[o + 3, c, p, q]
                         for m in range(L):
-                            dst[m] += g0[m] * w0 + g1[m] * w1 + g2[m] * w2 + g3[m] * w3
+                            dst[m] += (g0[m] * w0 + g1[m] * w1) + (g2[m] * w2 + g3[m] * w3)
                         o += 4
                     for o in range(o, (g + 1) * Og):
                         g0, w0 = gp[o], w[o, c, p, q]
