@@ -68,7 +68,7 @@ def check_cuda(args):
         from numbacnn.cuda import require_gpu
         require_gpu()
     except Exception as exc:  # NoGPUError, or numba-cuda missing
-        sys.exit(f"error: --target cuda needs an NVIDIA GPU with a working CUDA driver: {exc}\n"
+        sys.exit(f"error: {exc}\n"
                  f"Run `python benchmarks/run.py --target cpu` on this machine instead.")
 
 
@@ -112,8 +112,8 @@ def environment(args, torch, torch_note, threads):
     if args.target == "cuda":
         from numba import cuda
 
-        dev = cuda.get_current_device()
-        env["gpu"] = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+        name = getattr(cuda.get_current_device(), "name", "Numba CUDA simulator")
+        env["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
     return env
 
 
