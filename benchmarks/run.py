@@ -108,6 +108,7 @@ def environment(args, torch, torch_note, threads):
         "batch": args.batch,
         "repeats": args.repeats,
         "clock": args.clock,
+        "load_average_start": _loadavg(),
     }
     if args.target == "cuda":
         from numba import cuda
@@ -115,6 +116,14 @@ def environment(args, torch, torch_note, threads):
         name = getattr(cuda.get_current_device(), "name", "Numba CUDA simulator")
         env["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
     return env
+
+
+def _loadavg():
+    """The 1-minute load average (how busy the machine was), or None where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def run_cases(cases, args, be):
@@ -240,6 +249,10 @@ def main(argv=None):
     rows = run_cases(op_cases(be, args.batch), args, be)
     rows += run_cases(training_cases(be, args.batch, epoch=not args.no_epoch, limit=args.limit, notes=notes),
                       args, be)
+    env["load_average_end"] = _loadavg()
+    if os.cpu_count() and max(env["load_average_start"] or 0, env["load_average_end"] or 0) > os.cpu_count():
+        notes.append(f"the machine was busy (1-minute load average {env['load_average_start']} at the start, "
+                     f"{env['load_average_end']} at the end, {os.cpu_count()} cores): timings are noisy")
     for n in notes:
         print("note:", n)
     result = {"environment": env, "peaks": peaks, "peak_gflops": peak, "notes": notes,
