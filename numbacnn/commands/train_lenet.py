@@ -266,6 +266,14 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
         if plot and history["train_loss"]:
             plot_curves(history, plot)
         sys.exit(130)
+    except OSError as exc:  # a full disk or a vanished folder while writing a trace, checkpoint or plot
+        fail(f"training stopped: could not write {getattr(exc, 'filename', None) or 'an output file'}: {exc}")
+    except ValueError as exc:
+        from numbacnn.trace import TraceError
+
+        if not isinstance(exc, TraceError):
+            raise
+        fail(f"training stopped: writing the trace {trace_path} failed: {exc}")
     finally:
         restore()
     if save:
