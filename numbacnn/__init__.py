@@ -11,14 +11,37 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.1.0"
 
-from .conv import conv2d, conv2d_backward, corr2d
-from .functional import (cross_entropy, cross_entropy_backward, linear, linear_backward, relu, relu_backward,
-                         sigmoid, sigmoid_backward, tanh, tanh_backward)
-from .parameter import Parameter
-from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d,
-                   adaptive_max_pool2d_backward, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward,
-                   min_pool2d, min_pool2d_backward)
-from . import optim
+# The ops load on first use (module __getattr__), so `import numbacnn` and `numbacnn --help` stay quick:
+# importing Numba and compiling/loading kernels happens only when a kernel is needed.
+_LAZY = {
+    "conv": ("corr2d", "conv2d", "conv2d_backward"),
+    "functional": ("cross_entropy", "cross_entropy_backward", "linear", "linear_backward", "relu", "relu_backward",
+                   "sigmoid", "sigmoid_backward", "tanh", "tanh_backward"),
+    "parameter": ("Parameter",),
+    "pool": ("adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
+             "adaptive_max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "max_pool2d", "max_pool2d_backward",
+             "min_pool2d", "min_pool2d_backward"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+_SUBMODULES = ("optim", "nn", "models", "train", "data", "trace", "reference", "cuda", "scenarios")
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'numbacnn' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE) | set(_SUBMODULES))
+
 
 __all__ = [
     "__version__", "Parameter", "optim",
