@@ -188,6 +188,114 @@ def max_pool2d_backward_cpu(gy, idx, gx):
                     plane[k] += gy[n, c, i, j]
 
 
+# Fast paths for LeNet's pooling: 2x2 windows, stride 2, no padding, dilation 1, every window inside the
+# input (HO = H // 2, WO = W // 2). Same results to the bit as the general kernels above (tested against
+# them): the first maximum in row-major order wins (strict >), a NaN wins (the last NaN of the window),
+# sums run in row-major order from 0. The windows do not overlap, so the backward passes need no
+# scatter-add: each window's cells get 0, then its winner (max) or every cell (avg) gets its gradient.
+
+
+@njit(inline="always")
+def _argmax4(a, b, c, d):
+    """(value, tap 0..3) of the window [a, b; c, d]: first maximum, or the last NaN if there is one."""
+    best, k = a, 0
+    if b > best:
+        best, k = b, 1
+    if c > best:
+        best, k = c, 2
+    if d > best:
+        best, k = d, 3
+    if (a != a) | (b != b) | (c != c) | (d != d):  # rare: the last NaN wins
+        best = np.nan
+        k = 3 if d != d else (2 if c != c else (1 if b != b else 0))
+    return best, k
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_2x2_forward_cpu(x, out, idx, sign):
+    """max_pool2d_forward_cpu for kernel 2, stride 2, no padding, HO = H // 2, WO = W // 2."""
+    N, C, H, W = x.shape
+    HO, WO = out.shape[2], out.shape[3]
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for i in range(HO):
+            r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
+            for j in range(WO):
+                v, k = _argmax4(sign * r0[2 * j], sign * r0[2 * j + 1], sign * r1[2 * j], sign * r1[2 * j + 1])
+                out[n, c, i, j] = sign * v
+                idx[n, c, i, j] = (2 * i + k // 2) * W + 2 * j + k % 2
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_2x2_backward_cpu(gy, x, gx, sign):
+    """Gradient of the 2x2 stride-2 max pool straight from x: the winner of each window gets 0 + gy, the rest 0."""
+    N, C, H, W = x.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    zero = gx.dtype.type(0)
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for h in range(2 * HO, H):  # rows and columns outside every window
+            for w in range(W):
+                gx[n, c, h, w] = zero
+        for h in range(2 * HO):
+            for w in range(2 * WO, W):
+                gx[n, c, h, w] = zero
+        for i in range(HO):
+            r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
+            g0, g1 = gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
+            for j in range(2 * WO):
+                g0[j] = zero
+                g1[j] = zero
+            for j in range(WO):  # one store at a computed address: no branch on the winner
+                _, k = _argmax4(sign * r0[2 * j], sign * r0[2 * j + 1], sign * r1[2 * j], sign * r1[2 * j + 1])
+                gx[n, c, 2 * i + k // 2, 2 * j + k % 2] = zero + gy[n, c, i, j]  # 0 + g, as the general kernel
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def avg_pool2d_2x2_forward_cpu(x, out, divisor):
+    """avg_pool2d_forward_cpu for kernel 2, stride 2, no padding, full windows: (((0 + a) + b) + c) + d) / divisor."""
+    N, C, H, W = x.shape
+    HO, WO = out.shape[2], out.shape[3]
+    zero = x.dtype.type(0)
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for i in range(HO):
+            r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
+            for j in range(WO):
+                acc = (((zero + r0[2 * j]) + r0[2 * j + 1]) + r1[2 * j]) + r1[2 * j + 1]
+                out[n, c, i, j] = acc / divisor
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def avg_pool2d_2x2_backward_cpu(gy, gx, divisor):
+    """Gradient of the 2x2 stride-2 average pool: every cell of window (i, j) gets 0 + gy[i, j] / divisor."""
+    N, C, H, W = gx.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    zero = gx.dtype.type(0)
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for h in range(2 * HO, H):
+            for w in range(W):
+                gx[n, c, h, w] = zero
+        for h in range(2 * HO):
+            for w in range(2 * WO, W):
+                gx[n, c, h, w] = zero
+        for i in range(HO):
+            g0, g1 = gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
+            for j in range(WO):
+                g = zero + gx.dtype.type(gy[n, c, i, j] / divisor)
+                g0[2 * j] = g
+                g0[2 * j + 1] = g
+                g1[2 * j] = g
+                g1[2 * j + 1] = g
+
+
+def _is_2x2(geo, H, W):
+    """True when the fast 2x2 stride-2 kernels apply (no padding, dilation 1, every window inside x)."""
+    return (geo.kernel == (2, 2) and geo.stride == (2, 2) and geo.padding == (0, 0) and geo.dilation == (1, 1)
+            and geo.out_hw == (H // 2, W // 2))
+
+
 @njit(cache=True)
 def _avg_window(i, s, k, p, size):
     """Window (start, end) of output i clipped to the input, and its length clipped to the padded input."""
@@ -319,7 +427,10 @@ def _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign):
     shape = tuple(x.shape[:2]) + geo.out_hw
     out = np.empty(shape, dtype=x.dtype)
     idx = np.empty(shape, dtype=np.int64)
-    max_pool2d_forward_cpu(x, out, idx, *geo.kernel, *geo.stride, *geo.padding, *geo.dilation, sign)
+    if _is_2x2(geo, x.shape[2], x.shape[3]):
+        max_pool2d_2x2_forward_cpu(x, out, idx, sign)
+    else:
+        max_pool2d_forward_cpu(x, out, idx, *geo.kernel, *geo.stride, *geo.padding, *geo.dilation, sign)
     return x, geo, out, idx
 
 
@@ -347,9 +458,14 @@ def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, sign):
-    x, geo, _, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign)
+    x = _host(x)
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     gy = _grad(grad_out, x, geo.out_hw)
     gx = np.empty_like(x)
+    if _is_2x2(geo, x.shape[2], x.shape[3]):  # winners found again in one pass, gradient written directly
+        max_pool2d_2x2_backward_cpu(gy, np.ascontiguousarray(x), gx, sign)
+        return gx
+    x, geo, _, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign)
     max_pool2d_backward_cpu(gy, idx, gx)
     return gx
 
@@ -395,7 +511,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     include, override = _avg_options(count_include_pad, divisor_override)
     out = np.empty(tuple(x.shape[:2]) + geo.out_hw, dtype=x.dtype)
-    avg_pool2d_forward_cpu(x, out, *geo.kernel, *geo.stride, *geo.padding, include, override)
+    if _is_2x2(geo, x.shape[2], x.shape[3]):
+        avg_pool2d_2x2_forward_cpu(x, out, float(override or 4))
+    else:
+        avg_pool2d_forward_cpu(x, out, *geo.kernel, *geo.stride, *geo.padding, include, override)
     return out
 
 
@@ -410,7 +529,10 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
     include, override = _avg_options(count_include_pad, divisor_override)
     gy = _grad(grad_out, x, geo.out_hw)
     gx = np.empty_like(x)
-    avg_pool2d_backward_cpu(gy, gx, *geo.kernel, *geo.stride, *geo.padding, include, override)
+    if _is_2x2(geo, x.shape[2], x.shape[3]):
+        avg_pool2d_2x2_backward_cpu(gy, gx, float(override or 4))
+    else:
+        avg_pool2d_backward_cpu(gy, gx, *geo.kernel, *geo.stride, *geo.padding, include, override)
     return gx
 
 
