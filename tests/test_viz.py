@@ -248,11 +248,20 @@ def test_html_plays_in_headless_chromium_without_script_errors(small_anim, tmp_p
     text = page.read_text().replace("<body>", "<body><script>window.onerror=function(m){document.title='JSERROR '"
                                                 "+m;};</script>", 1)
     page.write_text(text)
-    proc = subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
-                           page.as_uri()], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "JSERROR" not in proc.stdout
+    assert "<title>JSERROR" not in proc.stdout, proc.stdout.split("</title>")[0][-500:]
+    assert f"<title>{small_anim.title}" in proc.stdout  # no script error renamed the page
     assert "anim" in proc.stdout  # matplotlib's player is in the DOM
+
+
+def test_html_page_is_self_contained(small_anim, tmp_path):
+    text = small_anim.save(tmp_path / "a.html").read_text()
+    assert "https://" not in text and "http://" not in text
+    assert 'class="fa' not in text
 
 
 def test_sgd_diverging_run_still_renders():

@@ -139,10 +139,26 @@ def write_mp4(frames, path: Path, fps: float) -> Path:
     return _atomic(path, write)
 
 
+# matplotlib's player draws its buttons with Font Awesome from a CDN; plain Unicode symbols keep the page
+# self-contained (it works offline, opened from disk).
+_ICONS = {"fa fa-minus": "&minus;", "fa fa-plus": "+", "fa fa-fast-backward": "|&#x25C0;&#x25C0;",
+          "fa fa-step-backward": "|&#x25C0;", "fa fa-play fa-flip-horizontal": "&#x25C0;", "fa fa-pause": "||",
+          "fa fa-play": "&#x25B6;", "fa fa-step-forward": "&#x25B6;|", "fa fa-fast-forward": "&#x25B6;&#x25B6;|"}
+
+
+def _offline(body: str) -> str:
+    """Drop the player's external stylesheet and draw its icons with Unicode symbols."""
+    import re
+
+    body = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", body)
+    return re.sub(r'<i class="(fa [^"]*)"></i>', lambda m: _ICONS.get(m.group(1), m.group(1)), body)
+
+
 def html_page(body: str, title: str) -> str:
-    """Wrap matplotlib's player markup in a complete HTML document."""
+    """Wrap matplotlib's player markup in a complete, self-contained HTML document."""
     from html import escape
 
+    body = _offline(body)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{escape(title)}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
