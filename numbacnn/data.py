@@ -14,13 +14,14 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from ._io import atomic_path
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -167,10 +168,8 @@ def download_file(url: str, dest, md5: str | None = None, progress: bool = True,
     """Fetch ``url`` into ``dest`` through a temporary file; verify ``md5``; nothing is left behind on failure."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+    with atomic_path(dest, suffix=".part") as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             if progress:
                 import click
@@ -187,13 +186,6 @@ def download_file(url: str, dest, md5: str | None = None, progress: bool = True,
             got = _md5(tmp)
             if got != md5:
                 raise DataFormatError(f"{url}: downloaded file has MD5 {got}, expected {md5} (corrupt download)")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return dest
 
 

@@ -139,9 +139,9 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
     leaves the previous checkpoint readable.
     """
     import json
-    import os
-    import tempfile
     from pathlib import Path
+
+    from ._io import atomic_path
 
     payload = {f"model/{k}": v for k, v in model.state_dict().items()}
     info = {"format": CHECKPOINT_FORMAT, "meta": meta or {}, "optimizer": None}
@@ -154,16 +154,8 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
     payload["__meta__"] = np.array(json.dumps(info))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=".tmp") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **payload)
     return path
 
 

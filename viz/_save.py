@@ -15,10 +15,11 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from numbacnn._io import atomic_path
 
 FORMATS = (".gif", ".mp4", ".html", ".png")
 
@@ -59,18 +60,8 @@ def ffmpeg_path():
 
 def _atomic(path: Path, write) -> Path:
     """Call ``write(tmp_path)`` and move the result onto ``path``; the temp file is removed on failure."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        write(tmp)
     return path
 
 

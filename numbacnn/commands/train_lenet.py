@@ -18,8 +18,6 @@ def plot_curves(history, path):
 
     matplotlib is imported here, with the Agg canvas and no pyplot state.
     """
-    import tempfile
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -35,18 +33,11 @@ def plot_curves(history, path):
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
+    from numbacnn._io import atomic_path
+
     suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".curves.", suffix=suffix)
-    os.chmod(tmp, 0o644)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         fig.savefig(tmp, format=suffix[1:])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _stop_on_sigterm():
@@ -119,8 +110,6 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
     from numbacnn.cli import ensure_cudasim, fail
 
     ensure_cudasim(target)
-    import numpy as np
-
     from numbacnn import data as data_mod
     from numbacnn.cuda import NoGPUError
     from numbacnn.models import lenet

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from .._io import atomic_path
 
 MODEL_FORMAT = "numbacnn-trace"    # a folder: manifest.json + step/scalar chunks (numbacnn.trace.Tracer)
 OP_FORMAT = "numbacnn-optrace"     # one .npz: the windows of one op call (numbacnn.trace.ops)
@@ -23,22 +24,9 @@ class TraceError(ValueError):
 
 
 def _atomic(path, write):
-    """Call ``write(fileobj)`` on a temporary file next to ``path``, then move it into place."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Call ``write(fileobj)`` on a temporary file next to ``path``, then move it into place (fsynced)."""
+    with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def save_npz(path, arrays: dict) -> int:
