@@ -169,7 +169,8 @@ def conv2d_grad_input_cpu_simple(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
 #     acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m],      k = (c, p, q) flattened,
 # whose innermost loop over m is contiguous and vectorizes. The Wp - WO columns at the end of each
 # flat row are junk and dropped; L is rounded up to a multiple of 16 (buffers have the slack) so the
-# vectorized loop has no scalar tail. Four taps go into acc per pass, to load and store acc less often.
+# vectorized loop has no scalar tail. Several taps or output channels share each pass over m, so that
+# every load and store of acc or xp serves several multiply-adds.
 #
 # GEMM_MATH lets LLVM fuse a * b + c into one FMA and reorder the additions of a sum (as every BLAS
 # does); it does not assume away NaN or infinity, so they propagate as in PyTorch.
@@ -219,7 +220,11 @@ def _widen_into(gy, n, gp, Wp):
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH)
 def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
-    """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j]."""
+    """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j].
+
+    Four output channels of a group at a time, two taps per pass: each loaded pair of x values serves
+    eight multiply-adds (a lone channel at a group's end goes one tap at a time).
+    """
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
     HO, WO = out.shape[2], out.shape[3]
@@ -232,31 +237,54 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     for n in prange(N):
         xp = np.empty(C * Hp * Wp + L, x.dtype)
         _pad_into(x, n, xp, pt, pl, Hp, Wp)
-        acc = np.empty(L, x.dtype)
-        for o in range(O):
+        acc = np.empty((4, L), x.dtype)
+        o = 0
+        while o < O:
+            nb = 4 if o + 4 <= O and (o + 3) // Og == o // Og else 1  # channels o .. o + nb - 1, one group
             xg = xp[(o // Og) * Cg * Hp * Wp:]  # the input channels of o's group
-            acc[:] = b[o]
-            k = 0
-            while k + 4 <= K:
-                x0, x1 = xg[off[k]:off[k] + L], xg[off[k + 1]:off[k + 1] + L]
-                x2, x3 = xg[off[k + 2]:off[k + 2] + L], xg[off[k + 3]:off[k + 3] + L]
-                w0, w1, w2, w3 = wk[o, k], wk[o, k + 1], wk[o, k + 2], wk[o, k + 3]
-                for m in range(L):
-                    acc[m] += (x0[m] * w0 + x1[m] * w1) + (x2[m] * w2 + x3[m] * w3)  # two short chains, not one long one
-                k += 4
-            for k in range(k, K):
-                x0, w0 = xg[off[k]:off[k] + L], wk[o, k]
-                for m in range(L):
-                    acc[m] += x0[m] * w0
-            for i in range(HO):
-                for j in range(WO):
-                    out[n, o, i, j] = acc[i * Wp + j]
+            if nb == 4:
+                a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+                a0[:], a1[:], a2[:], a3[:] = b[o], b[o + 1], b[o + 2], b[o + 3]
+                k = 0
+                while k + 2 <= K:
+                    x0, x1 = xg[off[k]:off[k] + L], xg[off[k + 1]:off[k + 1] + L]
+                    w00, w01, w10, w11 = wk[o, k], wk[o, k + 1], wk[o + 1, k], wk[o + 1, k + 1]
+                    w20, w21, w30, w31 = wk[o + 2, k], wk[o + 2, k + 1], wk[o + 3, k], wk[o + 3, k + 1]
+                    for m in range(L):
+                        u, v = x0[m], x1[m]
+                        a0[m] += u * w00 + v * w01
+                        a1[m] += u * w10 + v * w11
+                        a2[m] += u * w20 + v * w21
+                        a3[m] += u * w30 + v * w31
+                    k += 2
+                for k in range(k, K):
+                    x0 = xg[off[k]:off[k] + L]
+                    w00, w10, w20, w30 = wk[o, k], wk[o + 1, k], wk[o + 2, k], wk[o + 3, k]
+                    for m in range(L):
+                        u = x0[m]
+                        a0[m] += u * w00
+                        a1[m] += u * w10
+                        a2[m] += u * w20
+                        a3[m] += u * w30
+            else:
+                a0 = acc[0]
+                a0[:] = b[o]
+                for k in range(K):
+                    x0, w00 = xg[off[k]:off[k] + L], wk[o, k]
+                    for m in range(L):
+                        a0[m] += x0[m] * w00
+            for r in range(nb):
+                for i in range(HO):
+                    for j in range(WO):
+                        out[n, o + r, i, j] = acc[r, i * Wp + j]
+            o += nb
 
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH)
 def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: every tap k = (c, p, q) adds w[o, k] * gy[n, o] back where it read:
-    gxp[off[k] + m] += sum_o w[o, c, p, q] * gp[o, m] (four output channels per pass); gx is gxp unpadded."""
+    gxp[off[k] + m] += sum_o w[o, c, p, q] * gp[o, m]; gx is gxp unpadded. Two input channels of a group
+    and four output channels per pass, so each loaded gp value serves two sums."""
     N, C, H, W = gx.shape
     O, Cg, KH, KW = w.shape
     HO, WO = gy.shape[2], gy.shape[3]
@@ -267,26 +295,48 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
         gp = np.empty((O, L), gy.dtype)
         _widen_into(gy, n, gp, Wp)
         gxp = np.zeros(C * Hp * Wp + L, gx.dtype)
-        for ci in range(C):
+        ci = 0
+        while ci < C:
             g, c = ci // Cg, ci % Cg
+            two = c + 1 < Cg  # ci and ci + 1 in the same group: two input channels per pass
             for p in range(KH):
                 for q in range(KW):
                     s = ci * Hp * Wp + p * dh * Wp + q * dw
-                    dst = gxp[s:s + L]
+                    d0 = gxp[s:s + L]
                     o = g * Og
-                    while o + 4 <= (g + 1) * Og:
-                        g0, g1, g2, g3 = gp[o], gp[o + 1], gp[o + 2], gp[o + 3]
-                        w0, w1, w2, w3 = w[o, c, p, q], w[o + 1, c, p, q], w[o + 2, c, p, q], w[o + 3, c, p, q]
-                        for m in range(L):
-                            dst[m] += (g0[m] * w0 + g1[m] * w1) + (g2[m] * w2 + g3[m] * w3)
-                        o += 4
-                    for o in range(o, (g + 1) * Og):
-                        g0, w0 = gp[o], w[o, c, p, q]
-                        for m in range(L):
-                            dst[m] += g0[m] * w0
-            for h in range(H):
-                for v in range(W):
-                    gx[n, ci, h, v] = gxp[(ci * Hp + h + pt) * Wp + v + pl]
+                    if two:
+                        d1 = gxp[s + Hp * Wp:s + Hp * Wp + L]
+                        while o + 4 <= (g + 1) * Og:
+                            g0, g1, g2, g3 = gp[o], gp[o + 1], gp[o + 2], gp[o + 3]
+                            w0, w1, w2, w3 = w[o, c, p, q], w[o + 1, c, p, q], w[o + 2, c, p, q], w[o + 3, c, p, q]
+                            v0, v1 = w[o, c + 1, p, q], w[o + 1, c + 1, p, q]
+                            v2, v3 = w[o + 2, c + 1, p, q], w[o + 3, c + 1, p, q]
+                            for m in range(L):
+                                e0, e1, e2, e3 = g0[m], g1[m], g2[m], g3[m]
+                                d0[m] += (e0 * w0 + e1 * w1) + (e2 * w2 + e3 * w3)
+                                d1[m] += (e0 * v0 + e1 * v1) + (e2 * v2 + e3 * v3)
+                            o += 4
+                        for o in range(o, (g + 1) * Og):
+                            g0, w0, v0 = gp[o], w[o, c, p, q], w[o, c + 1, p, q]
+                            for m in range(L):
+                                d0[m] += g0[m] * w0
+                                d1[m] += g0[m] * v0
+                    else:
+                        while o + 4 <= (g + 1) * Og:
+                            g0, g1, g2, g3 = gp[o], gp[o + 1], gp[o + 2], gp[o + 3]
+                            w0, w1, w2, w3 = w[o, c, p, q], w[o + 1, c, p, q], w[o + 2, c, p, q], w[o + 3, c, p, q]
+                            for m in range(L):
+                                d0[m] += (g0[m] * w0 + g1[m] * w1) + (g2[m] * w2 + g3[m] * w3)
+                            o += 4
+                        for o in range(o, (g + 1) * Og):
+                            g0, w0 = gp[o], w[o, c, p, q]
+                            for m in range(L):
+                                d0[m] += g0[m] * w0
+            for cj in range(ci, ci + 2 if two else ci + 1):
+                for h in range(H):
+                    for v in range(W):
+                        gx[n, cj, h, v] = gxp[(cj * Hp + h + pt) * Wp + v + pl]
+            ci += 2 if two else 1
 
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH)
@@ -435,14 +485,18 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
 
 
 def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-                    target="cpu"):
+                    need_grad_x=True, target="cpu"):
     """Gradients of conv2d: (grad_x like x, grad_weight like weight, grad_bias like bias or None).
 
     grad_weight is the correlation of the input with the output gradient; grad_x is the "full"
-    convolution of the output gradient with the kernel.
+    convolution of the output gradient with the kernel. ``need_grad_x=False`` skips grad_x (returned
+    as None), as PyTorch does for a first layer whose input needs no gradient.
     """
     if check_target(target) == "cuda":
-        return cuda_module().conv2d_backward(grad_out, x, weight, bias, stride, padding, dilation, groups, flip=flip)
+        return cuda_module().conv2d_backward(grad_out, x, weight, bias, stride, padding, dilation, groups, flip=flip,
+                                             need_grad_x=need_grad_x)
+    if not isinstance(need_grad_x, (bool, np.bool_)):
+        raise TypeError(f"need_grad_x must be True or False, got {need_grad_x!r}")
     x, weight, bias = _prepare(x, weight, bias)
     geo = conv_geometry(x.shape, weight.shape, None if bias is None else bias.shape,
                         stride, padding, dilation, groups)
@@ -451,14 +505,17 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
     if gy.shape != expected:
         raise ValueError(f"grad_out must have the output's shape {expected}, got {gy.shape}")
     w = _flipped(weight) if flip else weight
-    gx, gw = np.empty_like(x), np.empty_like(w)
+    gx = np.empty_like(x) if need_grad_x else None
+    gw = np.empty_like(w)
     if geo.stride == (1, 1):
         args = (*geo.padding, *geo.dilation, geo.groups)
-        conv2d_grad_input_cpu(gy, w, gx, *args)
+        if need_grad_x:
+            conv2d_grad_input_cpu(gy, w, gx, *args)
         conv2d_grad_weight_cpu(gy, x, gw, *args, numba.get_num_threads())
     else:
         args = (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
-        conv2d_grad_input_cpu_simple(gy, w, gx, *args)
+        if need_grad_x:
+            conv2d_grad_input_cpu_simple(gy, w, gx, *args)
         conv2d_grad_weight_cpu_simple(gy, x, gw, *args)
     if flip:
         gw = _flipped(gw)

@@ -266,14 +266,21 @@ class Sequential(Module):
             x = y
         return x
 
-    def backward(self, grad_y):
+    def backward(self, grad_y, *, need_grad_x=True):
+        """Children's backward in reverse; returns the gradient w.r.t. the input.
+
+        ``need_grad_x=False`` (the input needs no gradient, as for a batch of images): a first child that can
+        skip its input gradient (``Conv2d``) does, and None is returned (observers then see grad_x None for it).
+        """
+        skip_first = not need_grad_x and isinstance(self.layers[0] if self.layers else None, Conv2d)
         if not self._observers:
-            for layer in reversed(self.layers):
-                grad_y = layer.backward(grad_y)
+            for i in range(len(self.layers) - 1, -1, -1):
+                layer = self.layers[i]
+                grad_y = layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
             return grad_y
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
-            grad_x = layer.backward(grad_y)
+            grad_x = layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
             for obs in list(self._observers):
                 obs.on_backward(i, str(i), layer, grad_y, grad_x)
             grad_y = grad_x
@@ -333,10 +340,12 @@ class Conv2d(Module):
         b = None if self.bias is None else self.bias.data
         return _conv.conv2d(x, self.weight.data, b, **self._opts(), target=self.device)
 
-    def backward(self, grad_y):
+    def backward(self, grad_y, *, need_grad_x=True):
+        """Add the weight and bias gradients into ``.grad``; return grad_x (None if ``need_grad_x=False``)."""
         x = _saved(self)
         b = None if self.bias is None else self.bias.data
-        gx, gw, gb = _conv.conv2d_backward(grad_y, x, self.weight.data, b, **self._opts(), target=self.device)
+        gx, gw, gb = _conv.conv2d_backward(grad_y, x, self.weight.data, b, **self._opts(), need_grad_x=need_grad_x,
+                                           target=self.device)
         _accumulate(self.weight, gw)
         if self.bias is not None:
             _accumulate(self.bias, gb)

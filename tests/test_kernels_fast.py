@@ -148,3 +148,40 @@ def test_pool_2x2_fast_kernels_match_general_bit_for_bit(N, C, H, W, dtype, sign
     P.avg_pool2d_backward_cpu(gy, gx_g, 2, 2, 2, 2, 0, 0, True, divisor)
     P.avg_pool2d_2x2_backward_cpu(gy, gx_f, float(divisor or 4))
     assert _bits_equal(gx_f, gx_g)
+
+
+def test_conv2d_backward_can_skip_grad_x():
+    """need_grad_x=False returns None for grad_x and the very same grad_weight and grad_bias."""
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 3, 7, 7), dtype=np.float32), rng.standard_normal((4, 3, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(4, dtype=np.float32)
+    for stride in (1, 2):
+        gy = rng.standard_normal(conv.conv2d(x, w, b, stride=stride, padding=1).shape, dtype=np.float32)
+        gx, gw, gb = conv.conv2d_backward(gy, x, w, b, stride=stride, padding=1)
+        none, gw2, gb2 = conv.conv2d_backward(gy, x, w, b, stride=stride, padding=1, need_grad_x=False)
+        assert none is None and gx.shape == x.shape
+        assert np.array_equal(gw, gw2) and np.array_equal(gb, gb2)
+    with pytest.raises(TypeError, match="need_grad_x"):
+        conv.conv2d_backward(gy, x, w, b, stride=2, padding=1, need_grad_x="no")
+
+
+def test_sequential_backward_can_skip_the_first_input_gradient():
+    from numbacnn.models import lenet
+
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    a, b = lenet("d2l", seed=3), lenet("d2l", seed=3)
+    seen = []
+
+    class Obs:
+        def on_forward(self, *args):
+            pass
+
+        def on_backward(self, i, name, layer, grad_y, grad_x):
+            seen.append((i, grad_x is None))
+
+    b.add_observer(Obs())
+    ya, yb = a.forward(x), b.forward(x)
+    assert a.backward(np.ones_like(ya)).shape == x.shape
+    assert b.backward(np.ones_like(yb), need_grad_x=False) is None
+    assert seen[-1] == (0, True) and not any(none for _, none in seen[:-1])
+    assert all(np.array_equal(p.grad, q.grad) for p, q in zip(a.parameters(), b.parameters()))

@@ -306,16 +306,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
     return y
 
 
-def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False):
-    """(grad_x, grad_weight, grad_bias or None) as device arrays; see ``numbacnn.conv2d_backward``."""
+def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
+                    need_grad_x=True):
+    """(grad_x or None, grad_weight, grad_bias or None) as device arrays; see ``numbacnn.conv2d_backward``."""
+    if not isinstance(need_grad_x, (bool, np.bool_)):
+        raise TypeError(f"need_grad_x must be True or False, got {need_grad_x!r}")
     dt, x, weight, bias, geo, args = _prepare(x, weight, bias, stride, padding, dilation, groups)
     gy = device_float(grad_out, "grad_out", 4, dt)
     expected = (x.shape[0], weight.shape[0]) + geo.out_hw
     if tuple(gy.shape) != expected:
         raise ValueError(f"grad_out must have the output's shape {expected}, got {tuple(gy.shape)}")
     w = _flip(weight) if flip else weight
-    gx = cuda.device_array(tuple(x.shape), dtype=dt)
-    if gx.size:
+    gx = cuda.device_array(tuple(x.shape), dtype=dt) if need_grad_x else None
+    if need_grad_x and gx.size:
         conv2d_grad_input1(gy, w, gx, *args)
     gw = cuda.device_array(tuple(weight.shape), dtype=dt)
     (conv2d_grad_weight1 if config.simple else conv2d_grad_weight2)(gy, x, gw, *args)
