@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import os
 import struct
+import sys
 import urllib.request
 import zlib
 from pathlib import Path
@@ -175,7 +176,7 @@ def download_file(url: str, dest, md5: str | None = None, progress: bool = True,
                 import click
 
                 with click.progressbar(length=total, label=f"downloading {dest.name}",
-                                       file=click.get_text_stream("stderr")) as bar:
+                                       file=sys.stderr) as bar:
                     for chunk in iter(lambda: resp.read(1 << 16), b""):
                         out.write(chunk)
                         bar.update(len(chunk))

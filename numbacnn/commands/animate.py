@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import click
 
@@ -49,8 +50,7 @@ def _save(anim, path, fps):
     from viz._save import SaveError
 
     try:
-        with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=click.get_text_stream(
-                "stderr")) as bar:
+        with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=sys.stderr) as bar:
             out = anim.save(path, fps=fps, progress=bar.update)
     except SaveError as exc:
         fail(str(exc), 1)

@@ -206,7 +206,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
     try:
         while epoch < epochs:
             label = f"epoch {epoch + 1}/{epochs}"
-            with click.progressbar(length=n_batches, label=label, file=click.get_text_stream("stderr"),
+            with click.progressbar(length=n_batches, label=label, file=sys.stderr,
                                    show_pos=True) as bar:
                 bar.update(progress["batch"])
                 t0 = [time.perf_counter()]
