@@ -197,18 +197,26 @@ def max_pool2d_backward_cpu(gy, idx, gx):
 
 @njit(inline="always")
 def _argmax4(a, b, c, d):
-    """(value, tap 0..3) of the window [a, b; c, d]: first maximum, or the last NaN if there is one."""
-    best, k = a, 0
+    """Tap 0..3 of the window [a, b; c, d] that max pooling picks: the first maximum, or the last NaN.
+    Compares in x's own dtype (no float64 conversion); LLVM turns the ifs into selects."""
+    k, best = 0, a
     if b > best:
-        best, k = b, 1
+        k, best = 1, b
     if c > best:
-        best, k = c, 2
+        k, best = 2, c
     if d > best:
-        best, k = d, 3
+        k = 3
     if (a != a) | (b != b) | (c != c) | (d != d):  # rare: the last NaN wins
-        best = np.nan
         k = 3 if d != d else (2 if c != c else (1 if b != b else 0))
-    return best, k
+    return k
+
+
+@njit(inline="always")
+def _winner(r0, r1, j, sign):
+    """_argmax4 of window j of rows r0, r1 for max (sign 1) or min (sign -1) pooling."""
+    if sign > 0:
+        return _argmax4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1])
+    return _argmax4(-r0[2 * j], -r0[2 * j + 1], -r1[2 * j], -r1[2 * j + 1])
 
 
 @njit(parallel=True, cache=True)
@@ -221,9 +229,11 @@ def max_pool2d_2x2_forward_cpu(x, out, idx, sign):
         for i in range(HO):
             r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
             for j in range(WO):
-                v, k = _argmax4(sign * r0[2 * j], sign * r0[2 * j + 1], sign * r1[2 * j], sign * r1[2 * j + 1])
-                out[n, c, i, j] = sign * v
-                idx[n, c, i, j] = (2 * i + k // 2) * W + 2 * j + k % 2
+                k = _winner(r0, r1, j, sign)
+                h, w = 2 * i + k // 2, 2 * j + k % 2
+                v = x[n, c, h, w]
+                out[n, c, i, j] = v if v == v else np.nan  # the general kernel writes np.nan for a NaN
+                idx[n, c, i, j] = h * W + w
 
 
 @njit(parallel=True, cache=True)
@@ -247,7 +257,7 @@ def max_pool2d_2x2_backward_cpu(gy, x, gx, sign):
                 g0[j] = zero
                 g1[j] = zero
             for j in range(WO):  # one store at a computed address: no branch on the winner
-                _, k = _argmax4(sign * r0[2 * j], sign * r0[2 * j + 1], sign * r1[2 * j], sign * r1[2 * j + 1])
+                k = _winner(r0, r1, j, sign)
                 gx[n, c, 2 * i + k // 2, 2 * j + k % 2] = zero + gy[n, c, i, j]  # 0 + g, as the general kernel
 
 
