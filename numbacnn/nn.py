@@ -270,7 +270,8 @@ class Sequential(Module):
         """Children's backward in reverse; returns the gradient w.r.t. the input.
 
         ``need_grad_x=False`` (the input needs no gradient, as for a batch of images): a first child that can
-        skip its input gradient (``Conv2d``) does, and None is returned (observers then see grad_x None for it).
+        skip its input gradient (``Conv2d``) does and None is returned (observers then see grad_x None for it);
+        any other first child computes it as usual.
         """
         skip_first = not need_grad_x and isinstance(self.layers[0] if self.layers else None, Conv2d)
         if not self._observers:
