@@ -11,7 +11,7 @@ import numpy as np
 
 from ._checks import is_device_array
 from .functional import check_labels
-from .nn import CrossEntropyLoss
+from .nn import CrossEntropyLoss, Sequential
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -62,7 +62,10 @@ def train_batch(model, optimizer, x, y, loss_fn=None):
     if not math.isfinite(loss):
         raise NonFiniteLossError(loss)
     optimizer.zero_grad()
-    model.backward(loss_fn.backward(1.0))
+    if isinstance(model, Sequential):  # the images need no gradient: skip the first conv's input gradient
+        model.backward(loss_fn.backward(1.0), need_grad_x=False)
+    else:
+        model.backward(loss_fn.backward(1.0))
     optimizer.step()
     correct = int((_to_host(logits).argmax(axis=1) == labels).sum())
     return loss, correct
