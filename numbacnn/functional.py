@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, prange
 from numba.extending import intrinsic
 
 from ._checks import as_float, check_target, common_dtype, cuda_module, is_device_array
