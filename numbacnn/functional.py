@@ -361,6 +361,7 @@ def _unary(kernel, cuda_name):
         y = np.empty_like(x)
         kernel(x, y)
         return y
+    forward.__name__ = forward.__qualname__ = cuda_name
     return forward
 
 
@@ -375,6 +376,7 @@ def _unary_backward(kernel, cuda_name):
         gx = np.empty_like(x)
         kernel(gy, x, gx)
         return gx
+    backward.__name__ = backward.__qualname__ = cuda_name
     return backward
 
 
@@ -390,9 +392,6 @@ tanh = _unary(tanh_cpu, "tanh")
 tanh.__doc__ = "tanh(x), elementwise."
 tanh_backward = _unary_backward(tanh_backward_cpu, "tanh_backward")
 tanh_backward.__doc__ = "grad_out * (1 - tanh(x)**2)."
-for _f, _n in ((relu, "relu"), (relu_backward, "relu_backward"), (sigmoid, "sigmoid"),
-               (sigmoid_backward, "sigmoid_backward"), (tanh, "tanh"), (tanh_backward, "tanh_backward")):
-    _f.__name__ = _f.__qualname__ = _n
 
 
 def check_labels(logits_shape, target, name="target"):
