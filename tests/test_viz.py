@@ -271,3 +271,49 @@ def test_sgd_diverging_run_still_renders():
     frames = anim.frames()
     assert len(frames) == 12
     assert "off the plot" in anim.artists["panels"][0]["numbers"].get_text()
+
+
+def test_frames_rendered_in_forked_workers_equal_one_process(conv_anim):
+    one = conv_anim.frames(workers=1)
+    two = conv_anim.frames(workers=3)
+    assert one.shape == two.shape == (len(conv_anim),) + one.shape[1:]
+    assert np.array_equal(one, two)
+
+
+def test_a_failing_worker_falls_back_to_rendering_here(conv_anim, monkeypatch):
+    import os
+
+    parent = os.getpid()
+    real = type(conv_anim)._render
+
+    def render(self, start, *args, **kw):
+        if os.getpid() != parent:
+            raise RuntimeError("worker dies")
+        return real(self, start, *args, **kw)
+
+    monkeypatch.setattr(type(conv_anim), "_render", render)
+    calls = []
+    frames = conv_anim.frames(progress=calls.append, workers=2)
+    monkeypatch.undo()
+    assert sum(calls) == len(conv_anim)
+    assert np.array_equal(frames, conv_anim.frames(workers=1))
+
+
+def test_bad_worker_count_is_rejected(conv_anim):
+    with pytest.raises(ValueError, match="workers"):
+        conv_anim.frames(workers=0)
+
+
+def test_glyph_cache_draws_the_same_pixels_as_matplotlib(conv_trace):
+    """viz._agg pastes cached glyph bitmaps; the frames equal those of the stock Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from viz import _agg
+
+    cached = viz.conv(conv_trace, dpi=72)
+    assert type(cached.fig.canvas) is _agg.CANVAS
+    stock = viz.conv(conv_trace, dpi=72)
+    FigureCanvasAgg(stock.fig)
+    assert np.array_equal(cached.frames(), stock.frames())
+    if _agg.CANVAS is not FigureCanvasAgg:  # the cache was used, and pays: fewer glyphs than drawn
+        assert 0 < len(cached.fig.canvas.renderer._glyphs) < 2000

@@ -9,12 +9,13 @@ from . import _save
 
 
 def new_figure(width: float, height: float, dpi: int = 100):
-    """A matplotlib Figure on the Agg canvas, outside pyplot's global state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """A matplotlib Figure on an Agg canvas (one that caches glyphs: viz._agg), outside pyplot's global state."""
     from matplotlib.figure import Figure
 
+    from ._agg import CANVAS
+
     fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
+    CANVAS(fig)
     return fig
 
 
@@ -63,31 +64,55 @@ class Animation:
         self.fig.canvas.draw()
         return np.asarray(self.fig.canvas.buffer_rgba())[:, :, :3].copy()
 
-    def frames(self, progress=None):
-        """Every frame as RGB images; ``progress(1)`` is called after each one.
+    def frames(self, progress=None, workers: int | None = 1):
+        """Every frame as an (F, H, W, 3) uint8 array; ``progress(k)`` is called as frames get done.
 
         With ``dynamic`` artists, the static rest of the figure is drawn once and each frame redraws only
         the dynamic artists on top of it (identical pixels, a fraction of the time).
+        ``workers`` > 1 (or None: one per CPU core, at most 4) renders contiguous ranges of frames in forked
+        processes that write into shared memory (Linux only; elsewhere, or if a worker fails, this process
+        renders everything itself). The pixels do not depend on ``workers``.
         """
-        if not self.dynamic:
-            out = []
-            for i in range(self.n_frames):
-                out.append(self.frame(i))
-                if progress is not None:
-                    progress(1)
-            return out
-        canvas = self.fig.canvas
-        sticky, new_at = self.appearing if self.appearing is not None else ([], lambda i: [])
-        for a in self.dynamic + list(sticky):
+        n = self.n_frames
+        workers = _worker_count(workers, n)
+        sticky = list(self.appearing[0]) if self.appearing is not None else []
+        animated = (self.dynamic or []) + sticky
+        for a in animated:
             a.set_animated(True)
         try:
-            canvas.draw()
+            self.show(0)
+            self.fig.canvas.draw()
+            background = self.fig.canvas.copy_from_bbox(self.fig.bbox) if self.dynamic else None
+            h, w = np.asarray(self.fig.canvas.buffer_rgba()).shape[:2]
+            if workers == 1:
+                out = np.empty((n, h, w, 3), np.uint8)
+                self._render(0, n, out, background, progress)
+                return out
+            return self._render_parallel(workers, (n, h, w), background, progress)
+        finally:
+            for a in animated:
+                a.set_animated(False)
+
+    def _render(self, start: int, stop: int, out, background, progress=None, done=None):
+        """Frames [start, stop) into ``out[start:stop]``; ``done[0]`` counts them (shared memory in workers)."""
+        canvas = self.fig.canvas
+        if background is not None and start > 0 and self.appearing is not None:
+            # cells that appeared before ``start`` stay as they are: paint them into the background once
+            self.show(start)
+            canvas.restore_region(background)
+            for f in range(start):
+                for a in self.appearing[1](f):
+                    if a.get_visible():
+                        self.fig.draw_artist(a)
             background = canvas.copy_from_bbox(self.fig.bbox)
-            out = []
-            for i in range(self.n_frames):
+        for i in range(start, stop):
+            if background is None:
+                self.show(i)
+                canvas.draw()
+            else:
                 self.show(i)
                 canvas.restore_region(background)
-                new = [a for a in new_at(i) if a.get_visible()]
+                new = [a for a in self.appearing[1](i) if a.get_visible()] if self.appearing is not None else []
                 if new:
                     for a in new:
                         self.fig.draw_artist(a)
@@ -95,13 +120,68 @@ class Animation:
                 for a in self.dynamic:
                     if a.get_visible():
                         self.fig.draw_artist(a)
-                out.append(np.asarray(canvas.buffer_rgba())[:, :, :3].copy())
-                if progress is not None:
-                    progress(1)
-            return out
+            out[i] = np.asarray(canvas.buffer_rgba())[:, :, :3]
+            if done is not None:
+                done[0] += 1
+            if progress is not None:
+                progress(1)
+
+    def _render_parallel(self, workers: int, shape, background, progress):
+        """Fork ``workers - 1`` children that render the later ranges into shared memory; render the first here."""
+        import mmap
+        import os
+        import sys
+        import time
+
+        n, h, w = shape
+        bounds = np.linspace(0, n, workers + 1).round().astype(int)
+        frame_bytes = h * w * 3
+        shared = mmap.mmap(-1, 8 * workers + n * frame_bytes)
+        counters = np.frombuffer(shared, np.int64, workers)
+        out = np.frombuffer(shared, np.uint8, n * frame_bytes, offset=8 * workers).reshape(n, h, w, 3)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        children = {}
+        try:
+            for k in range(1, workers):
+                pid = os.fork()
+                if pid == 0:  # child: render its range, never return into the caller
+                    status = 1
+                    try:
+                        self._render(bounds[k], bounds[k + 1], out, background, done=counters[k:k + 1])
+                        status = 0
+                    finally:
+                        os._exit(status)
+                children[k] = pid
+            reported = 0
+
+            def report():
+                nonlocal reported
+                got = int(counters[1:].sum())
+                if progress is not None and got > reported:
+                    progress(got - reported)
+                reported = got
+
+            self._render(0, bounds[1], out, background,
+                         progress=None if progress is None else (lambda k: (progress(k), report())))
+            while children:
+                for k, pid in list(children.items()):
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        del children[k]
+                        if counters[k] < bounds[k + 1] - bounds[k]:  # the worker failed: render its range here
+                            start = bounds[k] + int(counters[k])
+                            self._render(start, bounds[k + 1], out, background, progress)
+                report()
+                if children:
+                    time.sleep(0.005)
+            return np.array(out)  # a private copy; the shared map goes when its last view does
         finally:
-            for a in self.dynamic + list(sticky):
-                a.set_animated(False)
+            for pid in children.values():  # interrupted: stop the workers
+                try:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                except OSError:
+                    pass
 
     def to_funcanimation(self, fps: float = 2):
         """A matplotlib FuncAnimation over the same update function."""
@@ -124,17 +204,17 @@ class Animation:
     def _repr_html_(self):
         return self.to_jshtml()
 
-    def save(self, path, fps: float = 2, progress=None) -> Path:
+    def save(self, path, fps: float = 2, progress=None, workers: int | None = 1) -> Path:
         """Write to ``path``; the extension picks the format (.gif .mp4 .html .png). Returns the path.
 
-        ``progress(1)`` is called once per rendered frame.
+        ``progress(k)`` is called as frames get rendered; ``workers``: see ``frames``.
         """
         if not fps or fps <= 0:
             raise ValueError(f"fps must be positive, got {fps!r}")
         path, ext = _save.check_output(path)
         if ext == ".html":
             return _save.write_html(self, path, fps, progress)
-        frames = self.frames(progress)
+        frames = self.frames(progress, workers)
         if ext == ".gif":
             return _save.write_gif(frames, path, fps)
         if ext == ".png":
@@ -144,3 +224,18 @@ class Animation:
     def close(self):
         """Release the figure."""
         self.fig.clear()
+
+
+def _worker_count(workers, n_frames: int) -> int:
+    """How many processes render: 1 where fork is missing (or unsafe: macOS), and never more than n/8."""
+    import os
+    import sys
+
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+    if not hasattr(os, "fork") or sys.platform == "darwin":
+        return 1
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(cores, 4)
+    return max(1, min(workers, n_frames // 8))

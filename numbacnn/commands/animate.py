@@ -51,7 +51,7 @@ def _save(anim, path, fps):
 
     try:
         with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=sys.stderr) as bar:
-            out = anim.save(path, fps=fps, progress=bar.update)
+            out = anim.save(path, fps=fps, progress=bar.update, workers=None)
     except SaveError as exc:
         fail(str(exc), 1)
     except OSError as exc:
