@@ -1,3 +1,3 @@
-from numbacnn.cli import main
+from numbacnn.cli import entry
 
-main(prog_name="numbacnn")
+entry()

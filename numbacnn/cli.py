@@ -79,3 +79,33 @@ def fail(message: str, code: int = 1):
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def entry():
+    """The console script (``numbacnn``, ``python -m numbacnn``): run ``main``, then skip interpreter teardown.
+
+    Once a command has finished, its files are written (atomically) and closed; what is left is Python tearing
+    down Numba's thread pool, LLVM and matplotlib, about half a second. So the streams are flushed and the
+    process ends with ``os._exit``, unless a non-daemon thread is still running (then the normal exit waits
+    for it). Tests call ``main`` through click's runner, which this does not affect.
+    """
+    import threading
+
+    try:
+        main(prog_name="numbacnn")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (numbacnn ... | head): nothing left to say
+            pass
+    os._exit(code)

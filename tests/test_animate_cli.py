@@ -137,3 +137,15 @@ def test_cuda_grid_under_the_simulator(tmp_path):
 
     with Image.open(out_file) as im:  # 3x5 outputs in 2x2-thread tiles: 2 x 3 blocks, one frame each
         assert im.n_frames == 6
+
+
+def test_console_entry_exits_with_clicks_codes(tmp_path):
+    """`python -m numbacnn` ends through cli.entry (os._exit after flushing): same codes, output intact."""
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", "--kernel", "nope"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "'--kernel'" in proc.stderr and "Traceback" not in proc.stderr
+    out_file = tmp_path / "a.gif"
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", *SMALL, "-o", str(out_file)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith(str(out_file)) and out_file.stat().st_size > 0
