@@ -69,10 +69,11 @@ def write_gif(frames, path: Path, fps: float) -> Path:
     """Frames (list of (H, W, 3) uint8) as a looping GIF."""
     from PIL import Image
 
-    # one palette for the whole animation, from a mosaic of up to 8 frames: fast, small, no flicker
+    # one palette for the whole animation, from a mosaic of up to 8 frames: no flicker, and fast (the octree
+    # quantizer takes a quarter of median cut's time here and keeps the flat cell colours closer)
     picks = [frames[k] for k in np.unique(np.linspace(0, len(frames) - 1, min(8, len(frames))).astype(int))]
-    mosaic = np.concatenate([f[::2, ::2] for f in picks] + [f[1::2, 1::2] for f in picks[:1]], axis=0)
-    palette = Image.fromarray(np.ascontiguousarray(mosaic)).quantize(256, method=Image.Quantize.MEDIANCUT,
+    mosaic = np.concatenate([f[::2, ::2] for f in picks], axis=0)
+    palette = Image.fromarray(np.ascontiguousarray(mosaic)).quantize(256, method=Image.Quantize.FASTOCTREE,
                                                                       dither=Image.Dither.NONE)
     images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
     duration = max(int(round(1000 / fps)), 20)
