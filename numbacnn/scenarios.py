@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .conv import conv2d, conv2d_backward
-from .optim import check_hyperparameters, sgd
+# the kernels (numbacnn.conv, numbacnn.optim) load inside the functions that run them: parse_kernel and
+# preset_input serve the CLI's argument checks, which should not wait for Numba
 
 
 def book_image() -> np.ndarray:
@@ -51,6 +51,9 @@ def learn_kernel(steps: int = 10, lr: float = 3e-2, seed: int = 0, X=None, true_
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
+    from .conv import conv2d, conv2d_backward
+    from .optim import check_hyperparameters, sgd
+
     check_hyperparameters(lr, 0.0, 0.0, 0.0, False)
     X = book_image() if X is None else np.asarray(X, dtype=np.float32)
     K = np.array([[1.0, -1.0]], np.float32) if true_kernel is None else np.asarray(true_kernel, np.float32)
@@ -126,6 +129,8 @@ def sgd_path(surface: str, steps: int, *, lr, momentum=0.0, dampening=0.0, weigh
              start=None, variant="sgd") -> SGDPath:
     """Run numbacnn.optim.sgd on the 2-vector (x, y) for ``steps`` steps of ``surface``."""
     s = SURFACES[surface]
+    from .optim import check_hyperparameters, sgd
+
     check_hyperparameters(lr, momentum, dampening, weight_decay, nesterov)
     p = np.array(s["start"] if start is None else start, dtype=np.float64)
     bufs = [None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from .format import TraceError
-from .ops import OpTrace
+from .record import OpTrace
 
 
 def load(path):
