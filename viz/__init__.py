@@ -10,8 +10,9 @@ Each function builds one matplotlib figure and returns an ``Animation``: ``len(a
     sgd_trace(trace, ...)    a parameter's gradient and momentum buffer from a training trace
     features(trace, ...)     one example's feature maps through the network across training steps
     cuda_grid(op_trace)      which CUDA block and thread computed each output element
+    preload()                import matplotlib ahead of time (the CLI does it while the kernels run)
 """
-from ._anim import Animation
+from ._anim import Animation, preload
 from ._save import FORMATS, SaveError
 from .conv import conv
 from .cuda_grid import cuda_grid
@@ -20,5 +21,5 @@ from .learn import learn_kernel
 from .pool import pool
 from .sgd import sgd_paths
 
-__all__ = ["Animation", "FORMATS", "SaveError", "conv", "cuda_grid", "features", "learn_kernel", "pool", "sgd_paths",
-           "sgd_trace"]
+__all__ = ["Animation", "FORMATS", "SaveError", "conv", "cuda_grid", "features", "learn_kernel", "pool", "preload",
+           "sgd_paths", "sgd_trace"]

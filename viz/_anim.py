@@ -8,6 +8,19 @@ import numpy as np
 from . import _save
 
 
+def preload():
+    """Import matplotlib's figure machinery and load the default font (about half a second, once).
+
+    The CLI calls this while the kernels run in another process; anything else may ignore it.
+    """
+    from matplotlib import colormaps, font_manager  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+    from ._agg import CANVAS  # noqa: F401
+
+    font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
+
+
 def new_figure(width: float, height: float, dpi: int = 100):
     """A matplotlib Figure on an Agg canvas (one that caches glyphs: viz._agg), outside pyplot's global state."""
     from matplotlib.figure import Figure

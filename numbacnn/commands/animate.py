@@ -178,12 +178,8 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     x = np.stack([X + c for c in range(cin)])[None].astype(np.float32)
     w = np.stack([np.stack([K + c + o for c in range(cin)]) for o in range(cout)]).astype(np.float32)
     b = None if bias is None else np.full(cout, bias, np.float32)
-    from numbacnn.trace import trace_conv2d
+    from numbacnn.cuda import NoGPUError
 
-    try:
-        from numbacnn.cuda import NoGPUError
-    except Exception:  # pragma: no cover
-        NoGPUError = RuntimeError
     common = dict(stride=st, padding=pd, dilation=dl, target=target)
     ho, wo = _out_hw(x.shape, w.shape, st, pd, dl)
     frames = ho * wo * cout if not backward else K.size + X.size
@@ -191,13 +187,7 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
         raise click.UsageError(f"that is {frames} frames (one per window); at most {MAX_FRAMES} are drawn: "
                                "use a smaller --size or a larger --stride")
     try:
-        if backward:
-            gy = _example_grad((ho, wo))
-            trace = trace_conv2d(x, w, b, backward=True, grad_out=gy, **common)
-            flipped = None
-        else:
-            trace = trace_conv2d(x, w, b, **common)
-            flipped = trace_conv2d(x, w, b, flip=True, **common) if flip else None
+        trace, flipped = _run_kernels(_conv_traces, x, w, b, backward, flip, (ho, wo), common)
     except NoGPUError as exc:
         fail(str(exc), 1)
     except ValueError as exc:
@@ -208,8 +198,33 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     _save(anim, output, fps or 2)
 
 
+def _conv_traces(x, w, b, backward, flip, out_hw, common):
+    """(trace, flipped trace or None): the real conv2d (or conv2d_backward) run with tracing."""
+    from numbacnn.trace import trace_conv2d
+
+    if backward:
+        return trace_conv2d(x, w, b, backward=True, grad_out=_example_grad(out_hw), **common), None
+    flipped = trace_conv2d(x, w, b, flip=True, **common) if flip else None
+    return trace_conv2d(x, w, b, **common), flipped
+
+
+def _run_kernels(fn, *args):
+    """``fn(*args)``: the kernels, run in a forked child while matplotlib loads here (numbacnn._fork).
+
+    Numba's start-up and matplotlib's take about the same time and do not depend on each other; on two
+    cores this overlap takes ~0.5 s off every animation. fn's exceptions are raised here.
+    """
+    from numbacnn._fork import Forked
+
+    job = Forked(fn, *args)
+    import viz
+
+    viz.preload()
+    return job.result()
+
+
 def _out_hw(x_shape, w_shape, stride, padding, dilation):
-    from numbacnn.conv import conv_geometry
+    from numbacnn.geometry import conv_geometry
 
     try:
         return conv_geometry(x_shape, w_shape, None, stride, padding, dilation).out_hw
@@ -255,12 +270,10 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
     default = (f"pool-{'compare' if compare else mode}" + _suffix(k=pool_size, s=stride, p=padding) + ".gif")
     output = output or default
     _check_output(output)
-    from numbacnn.trace import trace_pool2d
-
     if X.size > MAX_FRAMES:
         raise click.UsageError(f"the input has {X.size} cells; at most {MAX_FRAMES} are drawn: use --image-size")
     try:
-        traces = [trace_pool2d(X[None, None], m, ks, st, pd, target=target) for m in modes]
+        traces = _run_kernels(_pool_traces, X[None, None], modes, ks, st, pd, target)
     except ValueError as exc:
         raise click.UsageError(str(exc))
     except RuntimeError as exc:  # NoGPUError
@@ -268,6 +281,12 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
     import viz
 
     _save(viz.pool(*traces, dpi=dpi), output, fps or 2)
+
+
+def _pool_traces(x, modes, ks, st, pd, target):
+    from numbacnn.trace import trace_pool2d
+
+    return [trace_pool2d(x, m, ks, st, pd, target=target) for m in modes]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -285,7 +304,7 @@ def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
     _check_output(output)
     from numbacnn import scenarios
 
-    record = scenarios.learn_kernel(steps=steps, lr=lr, seed=seed)
+    record = _run_kernels(scenarios.learn_kernel, steps, lr, seed)
     import viz
 
     _save(viz.learn_kernel(record, dpi=dpi), output, fps or 2)
@@ -317,8 +336,8 @@ def sgd_cmd(surface, steps, lr, momentum, dampening, weight_decay, nesterov, tra
     output = output or f"sgd-{surface}.gif"
     _check_output(output)
     try:
-        run = scenarios.sgd_paths(surface, steps, lr=lr, momentum=momentum, dampening=dampening,
-                                  weight_decay=weight_decay, nesterov=nesterov)
+        run = _run_kernels(functools.partial(scenarios.sgd_paths, surface, steps, lr=lr, momentum=momentum,
+                                             dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
     except ValueError as exc:
         raise click.UsageError(str(exc))
     import viz
