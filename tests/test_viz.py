@@ -317,3 +317,22 @@ def test_glyph_cache_draws_the_same_pixels_as_matplotlib(conv_trace):
     assert np.array_equal(cached.frames(), stock.frames())
     if _agg.CANVAS is not FigureCanvasAgg:  # the cache was used, and pays: fewer glyphs than drawn
         assert 0 < len(cached.fig.canvas.renderer._glyphs) < 2000
+
+
+def test_forked_child_forgets_cached_fonts(conv_trace):
+    """FT2Font objects read their file through an offset shared across fork: a child must not reuse them."""
+    import os
+
+    from viz import _agg
+
+    anim = viz.conv(conv_trace, dpi=DPI)
+    anim.frames()
+    renderer = anim.fig.canvas.get_renderer()
+    if _agg.CANVAS is not _agg.GlyphCachingCanvas:
+        pytest.skip("stock canvas: nothing cached")
+    assert renderer._layouts
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if not renderer._layouts and not renderer._glyphs else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert renderer._layouts  # the parent keeps its own

@@ -11,10 +11,16 @@ that was about half the time of rendering a frame. This renderer keeps
 and pastes the cached bitmaps with the same ``draw_text_image`` call matplotlib uses, so the pixels are
 identical (tests/test_viz.py compares them with the stock renderer). Where matplotlib's internals differ
 (other versions), ``CANVAS`` is the stock ``FigureCanvasAgg``.
+
+Fork safety: an FT2Font reads its font file lazily through a file object whose offset a forked child shares
+with its parent, so the two must never read through the same FT2Font (matplotlib empties its font cache in a
+child for this reason). The layouts cached here hold FT2Font objects: a forked child empties these caches too.
 """
 from __future__ import annotations
 
 import math
+import os
+import weakref
 
 import numpy as np
 from matplotlib.backends import backend_agg
@@ -26,11 +32,30 @@ _MAX_GLYPHS = 20000   # cache bounds (a cleared cache only costs speed)
 _MAX_LAYOUTS = 5000
 
 
+_RENDERERS = weakref.WeakSet()
+
+
+def _forget_fonts_after_fork():
+    """In a forked child: drop every cached layout and glyph (they hold the parent's FT2Font objects)."""
+    for renderer in list(_RENDERERS):
+        renderer.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_fonts_after_fork)
+
+
 class GlyphCachingRenderer(RendererAgg):
     """RendererAgg whose plain-text ``draw_text`` reuses layouts and glyph bitmaps."""
 
     def __init__(self, width, height, dpi):
         super().__init__(width, height, dpi)
+        self._layouts = {}
+        self._glyphs = {}
+        _RENDERERS.add(self)
+
+    def forget(self):
+        """Empty the caches (they refill as text is drawn)."""
         self._layouts = {}
         self._glyphs = {}
 
