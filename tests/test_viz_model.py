@@ -41,6 +41,11 @@ def test_features_one_frame_per_recorded_step(run_trace):
     for c, im in enumerate(conv_col):
         assert np.array_equal(np.asarray(im.get_array()), fm[c].astype(np.float64))
     assert f"step {step}" in anim.artists["caption"].get_text()
+    # colours scaled per frame to the column's 99.5th percentile of |value|, printed under its name
+    m = float(np.percentile(np.abs(fm[:6].astype(np.float64)), 99.5))
+    signed = anim.record["signed"][1]
+    assert np.allclose(conv_col[0].get_clim(), (-m if signed else 0.0, m))
+    assert f"{m:.2g}" in anim.artists["heads"][1].get_text()
     with pytest.raises(ValueError, match="example 5"):
         viz.features(trace, example=5)
 

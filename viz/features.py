@@ -60,11 +60,31 @@ def _imshow(ax, shape, kw):
     return im
 
 
+def _frame_limits(d, signed: bool) -> np.ndarray:
+    """Per frame: the colour limit of one column, d (S, channels, h, w) -> (S,) positive floats.
+
+    The 99.5th percentile of |values| in that frame (robust: one outlier does not wash the maps out).
+    """
+    out = np.ones(len(d))
+    for f, a in enumerate(d):
+        v = np.abs(a[np.isfinite(a)])
+        if v.size:
+            m = float(np.percentile(v, 99.5))
+            out[f] = m if m > 0 else (float(v.max()) if v.max() > 0 else 1.0)
+    return out
+
+
+def _range_text(m: float, signed: bool) -> str:
+    return f"±{m:.2g}" if signed else f"0 – {m:.2g}"
+
+
 def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi: int = 100) -> Animation:
     """One frame per recorded step: example ``example``'s input and every layer's output (up to
-    ``max_channels`` channels each; vectors as blocks), on colour scales fixed over the run, plus the loss.
+    ``max_channels`` channels each, one row per channel; vectors as blocks), plus the loss.
 
-    ``trace``: numbacnn.trace.Trace (a training run traced with samples >= example + 1).
+    Colours: grey for non-negative layers (0 black), the diverging map centred at zero for signed ones; each
+    column is scaled per frame to its 99.5th percentile of |value|, printed under its name, so early
+    (small) activations stay visible. ``trace``: numbacnn.trace.Trace (traced with samples >= example + 1).
     """
     steps = list(trace.steps)
     if not steps:
@@ -79,48 +99,65 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi
         raise ValueError(f"example {example} was not traced: the trace holds {first.shape[0]} examples per step")
     # collect every frame's arrays once: (layer -> (S, channels, h, w))
     cols = [("input", "x", names[0])] + [(f"{n}: {types.get(n, '')}", "y", n) for n in names]
-    data = []
+    data, shapes = [], []
     for title, kind, n in cols:
         per = []
         for s in steps:
             a = np.asarray(trace.feature_map(n, s, kind)[example], dtype=np.float64)
             per.append(a[:max_channels] if a.ndim == 3 else _as_2d(a)[None])
+        shapes.append("×".join(map(str, a.shape)))
         data.append(np.stack(per))
-    fig_w = max(8.0, 1.35 * len(cols))
-    fig = new_figure(fig_w, 7.2, dpi)
     nrow = max(d.shape[1] for d in data)
-    gs = fig.add_gridspec(2, 1, height_ratios=[1.0, 0.26], left=0.04, right=0.98, top=0.86, bottom=0.08, hspace=0.25)
-    top = gs[0].subgridspec(nrow, len(cols), wspace=0.12, hspace=0.12)
-    images = []
+    cell = 1.05  # inches per map
+    fig_w = max(9.0, 0.35 + cell * 1.12 * len(cols))
+    maps_h = cell * nrow
+    fig_h = 1.35 + maps_h + 0.35 + 1.5
+    fig = new_figure(fig_w, fig_h, dpi)
+    top_y = 1 - 1.35 / fig_h
+    gs = fig.add_gridspec(2, 1, height_ratios=[maps_h, 1.25], left=0.2 / fig_w, right=1 - 0.15 / fig_w,
+                          top=top_y, bottom=0.45 / fig_h, hspace=0.45 / (maps_h + 1.25) * 2.4)
+    top = gs[0].subgridspec(nrow, len(cols), wspace=0.12, hspace=0.08)
+    images, heads, signs, limits = [], [], [], []
     for c, ((title, kind, n), d) in enumerate(zip(cols, data)):
         finite = d[np.isfinite(d)]
-        kw = style.scheme(finite) if finite.size else style.scheme(np.zeros(1))
+        signed = bool(finite.size) and float(finite.min()) < 0
+        lim = _frame_limits(d, signed)
         col = []
         for r in range(d.shape[1]):
             ax = fig.add_subplot(top[r, c])
-            col.append(_imshow(ax, d.shape[2:], kw))
+            col.append(_imshow(ax, d.shape[2:], style.signed(np.ones(1)) if signed else style.scheme(np.ones(1))))
             if r == 0:
-                ax.set_title(title if len(title) < 18 else title[:17] + "…", fontsize=7.5, pad=2)
+                head = ax.set_title("", fontsize=style.FONT["label"], pad=3, linespacing=1.25)
+                heads.append((head, (title if len(title) < 16 else title[:15] + "…") + f"\n{shapes[c]}"))
         images.append(col)
+        signs.append(signed)
+        limits.append(lim)
     fig.suptitle(f"Feature maps of example {example} through the network, across training "
-                 f"(channels 0..{min(max_channels, nrow) - 1}; grey ≥ 0, blue/red signed)",
-                 fontsize=style.FONT["title"])
-    caption = fig.text(0.5, 0.905, "", ha="center", va="center", fontsize=style.FONT["caption"])
-    l_ax = fig.add_subplot(gs[1])
+                 f"(channels 0–{min(max_channels, nrow) - 1}, one per row)", fontsize=style.FONT["title"],
+                 y=1 - 0.22 / fig_h)
+    caption = fig.text(0.5, 1 - 0.55 / fig_h, "", ha="center", va="center", fontsize=style.FONT["caption"])
+    fig.text(0.5, 1 - 0.82 / fig_h, "grey: values ≥ 0 (black = 0); blue/red: signed, white = 0. Each column is "
+             "scaled per step to the range under its name.", ha="center", va="center", fontsize=8.5,
+             color="#444444")
+    box = gs[1].get_position(fig)  # the loss curve, with room on the left for its axis labels
+    l_ax = fig.add_axes((0.8 / fig_w, box.y0, 1 - 1.0 / fig_w, box.height))
     sc, loss_at, acc_at = _scalars_at(trace, steps)
     if len(sc["step"]):
         l_ax.plot(sc["step"], sc["loss"], color=style.SERIES["sgd"], lw=1.2)
     (mark,) = l_ax.plot([], [], "o", color=style.WINDOW, ms=8, zorder=5)
-    l_ax.set_xlabel("step", fontsize=8, labelpad=1)
-    l_ax.set_ylabel("loss", fontsize=8)
-    l_ax.tick_params(labelsize=7)
+    l_ax.set_xlabel("step", fontsize=9, labelpad=1)
+    l_ax.set_ylabel("training loss", fontsize=9)
+    l_ax.tick_params(labelsize=8)
     l_ax.grid(alpha=0.3)
-    dynamic = [im for col in images for im in col] + [mark, caption]
+    dynamic = [im for col in images for im in col] + [h for h, _ in heads] + [mark, caption]
 
     def update(f):
-        for col, d in zip(images, data):
+        for col, d, signed, lim, (head, text) in zip(images, data, signs, limits, heads):
+            m = lim[f]
             for r, im in enumerate(col):
                 im.set_data(d[f, r])
+                im.set_clim(-m if signed else 0.0, m)
+            head.set_text(f"{text}\n{_range_text(m, signed)}")
         s = steps[f]
         if np.isfinite(loss_at[f]):
             mark.set_data([s], [loss_at[f]])
@@ -130,8 +167,9 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi
         return dynamic
 
     return Animation(fig, update, len(steps), name="features", title="Feature maps across training",
-                     artists={"images": images, "columns": [c[0] for c in cols], "caption": caption},
-                     record=dict(steps=steps, data=data), dynamic=dynamic)
+                     artists={"images": images, "columns": [c[0] for c in cols], "caption": caption,
+                              "heads": [h for h, _ in heads]},
+                     record=dict(steps=steps, data=data, limits=limits, signed=signs), dynamic=dynamic)
 
 
 def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
