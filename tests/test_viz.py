@@ -231,7 +231,16 @@ def test_mp4_pipes_every_frame_to_ffmpeg(small_anim, tmp_path, monkeypatch):
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 def test_save_mp4(small_anim, tmp_path):
-    assert small_anim.save(tmp_path / "a.mp4").stat().st_size > 0
+    """The real ffmpeg: an H.264 file with one video frame per animation frame (odd sizes padded to even)."""
+    out = small_anim.save(tmp_path / "a.mp4")
+    assert out.stat().st_size > 0
+    if shutil.which("ffprobe"):
+        info = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                               "stream=codec_name,nb_read_frames,width,height", "-of", "csv=p=0", str(out)],
+                              capture_output=True, text=True, check=True).stdout.strip().split(",")
+        h, w = small_anim.frame(0).shape[:2]
+        assert info[0] == "h264" and int(info[-1]) == len(small_anim)
+        assert (int(info[1]), int(info[2])) == (w + w % 2, h + h % 2)
 
 
 def _chromium():
