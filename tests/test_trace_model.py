@@ -278,3 +278,134 @@ def test_long_run_size_and_memory_bounds(tmp_path):
     assert t.size_bytes() < 4_000_000
     # memory does not grow with the number of steps: the last phase peaks no higher than the first (+ slack)
     assert peaks[2] < peaks[0] + 200_000, peaks
+
+
+# --- the fixed probe: the same examples at every recorded step, forward with the parameters the batch used
+
+
+def probe_images(n=3, hw=6, seed=42):
+    return np.random.default_rng(seed).standard_normal((n, 1, hw, hw)).astype(np.float32)
+
+
+def layer_outputs(model, x):
+    """[(x, y)] of every layer of a Sequential, run on a copy of ``model`` (the model itself is untouched)."""
+    copy = tiny_model()
+    copy.load_state_dict(model.state_dict())
+    out = []
+    for layer in copy:
+        y = layer.forward(x)
+        out.append((x, y))
+        x = y
+    return out
+
+
+def train_plain(steps, momentum=0.9, probe=None, every=2):
+    """The training of ``run`` without a tracer; with ``probe``, the probe's layer outputs before each step
+    that a tracer with ``every`` records."""
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1, momentum=momentum, weight_decay=1e-3)
+    refs = {}
+    for s in range(steps):
+        if probe is not None and s % every == 0:
+            refs[s] = layer_outputs(model, probe)
+        train_batch(model, opt, *batch(s))
+    return model, opt, refs
+
+
+def test_probe_recorded_at_each_recorded_step_with_the_parameters_before_the_update(tmp_path):
+    probe = probe_images()
+    t, model, opt = run(tmp_path, steps=5, every=2, samples=2, probe=probe)
+    _, _, refs = train_plain(5, probe=probe, every=2)
+    assert t.has_probe and t.manifest["sampling"]["probe"] == 3
+    assert t.steps.tolist() == [0, 2, 4] and sorted(refs) == [0, 2, 4]
+    for k, s in enumerate(t.steps.tolist()):
+        for i in range(5):
+            x, y = refs[s][i]
+            assert np.array_equal(t.probe_map(i, s, "x"), x) and np.array_equal(t.probe_map(str(i), s), y)
+        assert np.array_equal(t.probe_map(0, s, "x"), probe)  # the same images at every step
+        # the batch's records are the batch's, not the probe's
+        assert np.array_equal(t.feature_map(0, s, "x"), batch(s)[0][:2])
+        assert t.feature_map(4, s).shape == (2, 3) and t.probe_map(4, s).shape == (3, 3)
+        # the probe ran with the recorded parameters before the update (value, not value_after)
+        w, b = t.param("0.weight")[k], t.param("0.bias")[k]
+        assert np.array_equal(t.probe_map(0, s), nc.conv2d(probe, w, b, padding=1))
+    assert t.probe_maps(2).shape == (3, 3, 2, 3, 3)
+    assert np.array_equal(t.probe_maps(4, "y", steps=[2])[0], t.probe_map(4, 2))
+    assert not np.array_equal(t.probe_map(4, 0), t.probe_map(4, 4))  # training moved the probe's logits
+    with pytest.raises(ValueError, match="kind"):
+        t.probe_map(0, 0, "grad_y")
+    with pytest.raises(KeyError, match="step 1 was not recorded"):
+        t.probe_map(0, 1)
+    # only the chosen layers; samples=0 keeps the probe (and the layer shapes in the manifest)
+    t2, _, _ = run(tmp_path, steps=3, name="sel.nctrace", every=1, samples=0, layers=[1, 4], probe=probe[:1])
+    assert t2.layers == ["1", "4"] and t2.manifest["sampling"]["probe"] == 1
+    assert sorted(t2.step_arrays(2)) == sorted(k for k in t2.step_arrays(2) if not k.startswith("layer/"))
+    assert {k for k in t2.step_arrays(2) if k.startswith("probe/")} == {"probe/1/x", "probe/1/y", "probe/4/x",
+                                                                       "probe/4/y"}
+    assert t2.probe_map(4, 2).shape == (1, 3) and t2.manifest["layers"][0]["y"]["shape"] == [2, 6, 6]
+    with pytest.raises(KeyError, match="not recorded"):
+        t2.probe_map(0, 0)
+
+
+def test_training_is_bit_identical_with_and_without_a_probe(tmp_path):
+    probe = probe_images(5)
+    results = [run(tmp_path, steps=5, name=f"{k}.nctrace", every=1, probe=p)[1:]
+               for k, p in enumerate([probe, None])] + [train_plain(5)[:2]]
+    (m0, o0), *others = results
+    for m, o in others:
+        for (name, p), q in zip(m0.named_parameters(), m.parameters()):
+            assert np.array_equal(p.data, q.data), name
+            assert np.array_equal(p.grad, q.grad), name
+            assert np.array_equal(o0.state[p]["momentum_buffer"], o.state[q]["momentum_buffer"]), name
+
+
+def test_probe_forward_leaves_the_layers_saved_inputs(tmp_path):
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    with Tracer(model, opt, tmp_path / "s.nctrace", every=1, samples=1, probe=probe_images(2)):
+        x, y = batch(0)
+        train_batch(model, opt, x, y)
+    # what backward would read is still the batch's forward, not the probe's
+    assert np.array_equal(model[0]._saved, x) and model[3]._saved == (4, 2, 3, 3)
+    assert model[4]._saved.shape == (4, 18)
+
+
+def test_probe_argument_errors_and_manifest(tmp_path):
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"probe must be examples \(N, C, H, W\).*\(1, 6, 6\)"):
+        Tracer(model, opt, tmp_path / "a", probe=np.zeros((1, 6, 6)))
+    with pytest.raises(ValueError, match=r"probe.*\(0, 1, 6, 6\)"):
+        Tracer(model, opt, tmp_path / "a", probe=np.zeros((0, 1, 6, 6)))
+    with pytest.raises(ValueError, match=r"probe has shape \(2, 3, 6, 6\): 1 channels expected"):
+        Tracer(model, opt, tmp_path / "a", probe=np.zeros((2, 3, 6, 6)))
+    with pytest.raises(ValueError, match="probe must hold numbers"):
+        Tracer(model, opt, tmp_path / "a", probe=np.full((1, 1, 6, 6), "a"))
+    assert model._observers == [] and "step" not in opt.__dict__
+    # a per-example shape the model does not take: found at the first recorded step, before any update
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"probe has shape \(2, 1, 5, 5\).*\(1, 6, 6\)"):
+        with Tracer(model, opt, tmp_path / "b", probe=np.zeros((2, 1, 5, 5))):
+            train_batch(model, opt, *batch(0))
+    assert all(np.array_equal(v, model.state_dict()[k]) for k, v in before.items())
+    t = load(tmp_path / "b")
+    assert not t.complete and t.manifest["sampling"]["probe"] == 2
+    # a list of lists is a probe too (converted to float32, as training feeds the model)
+    t, _, _ = run(tmp_path, steps=1, name="l.nctrace", every=1, probe=probe_images(1).astype(np.float64).tolist())
+    assert t.probe_map(0, 0, "x").dtype == np.float32 and t.has_probe
+
+
+def test_traces_without_a_probe(tmp_path):
+    t, _, _ = run(tmp_path, steps=2, every=1)
+    assert t.manifest["sampling"]["probe"] == 0 and not t.has_probe
+    with pytest.raises(KeyError, match="no probe"):
+        t.probe_map(0, 0)
+    # a trace written before probes existed (no "probe" in its sampling) still loads
+    path = tmp_path / "t.nctrace"
+    m = json.loads((path / "manifest.json").read_text())
+    del m["sampling"]["probe"]
+    (path / "manifest.json").write_text(json.dumps(m))
+    old = load(path)
+    assert not old.has_probe and old.feature_map(0, 1).shape == (4, 2, 6, 6)
+    with pytest.raises(KeyError, match="no probe"):
+        old.probe_map(0, 1)

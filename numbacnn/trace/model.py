@@ -4,6 +4,9 @@
 Step s (counted in optimizer steps, from 0) is recorded when ``s % every == 0``: for the first ``samples``
 examples of the batch, every chosen layer's input / output and the gradients flowing back through it,
 and for every chosen parameter its value, gradient, momentum buffer before and after, and the update applied.
+With ``probe=`` (fixed examples (N, C, H, W), e.g. the first test images) each recorded step also runs the
+model forward on the probe, with the parameters the batch used (inside optimizer.step, before the update),
+so one image can be followed across training; the probe forward leaves training untouched.
 ``tracer.log(loss=..., acc=...)`` records the scalars of every step (recorded or not).
 
 On disk a trace is a folder (e.g. ``run.nctrace/``) holding NumPy and JSON only (no pickle):
@@ -18,6 +21,9 @@ On disk a trace is a folder (e.g. ``run.nctrace/``) holding NumPy and JSON only 
         param/<name>/momentum_before, param/<name>/momentum_after   the momentum buffer (absent when none)
         param/<name>/value_after             the parameter after the step (the update applied is
                                              value_after - value: ``Trace.param(name, "update")``)
+        probe/<i>/x, probe/<i>/y             input and output of layer i for the probe (leading axis = the N
+                                             probe examples; only with a probe: manifest sampling.probe = N,
+                                             0 without; traces written before probes lack the field)
     scalars/scalars-00000000.npz  step (int64), loss, acc (float64, NaN when not logged) for logged steps
 Each chunk is written to a temporary file and renamed; the manifest is rewritten the same way after each
 completed step, so a run killed at any moment leaves a trace readable up to its last completed step, and a
@@ -39,6 +45,7 @@ DEFAULT_EVERY = 50    # 10 epochs of LeNet at batch 256 (2350 steps) -> 47 recor
 DEFAULT_SAMPLES = 4
 MANIFEST = "manifest.json"
 LAYER_KINDS = ("x", "y", "grad_y", "grad_x")
+PROBE_KINDS = ("x", "y")
 PARAM_KINDS = ("value", "grad", "momentum_before", "momentum_after", "value_after", "update")
 SCALAR_FLUSH = 4096   # logged scalars held in memory at most before they are written out
 
@@ -70,12 +77,14 @@ class Tracer:
     every: record steps 0, every, 2*every, ...; samples: examples of the batch kept per feature map
     (0: parameters only); layers / params: indices or names to keep (None: all); meta: extra JSON-able
     hyperparameters (batch size, epochs, ...); start_step: the first step's number (resumed runs);
-    background: write files on a writer thread (one step in flight at most) instead of inline.
+    background: write files on a writer thread (one step in flight at most) instead of inline;
+    probe: fixed examples (N, C, H, W) (NumPy, or a device array for a CUDA model) run forward at every
+    recorded step before the update, recorded as probe/<i>/x and probe/<i>/y (``Trace.probe_map``).
     Use as a context manager, or call ``close()``; ``log(loss=..., acc=...)`` after each step.
     """
 
     def __init__(self, model, optimizer, path, every=DEFAULT_EVERY, samples=DEFAULT_SAMPLES, layers=None,
-                 params=None, *, meta=None, start_step=0, overwrite=True, background=True):
+                 params=None, *, meta=None, start_step=0, overwrite=True, background=True, probe=None):
         if not hasattr(model, "add_observer"):
             raise TypeError(f"model must be a numbacnn.nn.Sequential (with add_observer), got {type(model).__name__}")
         if not callable(getattr(optimizer, "step", None)):
@@ -90,6 +99,9 @@ class Tracer:
         self.step = int(start_step)
         self._layer_names = [str(i) for i in range(len(model))] if hasattr(model, "__len__") else None
         self._layers = self._select_layers(layers)
+        self._probe = self._check_probe(probe)
+        self._probe_checked = False
+        self._batch_shape = None  # per-example shape of the batches, seen at the first recorded forward
         names = {id(p): n for n, p in model.named_parameters()} if hasattr(model, "named_parameters") else {}
         self._params = []  # (name, Parameter)
         for k, p in enumerate(optimizer.params):
@@ -117,9 +129,9 @@ class Tracer:
             "model": repr(model), "optimizer": type(optimizer).__name__, "hyperparameters": jsonable(hyper),
             "sampling": {"every": self.every, "samples": self.samples, "layers": layers if layers is None else
                          [str(v) for v in layers], "params": None if params is None else [str(v) for v in params],
-                         "start_step": self.step},
+                         "start_step": self.step, "probe": 0 if self._probe is None else int(self._probe.shape[0])},
             "layers": [{"index": i, "name": self._layer_names[i], "type": type(model[i]).__name__}
-                       for i in sorted(self._layers)] if self.samples else [],
+                       for i in sorted(self._layers)] if self.samples or self._probe is not None else [],
             "params": [{"name": n, "shape": list(p.shape), "dtype": str(p.dtype)} for n, p in self._params],
             "steps": [], "step_bytes": [], "scalars": [], "scalar_bytes": [], "scalar_steps": 0,
         }
@@ -152,6 +164,36 @@ class Tracer:
                 raise ValueError(f"layers: {v!r} is not a layer of the model (it has layers 0..{n - 1})")
         return out
 
+    def _check_probe(self, probe):
+        """The probe as a float32 (N, C, H, W) array (host, or device for a CUDA model), or None."""
+        if probe is None:
+            return None
+        device = is_device_array(probe) or hasattr(probe, "copy_to_host")
+        if not device:
+            try:
+                probe = np.asarray(probe)
+            except Exception as exc:
+                raise ValueError(f"probe must be an array of examples (N, C, H, W), got {type(probe).__name__}") \
+                    from exc
+            if probe.dtype == object or not (np.issubdtype(probe.dtype, np.number) or probe.dtype == bool):
+                raise ValueError(f"probe must hold numbers, got dtype {probe.dtype}")
+        shape = tuple(probe.shape)
+        if len(shape) != 4 or shape[0] < 1:
+            raise ValueError(f"probe must be examples (N, C, H, W) with N >= 1, got shape {shape}")
+        first = self.model[0] if self._layer_names else None
+        c = getattr(first, "in_channels", None)
+        if c is not None and shape[1] != c:
+            raise ValueError(f"probe has shape {shape}: {c} channels expected (the first layer is "
+                             f"{type(first).__name__} with in_channels={c})")
+        if device:
+            if getattr(self.model, "device", "cpu") != "cuda":
+                probe = _to_host(probe)
+            elif np.dtype(probe.dtype) != np.float32:
+                raise ValueError(f"probe on the device must be float32, got {probe.dtype}")
+        if not device or getattr(self.model, "device", "cpu") != "cuda":
+            probe = np.array(probe, dtype=np.float32, order="C", copy=True)  # as training feeds the model
+        return probe
+
     def _prepare_folder(self, overwrite):
         p = self.path
         if os.path.exists(p):
@@ -180,10 +222,12 @@ class Tracer:
 
     # --- observer protocol (numbacnn.nn.Sequential)
     def on_forward(self, i, name, layer, x, y):
-        if not self.recording or not self.samples or i not in self._layers:
-            return
-        if not getattr(self.model, "training", True):
+        if not self.recording or not getattr(self.model, "training", True):
             return  # evaluation passes between steps are not part of the step
+        if i == 0:
+            self._batch_shape = tuple(x.shape[1:])
+        if not self.samples or i not in self._layers:
+            return
         self._pending[f"layer/{i}/x"] = _to_host(x, self.samples)
         self._pending[f"layer/{i}/y"] = _to_host(y, self.samples)
 
@@ -201,6 +245,8 @@ class Tracer:
             return self._orig_step(*args, **kwargs)
         state = getattr(self.optimizer, "state", {})
         rec = self._pending
+        if self._probe is not None:  # the parameters the batch's forward used: before the update
+            self._record_probe(rec)
         before = {}
         for name, p in self._params:
             before[name] = _to_host(p.data)
@@ -220,6 +266,41 @@ class Tracer:
         self._pending = {}
         self.step += 1
         return result
+
+    def _record_probe(self, rec):
+        """Run the layers on the probe (no observers called) into rec["probe/<i>/x|y"]; every layer's
+        saved input (for backward) is put back afterwards, so the probe leaves no trace in training."""
+        probe = self._probe
+        if not self._probe_checked:
+            if self._batch_shape is not None and tuple(probe.shape[1:]) != self._batch_shape:
+                raise ValueError(f"probe has shape {tuple(probe.shape)}: its examples must have the shape of the "
+                                 f"training examples {self._batch_shape}")
+            if getattr(self.model, "device", "cpu") == "cuda" and not is_device_array(probe):
+                from ..cuda import to_device
+
+                probe = self._probe = to_device(probe)  # copied once, reused at every recorded step
+        missing = object()
+        saved = [(m, vars(m).get("_saved", missing)) for m in self.model.modules()] \
+            if hasattr(self.model, "modules") else []
+        try:
+            x = probe
+            for i in range(len(self._layer_names)):
+                y = self.model[i].forward(x)
+                if i in self._layers:
+                    rec[f"probe/{i}/x"] = _to_host(x)
+                    rec[f"probe/{i}/y"] = _to_host(y)
+                x = y
+        except (ValueError, TypeError, IndexError) as exc:
+            if self._probe_checked:
+                raise
+            raise ValueError(f"probe of shape {tuple(probe.shape)} does not fit the model: {exc}") from exc
+        finally:
+            for m, v in saved:
+                if v is missing:
+                    m.__dict__.pop("_saved", None)
+                else:
+                    m._saved = v
+        self._probe_checked = True
 
     # --- scalars
     def log(self, loss=None, acc=None, step=None):
@@ -273,10 +354,12 @@ class Tracer:
         rel = _step_file(step)
         nbytes = save_npz(os.path.join(self.path, rel), arrays)
         m = self.manifest
-        if self.samples and any(k.startswith("layer/") for k in arrays):
+        if any(k.startswith(("layer/", "probe/")) for k in arrays):
             for entry in m["layers"]:
                 for kind in LAYER_KINDS:
                     a = arrays.get(f"layer/{entry['index']}/{kind}")
+                    if a is None and kind in PROBE_KINDS:  # samples=0 with a probe: shapes from the probe
+                        a = arrays.get(f"probe/{entry['index']}/{kind}")
                     if a is not None and kind not in entry:
                         entry[kind] = {"shape": list(a.shape[1:]), "dtype": str(a.dtype)}
         m["steps"].append(int(step))
@@ -334,7 +417,8 @@ class Tracer:
         return False
 
     def __repr__(self):
-        return (f"Tracer({self.path!r}, every={self.every}, samples={self.samples}, step={self.step}, "
+        probe = "" if self._probe is None else f", probe={self._probe.shape[0]}"
+        return (f"Tracer({self.path!r}, every={self.every}, samples={self.samples}{probe}, step={self.step}, "
                 f"recorded={len(self.manifest['steps'])})")
 
 
@@ -377,6 +461,11 @@ class Trace:
     def complete(self) -> bool:
         """True when the tracer was closed normally (False: the run was interrupted or failed)."""
         return bool(self.manifest.get("complete"))
+
+    @property
+    def has_probe(self) -> bool:
+        """True when the run recorded a fixed probe (``Tracer(probe=...)``); older traces have none."""
+        return bool((self.manifest.get("sampling") or {}).get("probe"))
 
     @property
     def hyperparameters(self) -> dict:
@@ -425,6 +514,26 @@ class Trace:
         if key not in arrays:
             raise KeyError(f"{kind} of layer {layer!r} is not in step {step}")
         return arrays[key]
+
+    def probe_map(self, layer, step, kind="y") -> np.ndarray:
+        """Layer ``layer``'s output (kind "y") or input ("x") for the fixed probe at ``step``: (N probe
+        examples, ...), the same examples at every step (unlike ``feature_map``, which follows the batch)."""
+        if kind not in PROBE_KINDS:
+            raise ValueError(f"kind must be one of {PROBE_KINDS} for a probe, got {kind!r}")
+        if not self.has_probe:
+            raise KeyError(f"{self.path!r} has no probe (record one with Tracer(probe=...) or train-lenet "
+                           f"--trace-samples N > 0); use feature_map for the batch's examples")
+        key = f"probe/{self._layer_index(layer)}/{kind}"
+        arrays = self.step_arrays(step)
+        if key not in arrays:
+            raise KeyError(f"probe {kind} of layer {layer!r} is not in step {step}")
+        return arrays[key]
+
+    def probe_maps(self, layer, kind="y", steps=None) -> np.ndarray:
+        """``probe_map`` over the recorded steps (or ``steps``) as one array (S, N probe examples, ...)."""
+        steps = self.manifest["steps"] if steps is None else [int(v) for v in steps]
+        maps = [self.probe_map(layer, s, kind) for s in steps]
+        return np.stack(maps) if maps else np.zeros((0,))
 
     def feature_maps(self, layer, kind="y", steps=None) -> np.ndarray:
         """``feature_map`` over the recorded steps (or ``steps``) as one array (S, samples, ...)."""
