@@ -109,3 +109,30 @@ def test_train_lenet_trace_option(tmp_path):
     r = CliRunner().invoke(main, ["train-lenet", "--limit", "64", "--data-dir", FASHION, "--no-download",
                                   "--trace", str(tmp_path)])
     assert r.exit_code == 2 and "not a numbacnn trace" in r.output
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not __import__("os").path.isdir(FASHION), reason="Fashion-MNIST files not found")
+def test_train_lenet_trace_probe_is_the_first_test_images(tmp_path):
+    from numbacnn.data import load_fashion_mnist
+    from numbacnn.models import lenet
+
+    args = ["train-lenet", "--limit", "64", "--batch-size", "32", "--epochs", "1", "--data-dir", FASHION,
+            "--no-download", "--trace-every", "1"]
+    path = tmp_path / "probe.nctrace"
+    r = CliRunner().invoke(main, [*args, "--trace", str(path), "--trace-samples", "3"])
+    assert r.exit_code == 0, r.output
+    t = load(path)
+    test_images = load_fashion_mnist(FASHION, download_missing=False).test_images[:3]
+    assert t.has_probe and t.manifest["sampling"]["probe"] == 3 and t.steps.tolist() == [0, 1]
+    for k, s in enumerate(t.steps.tolist()):
+        assert np.array_equal(t.probe_map(0, s, "x"), test_images)  # the same images at every step
+        net = lenet("d2l", init="xavier", seed=0)  # the recorded parameters before the step, forward again
+        net.load_state_dict({name: t.param(name)[k] for name in t.params})
+        assert np.array_equal(t.probe_map(11, s), net.forward(test_images)) and t.probe_map(11, s).shape == (3, 10)
+    assert not np.array_equal(t.feature_map(0, 0, "x")[:3], test_images)  # the batch is training data
+    help_text = " ".join(CliRunner().invoke(main, ["train-lenet", "--help"]).output.split())
+    assert "test images as a fixed probe" in help_text
+    r = CliRunner().invoke(main, [*args, "--trace", str(tmp_path / "none.nctrace"), "--trace-samples", "0"])
+    assert r.exit_code == 0, r.output
+    assert not load(tmp_path / "none.nctrace").has_probe

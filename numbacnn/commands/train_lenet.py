@@ -99,7 +99,8 @@ def _device_label(target):
 @click.option("--trace-every", type=click.IntRange(min=1), default=50, show_default=True,
               help="With --trace: record every N-th step (loss and accuracy are logged every step).")
 @click.option("--trace-samples", type=click.IntRange(min=0), default=4, show_default=True,
-              help="With --trace: examples of each recorded batch whose feature maps are kept.")
+              help="With --trace: N examples of each recorded batch whose feature maps are kept, and the first N "
+                   "test images as a fixed probe run forward at every recorded step (0: neither).")
 @click.pass_context
 def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening, weight_decay, nesterov, seed, limit,
         data_dir, download, plot, save, resume, trace_path=None, trace_every=50, trace_samples=4):
@@ -176,8 +177,11 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
     if trace_path is not None:
         from numbacnn.trace import Tracer
 
+        # a fixed probe (the same test images at every recorded step), so feature maps can be followed across
+        # training; a NumPy array on every target (the tracer copies it to the device once)
+        probe = x_test[:trace_samples] if trace_samples and len(x_test) else None
         try:
-            tracer = Tracer(net, opt, trace_path, every=trace_every, samples=trace_samples,
+            tracer = Tracer(net, opt, trace_path, every=trace_every, samples=trace_samples, probe=probe,
                             meta=dict(config, epochs=epochs, target=target),
                             start_step=progress["epoch"] * n_batches + progress["batch"])
         except ValueError as exc:
