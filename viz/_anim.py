@@ -204,15 +204,8 @@ class Animation:
                              repeat=True, cache_frame_data=False)
 
     def to_jshtml(self, fps: float = 2) -> str:
-        """HTML markup of matplotlib's JavaScript player (frames embedded)."""
-        from matplotlib import rcParams
-
-        old = rcParams["animation.embed_limit"]
-        rcParams["animation.embed_limit"] = 500
-        try:
-            return self.to_funcanimation(fps).to_jshtml(fps=fps, default_mode="loop")
-        finally:
-            rcParams["animation.embed_limit"] = old
+        """HTML markup of matplotlib's JavaScript player with every frame embedded (as Jupyter shows it)."""
+        return _save.player_markup(self.frames(), fps)
 
     def _repr_html_(self):
         return self.to_jshtml()
@@ -225,9 +218,9 @@ class Animation:
         if not fps or fps <= 0:
             raise ValueError(f"fps must be positive, got {fps!r}")
         path, ext = _save.check_output(path)
-        if ext == ".html":
-            return _save.write_html(self, path, fps, progress)
         frames = self.frames(progress, workers)
+        if ext == ".html":
+            return _save.write_html(frames, path, fps, self.title)
         if ext == ".gif":
             return _save.write_gif(frames, path, fps)
         if ext == ".png":

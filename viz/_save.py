@@ -155,20 +155,34 @@ def html_page(body: str, title: str) -> str:
             f"<title>{escape(title)}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
 
 
-def write_html(anim, path: Path, fps: float, progress=None) -> Path:
-    """A self-contained page: every frame embedded as PNG, with matplotlib's JavaScript player."""
+def player_markup(frames, fps: float) -> str:
+    """matplotlib's JavaScript player (play, step, loop controls) around the frames, embedded as PNG."""
+    import base64
+
     from matplotlib.animation import HTMLWriter
 
-    func_anim = anim.to_funcanimation(fps)
-    writer = HTMLWriter(fps=fps, embed_frames=True, default_mode="loop", embed_limit=500)
+    class _Writer(HTMLWriter):  # the frames are already rendered: embed them instead of re-drawing the figure
+        def add(self, frame):
+            self._saved_frames.append(base64.encodebytes(frame_bytes_png(frame)).decode("ascii"))
 
-    def write(tmp):
-        cb = None if progress is None else (lambda i, n: progress(1))
-        func_anim.save(str(tmp), writer=writer, dpi=anim.fig.dpi, progress_callback=cb)
-        body = Path(tmp).read_text(encoding="utf-8")
-        Path(tmp).write_text(html_page(body, anim.title), encoding="utf-8")
+    from matplotlib.figure import Figure
 
-    return _atomic(path, write)
+    writer = _Writer(fps=fps, embed_frames=True, default_mode="loop")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "player.html"
+        writer.setup(Figure(), out)
+        for f in frames:
+            writer.add(f)
+        writer.finish()
+        return out.read_text(encoding="utf-8")
+
+
+def write_html(frames, path: Path, fps: float, title: str) -> Path:
+    """A self-contained page: every frame embedded as PNG, with matplotlib's JavaScript player."""
+    page = html_page(player_markup(frames, fps), title)
+    return _atomic(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
 
 
 def frame_bytes_png(frame: np.ndarray) -> bytes:
