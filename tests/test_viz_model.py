@@ -50,6 +50,35 @@ def test_features_one_frame_per_recorded_step(run_trace):
         viz.features(trace, example=5)
 
 
+def test_features_default_to_the_fixed_probe(tmp_path):
+    rng = np.random.default_rng(1)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3, rng=rng))
+    opt = nc.optim.SGD(model.parameters(), lr=0.1)
+    probe = rng.random((2, 1, 6, 6), dtype=np.float32)
+    with Tracer(model, opt, tmp_path / "p.nctrace", every=1, samples=2, probe=probe) as tr:
+        for _ in range(2):
+            x = rng.random((4, 1, 6, 6), dtype=np.float32)  # a new batch each step
+            loss, correct = train_batch(model, opt, x, np.array([0, 1, 2, 1]))
+            tr.log(loss=loss, acc=correct / 4)
+    trace = load(tmp_path / "p.nctrace")
+    anim = viz.features(trace, example=1, dpi=30)
+    assert anim.record["source"] == "probe" and "fixed example 1" in anim.fig._suptitle.get_text()
+    for f, step in enumerate(trace.steps):
+        anim.show(f)
+        assert np.array_equal(np.asarray(anim.artists["images"][0][0].get_array()), probe[1, 0].astype(np.float64))
+        conv = trace.probe_map("0", step, "y")[1]
+        assert np.array_equal(np.asarray(anim.artists["images"][1][1].get_array()), conv[1].astype(np.float64))
+    batch = viz.features(trace, example=1, source="batch", dpi=30)
+    assert batch.record["source"] == "batch"
+    with pytest.raises(ValueError, match="source"):
+        viz.features(trace, source="nope")
+
+
+def test_features_without_probe_says_so(run_trace):
+    with pytest.raises(ValueError, match="no fixed probe"):
+        viz.features(load(run_trace), source="probe")
+
+
 def test_sgd_trace_shows_gradient_buffer_update(run_trace):
     trace = load(run_trace)
     anim = viz.sgd_trace(trace, "0.weight", dpi=40)

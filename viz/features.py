@@ -78,9 +78,13 @@ def _range_text(m: float, signed: bool) -> str:
     return f"±{m:.2g}" if signed else f"0 – {m:.2g}"
 
 
-def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi: int = 100) -> Animation:
+def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, source: str | None = None,
+             dpi: int = 100) -> Animation:
     """One frame per recorded step: example ``example``'s input and every layer's output (up to
     ``max_channels`` channels each, one row per channel; vectors as blocks), plus the loss.
+
+    ``source``: "probe" (the trace's fixed examples, the same image at every step: the default when the trace
+    has a probe) or "batch" (the first examples of each recorded step's batch, a new image at each step).
 
     Colours: grey for non-negative layers (0 black), the diverging map centred at zero for signed ones; each
     column is scaled per frame to its 99.5th percentile of |value|, printed under its name, so early
@@ -94,16 +98,25 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi
         raise ValueError(f"{trace.path!r} recorded no layers (traced with samples=0?)")
     types = {e["name"]: e.get("type", "") for e in trace.manifest["layers"]}
     names = [n for n in names if types.get(n) != "Flatten"]
-    first = trace.feature_map(names[0], steps[0], "x")
+    has_probe = bool(getattr(trace, "has_probe", False))
+    source = source or ("probe" if has_probe else "batch")
+    if source not in ("probe", "batch"):
+        raise ValueError(f"source must be 'probe' or 'batch', got {source!r}")
+    if source == "probe" and not has_probe:
+        raise ValueError(f"{trace.path!r} has no fixed probe (train-lenet --trace-samples N records one): "
+                         "use source='batch'")
+    read = trace.probe_map if source == "probe" else trace.feature_map
+    first = read(names[0], steps[0], "x")
     if example >= first.shape[0]:
-        raise ValueError(f"example {example} was not traced: the trace holds {first.shape[0]} examples per step")
+        raise ValueError(f"example {example} was not traced: the trace holds {first.shape[0]} "
+                         f"{'probe examples' if source == 'probe' else 'examples per step'}")
     # collect every frame's arrays once: (layer -> (S, channels, h, w))
     cols = [("input", "x", names[0])] + [(f"{n}: {types.get(n, '')}", "y", n) for n in names]
     data, shapes = [], []
     for title, kind, n in cols:
         per = []
         for s in steps:
-            a = np.asarray(trace.feature_map(n, s, kind)[example], dtype=np.float64)
+            a = np.asarray(read(n, s, kind)[example], dtype=np.float64)
             per.append(a[:max_channels] if a.ndim == 3 else _as_2d(a)[None])
         shapes.append("×".join(map(str, a.shape)))
         data.append(np.stack(per))
@@ -132,7 +145,9 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi
         images.append(col)
         signs.append(signed)
         limits.append(lim)
-    fig.suptitle(f"Feature maps of example {example} through the network, across training "
+    which = (f"fixed example {example} (the same image at every step)" if source == "probe" else
+             f"example {example} of each step's batch (a new image each step)")
+    fig.suptitle(f"Feature maps of {which} through the network, across training "
                  f"(channels 0–{min(max_channels, nrow) - 1}, one per row)", fontsize=style.FONT["title"],
                  y=1 - 0.22 / fig_h)
     caption = fig.text(0.5, 1 - 0.55 / fig_h, "", ha="center", va="center", fontsize=style.FONT["caption"])
@@ -169,7 +184,8 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, dpi
     return Animation(fig, update, len(steps), name="features", title="Feature maps across training",
                      artists={"images": images, "columns": [c[0] for c in cols], "caption": caption,
                               "heads": [h for h, _ in heads]},
-                     record=dict(steps=steps, data=data, limits=limits, signed=signs), dynamic=dynamic)
+                     record=dict(steps=steps, data=data, limits=limits, signed=signs, source=source),
+                     dynamic=dynamic)
 
 
 def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:

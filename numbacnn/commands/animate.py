@@ -381,11 +381,14 @@ def _sgd_trace(path, param, output, fps, dpi):
 @cli.command("features")
 @click.argument("trace_path", type=click.Path(exists=True))
 @click.option("--example", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Which traced example of the batch.")
+              help="Which traced example (of the fixed probe, or of the batch with --source batch).")
+@click.option("--source", type=click.Choice(["probe", "batch"]), default=None,
+              help="probe: the trace's fixed test images, the same at every step (default when the trace has "
+                   "them); batch: the first examples of each step's training batch (a new image each step).")
 @click.option("--max-channels", type=click.IntRange(1, 16), default=6, show_default=True,
               help="Channels drawn per layer.")
 @output_options
-def features_cmd(trace_path, example, max_channels, output, fps, dpi):
+def features_cmd(trace_path, example, source, max_channels, output, fps, dpi):
     """One example's feature maps through every layer of a traced network, across training steps."""
     trace = _load_trace(trace_path)
     if not hasattr(trace, "layers"):
@@ -395,7 +398,7 @@ def features_cmd(trace_path, example, max_channels, output, fps, dpi):
     import viz
 
     try:
-        anim = viz.features(trace, example=example, max_channels=max_channels, dpi=dpi)
+        anim = viz.features(trace, example=example, max_channels=max_channels, source=source, dpi=dpi)
     except ValueError as exc:
         fail(str(exc), 1)
     _save(anim, output, fps or 2)
