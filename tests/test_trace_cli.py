@@ -133,6 +133,8 @@ def test_train_lenet_trace_probe_is_the_first_test_images(tmp_path):
     assert not np.array_equal(t.feature_map(0, 0, "x")[:3], test_images)  # the batch is training data
     help_text = " ".join(CliRunner().invoke(main, ["train-lenet", "--help"]).output.split())
     assert "test images as a fixed probe" in help_text
+    info = CliRunner().invoke(main, ["trace", "info", str(path)]).output
+    assert "probe:    3 fixed examples" in info
     r = CliRunner().invoke(main, [*args, "--trace", str(tmp_path / "none.nctrace"), "--trace-samples", "0"])
     assert r.exit_code == 0, r.output
     assert not load(tmp_path / "none.nctrace").has_probe

@@ -63,6 +63,8 @@ def info(file):
     where = f"{steps[0]}..{steps[-1]}" if len(steps) else "none"
     echo(f"  steps:    {len(steps)} recorded ({where}; every {s['every']} steps, first {s['samples']} examples "
          f"of each batch)")
+    if s.get("probe"):
+        echo(f"  probe:    {s['probe']} fixed examples run forward at every recorded step (Trace.probe_map)")
     if len(scalars["step"]):
         echo(f"  scalars:  {len(scalars['step'])} steps logged; last: step {scalars['step'][-1]}, "
              f"loss {scalars['loss'][-1]:.4f}, acc {scalars['acc'][-1]:.4f}")
