@@ -102,6 +102,9 @@ def op_cases(be: Backend, batch: int = 256, seed: int = 0):
             fl = float(N * C * H * H)
             fwd_nb = lambda f=f_nb, xd=xd: f(xd, 2, 2, target=t)
             bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd: f(gyd, xd, 2, 2, target=t)
+            if kind == "max":  # as PyTorch's backward: with the forward's indices (nn.MaxPool2d keeps them too)
+                idxd = f_nb(xd, 2, 2, return_indices=True, target=t)[1]
+                bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd, idxd=idxd: f(gyd, xd, 2, 2, indices=idxd, target=t)
             fwd_th = bwd_th = None
             if torch is not None:
                 tf = getattr(F, f"{kind}_pool2d")
@@ -144,6 +147,9 @@ def op_cases(be: Backend, batch: int = 256, seed: int = 0):
             xd, gyd = be.nb(x), be.nb(gy)
             fwd_nb = lambda f=f_nb, xd=xd: f(xd, target=t)
             bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd: f(gyd, xd, target=t)
+            if act == "sigmoid":  # as PyTorch's backward: from the forward's output (nn.Sigmoid does the same)
+                yd = f_nb(xd, target=t)
+                bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd, yd=yd: f(gyd, xd, y=yd, target=t)
             fwd_th = bwd_th = None
             if torch is not None:
                 tf = getattr(torch, act)

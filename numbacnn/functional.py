@@ -259,6 +259,24 @@ def sigmoid_backward_cpu(gy, x, gx):
     (sigmoid_backward_cpu_f32 if x.dtype == np.float32 else sigmoid_backward_cpu_f64)(gy, x, gx)
 
 
+@njit(parallel=True, cache=True)
+def sigmoid_backward_from_y_cpu(gy, y, gx):
+    """gx = gy * (1 - y) * y from the forward's output y = sigmoid(x): no exp (PyTorch's formula and order)."""
+    gyf, yf, gxf = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
+    one = yf.dtype.type(1)
+    for i in prange(yf.size):
+        gxf[i] = gyf[i] * (one - yf[i]) * yf[i]
+
+
+@njit(parallel=True, cache=True)
+def tanh_backward_from_y_cpu(gy, y, gx):
+    """gx = gy * (1 - y * y) from the forward's output y = tanh(x) (PyTorch's formula)."""
+    gyf, yf, gxf = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
+    one = yf.dtype.type(1)
+    for i in prange(yf.size):
+        gxf[i] = gyf[i] * (one - yf[i] * yf[i])
+
+
 @njit(cache=True)
 def tanh_cpu(x, y):
     for i in range(x.size):
@@ -365,7 +383,8 @@ def _unary(kernel, cuda_name):
     return forward
 
 
-def _unary_backward(kernel, cuda_name):
+def _unary_backward(kernel, cuda_name, from_y=None):
+    """The backward of an elementwise op; with ``from_y`` it also takes ``y=`` (the forward's output)."""
     def backward(grad_out, x, *, target="cpu"):
         if check_target(target) == "cuda":
             return getattr(cuda_module(), cuda_name)(grad_out, x)
@@ -376,8 +395,27 @@ def _unary_backward(kernel, cuda_name):
         gx = np.empty_like(x)
         kernel(gy, x, gx)
         return gx
-    backward.__name__ = backward.__qualname__ = cuda_name
-    return backward
+
+    def backward_from_y(grad_out, x=None, *, y=None, target="cpu"):
+        if y is None:
+            if x is None:
+                raise TypeError(f"{cuda_name} needs x or y (the forward's output), got neither")
+            return backward(grad_out, x, target=target)
+        if check_target(target) == "cuda":
+            return getattr(cuda_module(), cuda_name)(grad_out, x, y=y)
+        y = _host(y, "y", target)
+        if x is not None and np.shape(x) != y.shape:
+            raise ValueError(f"y must have x's shape {np.shape(x)}, got {y.shape}")
+        gy = as_float(grad_out, "grad_out").astype(y.dtype, copy=False)
+        if gy.shape != y.shape:
+            raise ValueError(f"grad_out must have y's shape {y.shape}, got {gy.shape}")
+        gx = np.empty_like(y)
+        from_y(gy, y, gx)
+        return gx
+
+    f = backward if from_y is None else backward_from_y
+    f.__name__ = f.__qualname__ = cuda_name
+    return f
 
 
 relu = _unary(relu_cpu, "relu")
@@ -386,12 +424,17 @@ relu_backward = _unary_backward(relu_backward_cpu, "relu_backward")
 relu_backward.__doc__ = "grad_out where x > 0, else 0 (PyTorch's choice at x == 0)."
 sigmoid = _unary(sigmoid_cpu, "sigmoid")
 sigmoid.__doc__ = "1 / (1 + exp(-x)), elementwise."
-sigmoid_backward = _unary_backward(sigmoid_backward_cpu, "sigmoid_backward")
-sigmoid_backward.__doc__ = "grad_out * s * (1 - s) with s = sigmoid(x)."
+sigmoid_backward = _unary_backward(sigmoid_backward_cpu, "sigmoid_backward", sigmoid_backward_from_y_cpu)
+sigmoid_backward.__doc__ = """grad_out * s * (1 - s) with s = sigmoid(x).
+
+``y=`` (the forward's output, keyword): grad_out * (1 - y) * y with no exp, as PyTorch's backward does;
+x may then be None (given, its shape must match y's)."""
 tanh = _unary(tanh_cpu, "tanh")
 tanh.__doc__ = "tanh(x), elementwise."
-tanh_backward = _unary_backward(tanh_backward_cpu, "tanh_backward")
-tanh_backward.__doc__ = "grad_out * (1 - tanh(x)**2)."
+tanh_backward = _unary_backward(tanh_backward_cpu, "tanh_backward", tanh_backward_from_y_cpu)
+tanh_backward.__doc__ = """grad_out * (1 - tanh(x)**2).
+
+``y=`` (the forward's output, keyword): grad_out * (1 - y * y), as PyTorch's backward; x may then be None."""
 
 
 def check_labels(logits_shape, target, name="target"):

@@ -408,21 +408,34 @@ class Linear(Module):
 
 
 class _Pool(Module):
-    """Shared plumbing: forward(x) = op(x, **opts); backward = op_backward(grad_y, x, **opts)."""
+    """Shared plumbing: forward(x) = op(x, **opts); backward = op_backward(grad_y, x, **opts).
+
+    Max/min pooling (``keeps_indices``) keep the forward's winners and hand them to the backward
+    (``indices=``), as PyTorch does, so the backward does not search the windows again.
+    """
 
     op_name = ""
+    keeps_indices = False
 
     def __init__(self, **opts):
         super().__init__()
         self.opts = opts
 
     def forward(self, x):
+        op = getattr(_pool, self.op_name)
+        if self.keeps_indices:
+            y, idx = op(x, **self.opts, return_indices=True, target=self.device)
+            self._saved = (x, idx)
+            return y
         self._saved = x
-        return getattr(_pool, self.op_name)(x, **self.opts, target=self.device)
+        return op(x, **self.opts, target=self.device)
 
     def backward(self, grad_y):
-        x = _saved(self)
-        return getattr(_pool, self.op_name + "_backward")(grad_y, x, **self.opts, target=self.device)
+        op_backward = getattr(_pool, self.op_name + "_backward")
+        if self.keeps_indices:
+            x, idx = _saved(self)
+            return op_backward(grad_y, x, **self.opts, indices=idx, target=self.device)
+        return op_backward(grad_y, _saved(self), **self.opts, target=self.device)
 
     def extra_repr(self):
         return ", ".join(f"{k}={v}" for k, v in self.opts.items())
@@ -432,6 +445,7 @@ class MaxPool2d(_Pool):
     """Maximum over each window (padding is -inf); stride defaults to kernel_size."""
 
     op_name = "max_pool2d"
+    keeps_indices = True
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         super().__init__(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
@@ -442,6 +456,7 @@ class MinPool2d(_Pool):
     """Minimum over each window (padding is +inf); not in PyTorch, here for the book's pooling section."""
 
     op_name = "min_pool2d"
+    keeps_indices = True
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         super().__init__(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
@@ -469,14 +484,22 @@ class AdaptiveAvgPool2d(_Pool):
 
 
 class _Activation(Module):
+    """forward(x) = op(x); backward = op_backward(grad_y, x), or, with ``from_output``, from the saved
+    output y (sigmoid: grad_y * (1 - y) * y, tanh: grad_y * (1 - y**2)), as PyTorch does: no exp."""
+
     op = staticmethod(None)
     op_backward = staticmethod(None)
+    from_output = False
 
     def forward(self, x):
-        self._saved = x
-        return self.op(x, target=self.device)
+        y = self.op(x, target=self.device)
+        self._saved = (x, y) if self.from_output else x
+        return y
 
     def backward(self, grad_y):
+        if self.from_output:
+            x, y = _saved(self)
+            return self.op_backward(grad_y, x, y=y, target=self.device)
         return self.op_backward(grad_y, _saved(self), target=self.device)
 
 
@@ -490,12 +513,14 @@ class Sigmoid(_Activation):
     """1 / (1 + exp(-x))."""
 
     op, op_backward = staticmethod(F.sigmoid), staticmethod(F.sigmoid_backward)
+    from_output = True
 
 
 class Tanh(_Activation):
     """tanh(x)."""
 
     op, op_backward = staticmethod(F.tanh), staticmethod(F.tanh_backward)
+    from_output = True
 
 
 class Flatten(Module):

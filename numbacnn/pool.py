@@ -172,20 +172,19 @@ def adaptive_max_pool2d_forward_cpu(x, out, idx):
 
 @njit(parallel=True, cache=True)
 def max_pool2d_backward_cpu(gy, idx, gx):
-    """gx[n, c, h, w] = sum of gy[n, c, i, j] over the outputs whose winner was (h, w) (i.e. idx == h*W + w)."""
+    """gx[n, c, h, w] = sum of gy[n, c, i, j] over the outputs whose winner was (h, w) (i.e. idx == h*W + w).
+    An index off the plane (a window that saw only padding) routes nothing. Windows may overlap: += ."""
     N, C, H, W = gx.shape
-    HO, WO = gy.shape[2], gy.shape[3]
-    for job in prange(N * C):
-        n, c = job // C, job % C
-        for h in range(H):
-            for w in range(W):
-                gx[n, c, h, w] = 0.0
-        plane = gx[n, c].reshape(H * W)  # a flat view, indexed like idx
-        for i in range(HO):
-            for j in range(WO):
-                k = idx[n, c, i, j]
-                if 0 <= k < H * W:  # an all-padding window has no winner
-                    plane[k] += gy[n, c, i, j]
+    HW, S = H * W, gy.shape[2] * gy.shape[3]
+    gyf, idxf, gxf = gy.reshape(-1), idx.reshape(-1), gx.reshape(-1)  # C-contiguous: flat views
+    zero = gx.dtype.type(0)
+    for p in prange(N * C):
+        plane = gxf[p * HW:(p + 1) * HW]  # indexed like idx: h*W + w
+        plane[:] = zero
+        g, k = gyf[p * S:(p + 1) * S], idxf[p * S:(p + 1) * S]
+        for t in range(S):
+            if 0 <= k[t] < HW:
+                plane[k[t]] += g[t]
 
 
 # Fast paths for LeNet's pooling: 2x2 windows, stride 2, no padding, dilation 1, every window inside the
@@ -467,11 +466,27 @@ def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return (out, idx) if return_indices else out
 
 
-def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, sign):
+def check_indices(indices, expected_shape):
+    """The forward's ``return_indices`` output as a contiguous int64 array of ``expected_shape``, or a clear error."""
+    if is_device_array(indices):
+        raise TypeError("indices is a CUDA device array: use target='cuda' (or copy it to the host)")
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"indices must hold integer positions h*W + w (the forward's return_indices output), "
+                        f"got dtype {idx.dtype}")
+    if idx.shape != tuple(expected_shape):
+        raise ValueError(f"indices must have the output's shape {tuple(expected_shape)}, got {idx.shape}")
+    return np.ascontiguousarray(idx, dtype=np.int64)
+
+
+def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, sign, indices):
     x = _host(x)
     geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     gy = _grad(grad_out, x, geo.out_hw)
     gx = np.empty_like(x)
+    if indices is not None:  # the forward's winners: scatter, no search
+        max_pool2d_backward_cpu(gy, check_indices(indices, gy.shape), gx)
+        return gx
     if _is_2x2(geo, x.shape[2], x.shape[3]):  # winners found again in one pass, gradient written directly
         max_pool2d_2x2_backward_cpu(gy, np.ascontiguousarray(x), gx, sign)
         return gx
@@ -481,19 +496,27 @@ def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, 
 
 
 def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                        target="cpu"):
-    """Gradient of max_pool2d w.r.t. x (N, C, H, W): each output's gradient goes to its winner (summed)."""
+                        indices=None, target="cpu"):
+    """Gradient of max_pool2d w.r.t. x (N, C, H, W): each output's gradient goes to its winner (summed).
+
+    ``indices`` (optional, N, C, HO, WO): the forward's ``return_indices`` output. Given, the winners are
+    taken from it (as PyTorch's backward does) instead of being searched for again in x; x then only gives
+    the shape. An index off the plane (a window that saw only padding) routes no gradient.
+    """
     if check_target(target) == "cuda":
-        return cuda_module().max_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode)
-    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, 1.0)
+        return cuda_module().max_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode,
+                                                 indices=indices)
+    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, 1.0, indices)
 
 
 def min_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                        target="cpu"):
-    """Gradient of min_pool2d w.r.t. x (N, C, H, W): each output's gradient goes to its first minimum."""
+                        indices=None, target="cpu"):
+    """Gradient of min_pool2d w.r.t. x (N, C, H, W): each output's gradient goes to its first minimum
+    (or to the winners in ``indices``, min_pool2d's ``return_indices`` output, as in max_pool2d_backward)."""
     if check_target(target) == "cuda":
-        return cuda_module().min_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode)
-    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, -1.0)
+        return cuda_module().min_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode,
+                                                 indices=indices)
+    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, -1.0, indices)
 
 
 def _avg_options(count_include_pad, divisor_override):

@@ -32,6 +32,7 @@ SIGNATURES = {
     "copy2d_kernel1": "X2 X2",
     "relu_kernel1": "X1 X1", "sigmoid_kernel1": "X1 X1", "tanh_kernel1": "X1 X1",
     "relu_backward_kernel1": "X1 X1 X1", "sigmoid_backward_kernel1": "X1 X1 X1", "tanh_backward_kernel1": "X1 X1 X1",
+    "sigmoid_backward_from_y_kernel1": "X1 X1 X1", "tanh_backward_from_y_kernel1": "X1 X1 X1",
     "cross_entropy_rows_kernel1": "X2 I1 D1",
     "mean_kernel1": "D1 X1",
     "mean_kernel2": "D1 X1",

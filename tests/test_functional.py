@@ -160,3 +160,42 @@ def test_cross_entropy_bad_input():
         nc.cross_entropy(np.zeros(4), [0])
     with pytest.raises(ValueError, match="grad_out must have x's shape"):
         nc.relu_backward(np.zeros(3), np.zeros(4))
+
+
+# ---------------------------------------------------------------- backward from the forward's output (y=)
+
+@pytest.mark.parametrize("op", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_from_output_matches_x_path_and_torch(op, dtype):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((4, 3, 5, 5)) * 4).astype(dtype)
+    x.flat[:4] = [0.0, 30.0, -30.0, 9.0]  # saturated ends: y near 1 and near 0
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    fwd, bwd = getattr(nc, op), getattr(nc, f"{op}_backward")
+    y = fwd(x)
+    gx = bwd(gy, x, y=y)
+    assert gx.dtype == dtype and gx.shape == x.shape
+    tol = dict(atol=1e-6, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-14, rtol=1e-12)
+    assert_close(gx, bwd(gy, x), name=f"{op} y= vs x", **tol)
+    assert_close(bwd(gy, None, y=y), gx, name=f"{op} x=None", atol=0, rtol=0)
+    assert_close(getattr(ref, f"{op}_backward")(gy, x, y=y), gx, name=f"{op} reference y=", **tol)
+    if HAS_TORCH:
+        import torch
+
+        tx = torch.tensor(x, requires_grad=True)
+        getattr(torch, op)(tx).backward(torch.tensor(gy))
+        assert_close(gx, tx.grad.numpy(), name=f"{op} y= vs torch", **tol)
+
+
+@pytest.mark.parametrize("op", ["sigmoid", "tanh"])
+def test_backward_from_output_bad_input(op):
+    bwd = getattr(nc, f"{op}_backward")
+    x, g = np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"y must have x's shape \(2, 3\), got \(3, 2\)"):
+        bwd(g, x, y=np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"grad_out must have y's shape \(2, 3\), got \(6,\)"):
+        bwd(np.zeros(6), None, y=x)
+    with pytest.raises(TypeError, match=f"{op}_backward needs x or y"):
+        bwd(g, None)
+    with pytest.raises(TypeError, match="y must hold real numbers, got dtype complex128"):
+        bwd(g, x, y=x.astype(complex))

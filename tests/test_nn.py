@@ -125,6 +125,36 @@ def test_layer_backward_matches_finite_differences(make, shape):
     _fd_check(make(), x)
 
 
+@pytest.mark.parametrize("make, op, key", [
+    (lambda: nn.MaxPool2d(2), "max_pool2d", "indices"),
+    (lambda: nn.MinPool2d(3, stride=1, padding=1), "min_pool2d", "indices"),
+    (lambda: nn.Sigmoid(), "sigmoid", "y"),
+    (lambda: nn.Tanh(), "tanh", "y"),
+], ids=["maxpool", "minpool", "sigmoid", "tanh"])
+def test_layers_backward_from_what_the_forward_kept(monkeypatch, make, op, key):
+    """Max/min pooling hand the forward's indices to the backward, sigmoid/tanh their output (PyTorch's way):
+    same numbers as the backward from x."""
+    from numbacnn import functional, pool
+
+    mod = pool if op.endswith("pool2d") else functional
+    seen = []
+    real = getattr(mod, op + "_backward")
+    spy = lambda *a, **kw: seen.append(kw) or real(*a, **kw)  # noqa: E731
+    layer = make()
+    if mod is pool:
+        monkeypatch.setattr(mod, op + "_backward", spy)
+    else:
+        layer.op_backward = spy  # the class holds the function itself
+    x = np.random.default_rng(2).integers(0, 4, (2, 3, 6, 6)).astype(np.float32)
+    y = layer.forward(x)
+    g = np.random.default_rng(3).standard_normal(y.shape).astype(np.float32)
+    gx = layer.backward(g)
+    assert seen and seen[-1].get(key) is not None
+    opts = getattr(layer, "opts", {})
+    expected = real(g, x, **opts)
+    assert_close(gx, expected, atol=0 if key == "indices" else 1e-6, rtol=0 if key == "indices" else 1e-5)
+
+
 def test_gradients_accumulate_until_zero_grad():
     lin = nn.Linear(3, 2, rng=0)
     x = np.ones((4, 3), np.float32)

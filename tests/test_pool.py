@@ -163,7 +163,9 @@ def test_cuda_target_dispatches_with_the_same_arguments(monkeypatch):
     assert nc.max_pool2d(x, 2, 1, 0, 1, True, True, target="cuda") == "max_pool2d"
     assert calls[-1] == ("max_pool2d", (x, 2, 1, 0, 1, True, True), {})
     nc.min_pool2d_backward(g, x, 3, target="cuda")
-    assert calls[-1] == ("min_pool2d_backward", (g, x, 3, None, 0, 1, False), {})
+    assert calls[-1] == ("min_pool2d_backward", (g, x, 3, None, 0, 1, False), {"indices": None})
+    nc.max_pool2d_backward(g, x, 2, indices=x, target="cuda")
+    assert calls[-1] == ("max_pool2d_backward", (g, x, 2, None, 0, 1, False), {"indices": x})
     nc.avg_pool2d(x, 2, count_include_pad=False, divisor_override=3, target="cuda")
     assert calls[-1] == ("avg_pool2d", (x, 2, None, 0, False, False, 3), {})
     nc.avg_pool2d_backward(g, x, 2, target="cuda")
@@ -283,6 +285,9 @@ def test_live_parity_with_torch(p):
         # see test_all_padding_window_routes_no_gradient.
         return
     assert_close(getattr(nc, op + "_backward")(gy, x, **kwargs), tx.grad.numpy(), name="grad_x", **tol)
+    if op in ("max_pool2d", "min_pool2d"):  # torch's own indices, PyTorch's way
+        assert_close(getattr(nc, op + "_backward")(gy, x, **kwargs, indices=ti.numpy()), tx.grad.numpy(),
+                     name="grad_x from indices", **tol)
 
 
 @pytest.mark.parametrize("op", ["max_pool2d", "min_pool2d"])
@@ -294,6 +299,56 @@ def test_all_padding_window_routes_no_gradient(op):
     assert np.isinf(y).all() and (idx == 1).all()  # PyTorch's value and index (index 1 is off the 1x1 plane)
     gx = getattr(nc, op + "_backward")(np.ones_like(y), x, **opts)
     np.testing.assert_array_equal(gx, np.zeros_like(x))
+    for impl in (nc, ref):  # the same with the forward's indices: the off-plane index routes nothing
+        gx = getattr(impl, op + "_backward")(np.ones_like(y), x, **opts, indices=idx)
+        np.testing.assert_array_equal(gx, np.zeros_like(x))
+
+
+# ---------------------------------------------------------------- backward with the forward's indices
+
+MAX_MIN_CASES = [c for c in CASES if c[1]["op"] in ("max_pool2d", "min_pool2d")]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("name,opts,a", MAX_MIN_CASES, ids=[c[0] for c in MAX_MIN_CASES])
+def test_backward_with_indices_matches_golden(name, opts, a):
+    """indices= (the forward's winners) gives the x-based backward's numbers, and PyTorch's, bit for bit."""
+    op, kwargs = opts["op"], opts["kwargs"]
+    _, idx = getattr(nc, op)(a["x"], **kwargs, return_indices=True)
+    gx = getattr(nc, op + "_backward")(a["grad_out"], a["x"], **kwargs, indices=idx)
+    assert gx.dtype == a["x"].dtype
+    assert_close(gx, a["grad_x"], name=f"{name} grad_x", **EXACT)
+    assert_close(gx, getattr(nc, op + "_backward")(a["grad_out"], a["x"], **kwargs), name=f"{name} vs x", **EXACT)
+    gr = getattr(ref, op + "_backward")(a["grad_out"], a["x"], **kwargs, indices=a["indices"])
+    assert_close(gr, a["grad_x"], atol=1e-6, rtol=1e-6, name=f"{name} reference")
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "min_pool2d"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_with_indices_lenet_and_overlap(op, dtype):
+    """The 2x2 fast path and overlapping windows (stride 1: one winner may collect several gradients)."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, (3, 4, 10, 9)).astype(dtype)  # ties
+    for kwargs in (dict(kernel_size=2, stride=2), dict(kernel_size=3, stride=1, padding=1)):
+        y, idx = getattr(nc, op)(x, **kwargs, return_indices=True)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        expected = getattr(nc, op + "_backward")(gy, x, **kwargs)
+        for i in (idx, idx.astype(np.int32)):
+            assert_close(getattr(nc, op + "_backward")(gy, x, **kwargs, indices=i), expected, **EXACT)
+
+
+@pytest.mark.parametrize("indices,exc,words", [
+    (np.zeros((1, 2, 2, 2)), TypeError, ["indices", "integer", "float64"]),
+    (np.zeros((1, 2, 2, 3), np.int64), ValueError, ["indices", "(1, 2, 2, 2)", "(1, 2, 2, 3)"]),
+    (np.zeros((2, 2), np.int64), ValueError, ["indices", "(1, 2, 2, 2)", "(2, 2)"]),
+    (type("DeviceArray", (), {"__cuda_array_interface__": {}})(), TypeError, ["indices", "CUDA device array"]),
+])
+@pytest.mark.parametrize("fn", [nc.max_pool2d_backward, nc.min_pool2d_backward])
+def test_backward_bad_indices(fn, indices, exc, words):
+    with pytest.raises(exc) as info:
+        fn(np.zeros((1, 2, 2, 2), np.float32), X4, 2, indices=indices)
+    for w in words:
+        assert w in str(info.value), f"{w!r} not in {str(info.value)!r}"
 
 
 # ---------------------------------------------------------------- bad input

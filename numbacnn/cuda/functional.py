@@ -9,7 +9,7 @@ Kernels:
     linear_forward_kernel1, linear_grad_input_kernel1, linear_grad_weight_kernel1   one thread per output element
     matmul_kernel2       shared-memory tiled c[m, n] = sum_k A[m, k] * B[n, k] (+ bias[n]) that serves all three
                          (A or B read transposed as needed); tile x tile threads per block
-    relu/sigmoid/tanh_kernel1 and their backward: one thread per element
+    relu/sigmoid/tanh_kernel1 and their backward: one thread per element (sigmoid/tanh also from y)
     cross_entropy_rows_kernel1   one thread per example: its loss term
     mean_kernel1 / mean_kernel2  the batch mean: one thread walking the terms / one block tree-summing them
     cross_entropy_backward_kernel1   one thread per logit
@@ -145,6 +145,14 @@ def sigmoid_backward_kernel1(gy, x, gx):
 
 
 @cuda.jit
+def sigmoid_backward_from_y_kernel1(gy, y, gx):
+    """gx = gy * (1 - y) * y from the forward's output y: no exp."""
+    i = cuda.grid(1)
+    if i < y.size:
+        gx[i] = gy[i] * (1.0 - y[i]) * y[i]
+
+
+@cuda.jit
 def tanh_kernel1(x, y):
     i = cuda.grid(1)
     if i < x.size:
@@ -157,6 +165,14 @@ def tanh_backward_kernel1(gy, x, gx):
     if i < x.size:
         t = math.tanh(x[i])
         gx[i] = gy[i] * (1.0 - t * t)
+
+
+@cuda.jit
+def tanh_backward_from_y_kernel1(gy, y, gx):
+    """gx = gy * (1 - y * y) from the forward's output y = tanh(x)."""
+    i = cuda.grid(1)
+    if i < y.size:
+        gx[i] = gy[i] * (1.0 - y[i] * y[i])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,18 +336,33 @@ def _unary(kernel, name):
     return forward
 
 
-def _unary_backward(kernel, name):
-    def backward(grad_out, x):
-        dt, (x,) = device_floats((x, "x", None))
+def _unary_backward(kernel, name, from_y=None):
+    def backward(grad_out, x, *, y=None):
+        if y is not None:  # the forward's output: the from_y kernel (x may be None)
+            dt, (y,) = device_floats((y, "y", None))
+            if x is not None and tuple(x.shape) != tuple(y.shape):
+                raise ValueError(f"y must have x's shape {tuple(x.shape)}, got {tuple(y.shape)}")
+            x, kernel_ = y, from_y
+        elif x is None:
+            raise TypeError(f"{name} needs x or y (the forward's output), got neither")
+        else:
+            dt, (x,) = device_floats((x, "x", None))
+            kernel_ = kernel
         gy = device_float(grad_out, "grad_out", None, dt)
         if tuple(gy.shape) != tuple(x.shape):
-            raise ValueError(f"grad_out must have x's shape {tuple(x.shape)}, got {tuple(gy.shape)}")
+            what = "x" if y is None else "y"
+            raise ValueError(f"grad_out must have {what}'s shape {tuple(x.shape)}, got {tuple(gy.shape)}")
         gx = cuda.device_array(tuple(x.shape), dtype=dt)
         if x.size:
-            kernel[config.launch_1d(x.size)](flat(gy, "grad_out"), flat(x), flat(gx))
+            kernel_[config.launch_1d(x.size)](flat(gy, "grad_out"), flat(x), flat(gx))
         return gx
-    backward.__name__ = backward.__qualname__ = name
-    return backward
+
+    def backward_x_only(grad_out, x):
+        return backward(grad_out, x)
+
+    f = backward if from_y is not None else backward_x_only
+    f.__name__ = f.__qualname__ = name
+    return f
 
 
 relu = _unary(relu_kernel1, "relu")
@@ -340,12 +371,12 @@ relu_backward = _unary_backward(relu_backward_kernel1, "relu_backward")
 relu_backward.__doc__ = "grad_out where x > 0, else 0 -> device array."
 sigmoid = _unary(sigmoid_kernel1, "sigmoid")
 sigmoid.__doc__ = "1 / (1 + exp(-x)) elementwise -> device array."
-sigmoid_backward = _unary_backward(sigmoid_backward_kernel1, "sigmoid_backward")
-sigmoid_backward.__doc__ = "grad_out * s * (1 - s), s = sigmoid(x) -> device array."
+sigmoid_backward = _unary_backward(sigmoid_backward_kernel1, "sigmoid_backward", sigmoid_backward_from_y_kernel1)
+sigmoid_backward.__doc__ = "grad_out * s * (1 - s), s = sigmoid(x), or grad_out * (1 - y) * y given y= -> device array."
 tanh = _unary(tanh_kernel1, "tanh")
 tanh.__doc__ = "tanh(x) elementwise -> device array."
-tanh_backward = _unary_backward(tanh_backward_kernel1, "tanh_backward")
-tanh_backward.__doc__ = "grad_out * (1 - tanh(x)**2) -> device array."
+tanh_backward = _unary_backward(tanh_backward_kernel1, "tanh_backward", tanh_backward_from_y_kernel1)
+tanh_backward.__doc__ = "grad_out * (1 - tanh(x)**2), or grad_out * (1 - y**2) given y= -> device array."
 
 
 def _check_ce(logits, target):

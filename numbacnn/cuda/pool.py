@@ -9,6 +9,8 @@ pooling uses rows floor(i*H/HO) .. ceil((i+1)*H/HO) - 1. Kernels (one thread per
     avg_pool2d_forward_kernel1 / avg_pool2d_backward_kernel1                    window sum / divisor, and its gather
     adaptive_avg_pool2d_forward_kernel1 / adaptive_avg_pool2d_backward_kernel1  the same for adaptive windows
 The backward kernels gather in the order the CPU kernels scatter (windows in row-major order), so sums agree.
+max/min_pool2d_backward take the forward's indices (``indices=``) as the CPU versions do: the same gather kernel
+then reads them instead of a fresh forward's (a gather needs no atomic adds where windows overlap).
 Pooling reads each input a few times and does almost no arithmetic: it is memory-bound, and one thread per
 element is already the fast layout, so there is no tiled variant.
 """
@@ -19,9 +21,9 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..pool import _avg_options, _flag, adaptive_pool_geometry, pool_geometry
+from ..pool import _avg_options, _flag, adaptive_pool_geometry, check_indices, pool_geometry
 from . import config
-from .arrays import device_float, device_floats
+from .arrays import device_float, device_floats, is_device, to_device
 
 # ----------------------------------------------------------------------------------------------
 # Kernels
@@ -288,8 +290,26 @@ def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return (out, idx) if return_indices else out
 
 
-def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, sign):
-    x, geo, _, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign)
+def _indices(indices, expected):
+    """The forward's indices on the device as int64 of shape ``expected``, or a clear error."""
+    if is_device(indices):
+        idx = to_device(indices)
+        if np.dtype(idx.dtype) != np.int64:
+            raise TypeError(f"indices must be int64 positions h*W + w (the forward's return_indices output), "
+                            f"got dtype {np.dtype(idx.dtype)}")
+        if tuple(idx.shape) != tuple(expected):
+            raise ValueError(f"indices must have the output's shape {tuple(expected)}, got {tuple(idx.shape)}")
+        return idx
+    return cuda.to_device(check_indices(indices, expected))
+
+
+def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, sign, indices):
+    if indices is None:
+        x, geo, _, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign)
+    else:  # the forward's winners: no search
+        x = _x(x)
+        geo = pool_geometry(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
+        idx = _indices(indices, tuple(x.shape[:2]) + geo.out_hw)
     gy = _grad(grad_out, x, geo.out_hw)
     gx = cuda.device_array(tuple(x.shape), dtype=x.dtype)
     if gx.size:
@@ -298,14 +318,16 @@ def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, 
     return gx
 
 
-def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """Gradient of max_pool2d w.r.t. x as a device array (N, C, H, W)."""
-    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, 1.0)
+def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+                        indices=None):
+    """Gradient of max_pool2d w.r.t. x as a device array (N, C, H, W); ``indices``: the forward's, if kept."""
+    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, 1.0, indices)
 
 
-def min_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """Gradient of min_pool2d w.r.t. x as a device array (N, C, H, W)."""
-    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, -1.0)
+def min_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+                        indices=None):
+    """Gradient of min_pool2d w.r.t. x as a device array (N, C, H, W); ``indices``: the forward's, if kept."""
+    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, -1.0, indices)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,

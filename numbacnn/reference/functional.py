@@ -28,8 +28,9 @@ def sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def sigmoid_backward(grad_out, x):
-    s = sigmoid(x)
+def sigmoid_backward(grad_out, x, *, y=None):
+    """grad_out * s * (1 - s) with s = sigmoid(x), or s = y, the forward's output (PyTorch's way: no exp)."""
+    s = sigmoid(x) if y is None else y
     return grad_out * s * (1 - s)
 
 
@@ -37,8 +38,10 @@ def tanh(x):
     return np.tanh(x)
 
 
-def tanh_backward(grad_out, x):
-    return grad_out * (1 - np.tanh(x) ** 2)
+def tanh_backward(grad_out, x, *, y=None):
+    """grad_out * (1 - t**2) with t = tanh(x), or t = y, the forward's output."""
+    t = np.tanh(x) if y is None else y
+    return grad_out * (1 - t * t)
 
 
 def log_softmax(logits):

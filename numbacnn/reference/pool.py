@@ -91,26 +91,35 @@ def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def _scatter(grad_out, idx, x):
-    """Each output sends its gradient to the input element that won its window (added up)."""
+    """Each output sends its gradient to the input element that won its window (added up); an index off
+    the plane (a window that saw only padding) sends it nowhere."""
     N, C, H, W = x.shape
-    gx = np.zeros((N, C, H * W))
+    gx = np.zeros((N, C, H * W + 1))  # one spare cell at the end collects the off-plane indices
+    idx = np.where((idx >= 0) & (idx < H * W), idx, H * W)
     n, c = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
     for i in range(grad_out.shape[2]):
         for j in range(grad_out.shape[3]):
             gx[n, c, idx[:, :, i, j]] += grad_out[:, :, i, j]  # (n, c) pairs are distinct: no lost updates
-    return gx.reshape(x.shape).astype(x.dtype)
+    return gx[:, :, :H * W].reshape(x.shape).astype(x.dtype)
 
 
-def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """Gradient of max_pool2d: d y[i, j] / d x[h, w] is 1 for the winner of window (i, j), else 0."""
-    _, idx = max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
-    return _scatter(grad_out, idx, x)
+def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+                        indices=None):
+    """Gradient of max_pool2d: d y[i, j] / d x[h, w] is 1 for the winner of window (i, j), else 0.
+
+    ``indices``: the forward's return_indices output, so the winners need not be found again (PyTorch's way).
+    """
+    if indices is None:
+        _, indices = max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+    return _scatter(grad_out, indices, x)
 
 
-def min_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """Gradient of min_pool2d: the gradient goes to each window's first minimum."""
-    _, idx = min_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
-    return _scatter(grad_out, idx, x)
+def min_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+                        indices=None):
+    """Gradient of min_pool2d: the gradient goes to each window's first minimum (or to ``indices``)."""
+    if indices is None:
+        _, indices = min_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+    return _scatter(grad_out, indices, x)
 
 
 def _avg_windows(HO, k, s, p, n, count_include_pad):

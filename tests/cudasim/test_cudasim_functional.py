@@ -61,6 +61,27 @@ def test_activations_match_golden_and_cpu(small_blocks, op):
     assert_close(ncc.to_host(bwd(x * 3, x)), getattr(nc, op + "_backward")(x * 3, x), atol=1e-15, rtol=1e-15)
 
 
+@pytest.mark.parametrize("op", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_backward_from_output(small_blocks, op, dtype):
+    """y= (the forward's output, on the device or the host) matches the CPU's y= and the x path."""
+    ncc = _cuda()
+    x = (rng.standard_normal((2, 3, 5)) * 4).astype(dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    y_dev = getattr(ncc, op)(x)
+    y_cpu = getattr(nc, op)(x)
+    tol = dict(atol=1e-6, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-14, rtol=1e-12)
+    got = ncc.to_host(getattr(ncc, op + "_backward")(gy, x, y=y_dev))
+    assert got.dtype == dtype
+    assert_close(got, getattr(nc, op + "_backward")(gy, x, y=y_cpu), **tol)
+    assert_close(got, getattr(nc, op + "_backward")(gy, x), **tol)
+    assert_close(ncc.to_host(getattr(nc, op + "_backward")(gy, None, y=y_dev, target="cudasim")), got, atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"y must have x's shape \(2, 3, 5\), got \(3, 5\)"):
+        getattr(ncc, op + "_backward")(gy, x, y=y_cpu[0])
+    with pytest.raises(TypeError, match="needs x or y"):
+        getattr(ncc, op + "_backward")(gy, None)
+
+
 def test_activation_errors(small_blocks):
     ncc = _cuda()
     with pytest.raises(ValueError, match=r"grad_out must have x's shape \(2, 3\), got \(3, 2\)"):

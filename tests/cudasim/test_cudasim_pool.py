@@ -86,6 +86,41 @@ def test_pooling_matches_cpu(small_blocks, op, kwargs, dtype):
                  getattr(nc, op + "_backward")(gy, x, **kwargs), **EXACT)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op,kwargs", [g for g in GRID if g[0] in ("max_pool2d", "min_pool2d")] +
+                         [("max_pool2d", dict(kernel_size=2, stride=2))])
+def test_backward_with_indices_matches_cpu(small_blocks, op, kwargs, dtype):
+    """indices= (the forward's, on the device or the host): the CPU's numbers and the x path's, bit for bit."""
+    ncc = _cuda()
+    x = rng.integers(-3, 4, (2, 2, 7, 6)).astype(dtype)
+    y, idx = getattr(ncc, op)(x, **kwargs, return_indices=True)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    want = getattr(nc, op + "_backward")(gy, x, **kwargs)
+    for i in (idx, ncc.to_host(idx)):
+        assert_close(ncc.to_host(getattr(ncc, op + "_backward")(gy, x, **kwargs, indices=i)), want, **EXACT)
+
+
+def test_backward_bad_indices_and_all_padding(small_blocks):
+    ncc = _cuda()
+    x = np.ones((1, 2, 4, 4), np.float32)
+    g = np.ones((1, 2, 2, 2), np.float32)
+    for bad in (np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 2, 3), np.int64)):  # host indices: the CPU's errors
+        with pytest.raises((ValueError, TypeError)) as cpu:
+            nc.max_pool2d_backward(g, x, 2, indices=bad)
+        with pytest.raises(type(cpu.value)) as gpu:
+            ncc.max_pool2d_backward(g, x, 2, indices=bad)
+        assert str(gpu.value) == str(cpu.value)
+    with pytest.raises(TypeError, match="indices must be int64"):
+        ncc.max_pool2d_backward(g, x, 2, indices=ncc.to_device(np.zeros((1, 2, 2, 2), np.int32)))
+    with pytest.raises(ValueError, match=r"indices must have the output's shape \(1, 2, 2, 2\), got \(1, 2, 4\)"):
+        ncc.max_pool2d_backward(g, x, 2, indices=ncc.to_device(np.zeros((1, 2, 4), np.int64)))
+    x1 = np.array([[[[0.5]], [[-0.25]]]], np.float32)  # a window that saw only padding: off-plane index 1
+    opts = dict(kernel_size=(1, 2), padding=(0, 1), dilation=(1, 2))
+    y, idx = ncc.max_pool2d(x1, **opts, return_indices=True)
+    gx = ncc.max_pool2d_backward(np.ones((1, 2, 1, 1), np.float32), x1, **opts, indices=idx)
+    np.testing.assert_array_equal(ncc.to_host(gx), np.zeros_like(x1))
+
+
 def test_nan_wins_and_device_input(small_blocks):
     ncc = _cuda()
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
