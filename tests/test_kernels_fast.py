@@ -185,3 +185,23 @@ def test_sequential_backward_can_skip_the_first_input_gradient():
     assert b.backward(np.ones_like(yb), need_grad_x=False) is None
     assert seen[-1] == (0, True) and not any(none for _, none in seen[:-1])
     assert all(np.array_equal(p.grad, q.grad) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 9), K=st.integers(1, 12), scale=st.sampled_from([0.1, 1.0, 30.0]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
+def test_cross_entropy_fast_kernel_matches_simple(N, K, scale, dtype, seed):
+    """The fused forward (label check in the kernel, vectorized exp) against cross_entropy_cpu."""
+    from numbacnn import functional as F
+
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((N, K)) * scale).astype(dtype)
+    t = rng.integers(0, K, N)
+    fast = F.cross_entropy_cpu_f32 if dtype == np.float32 else F.cross_entropy_cpu_f64
+    loss, bad = fast(logits, t)
+    assert bad == -1
+    assert_close(loss, F.cross_entropy_cpu(logits, t), atol=1e-6 if dtype == np.float32 else 1e-13,
+                 rtol=1e-6 if dtype == np.float32 else 1e-13, name="loss")
+    t2 = t.copy()
+    t2[N // 2:] = K  # out of range from row N // 2 on: the first bad row is reported
+    assert fast(logits, t2)[1] == N // 2
