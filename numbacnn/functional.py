@@ -119,16 +119,22 @@ def linear_grad_weight_cpu(gy, x, gw, gb):
         gb += gy[n]
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def relu_cpu(x, y):
-    for i in range(x.size):
-        y.flat[i] = x.flat[i] if x.flat[i] > 0 else 0.0
+    """y = x where x > 0, else 0; flat views of the contiguous arrays, split across the threads."""
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    zero = yf.dtype.type(0)
+    for i in prange(xf.size):
+        yf[i] = xf[i] if xf[i] > 0 else zero
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def relu_backward_cpu(gy, x, gx):
-    for i in range(x.size):
-        gx.flat[i] = gy.flat[i] if x.flat[i] > 0 else 0.0
+    """gx = gy where x > 0, else 0."""
+    gyf, xf, gxf = gy.reshape(-1), x.reshape(-1), gx.reshape(-1)
+    zero = gxf.dtype.type(0)
+    for i in prange(xf.size):
+        gxf[i] = gyf[i] if xf[i] > 0 else zero
 
 
 @njit(cache=True)
@@ -464,9 +470,9 @@ def _unary_backward(kernel, cuda_name, from_y=None):
             return backward(grad_out, x, target=target)
         if check_target(target) == "cuda":
             return getattr(cuda_module(), cuda_name)(grad_out, x, y=y)
+        if x is not None and np.shape(x) != np.shape(y):
+            raise ValueError(f"y must have x's shape {np.shape(x)}, got {np.shape(y)}")
         y = _host(y, "y", target)
-        if x is not None and np.shape(x) != y.shape:
-            raise ValueError(f"y must have x's shape {np.shape(x)}, got {y.shape}")
         gy = as_float(grad_out, "grad_out").astype(y.dtype, copy=False)
         if gy.shape != y.shape:
             raise ValueError(f"grad_out must have y's shape {y.shape}, got {gy.shape}")
