@@ -200,7 +200,7 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
         kinds = [kinds[0], kinds[2]]
     flat = {k: np.stack([_mosaic(a[s]) for s in range(len(a))]) for k, a in arrays.items()}
     fig = new_figure(4.2 * len(kinds), 6.6, dpi)
-    gs = fig.add_gridspec(2, len(kinds), height_ratios=[1.0, 0.55], left=0.07, right=0.95, top=0.84, bottom=0.09,
+    gs = fig.add_gridspec(2, len(kinds), height_ratios=[1.0, 0.55], left=0.07, right=0.95, top=0.79, bottom=0.09,
                           wspace=0.3, hspace=0.3)
     hp = trace.hyperparameters
     opts = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("lr", "momentum", "dampening", "weight_decay",
@@ -208,15 +208,18 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
     fig.suptitle(f"Parameter {name} {tuple(trace.param(name, 'value', steps[:1]).shape[1:])} during training "
                  f"({opts})", fontsize=style.FONT["title"])
     caption = fig.text(0.5, 0.905, "", ha="center", va="center", fontsize=style.FONT["caption"])
-    images = []
+    images, heads, limits = [], [], []
     for c, (k, title) in enumerate(kinds):
         ax = fig.add_subplot(gs[0, c])
         d = flat[k]
-        im = _imshow(ax, d.shape[1:], style.signed(d[np.isfinite(d)] if np.isfinite(d).any() else np.zeros(1)))
+        im = _imshow(ax, d.shape[1:], style.signed(np.ones(1)))
         ax.set_aspect("equal" if max(d.shape[1:]) <= 4 * min(d.shape[1:]) else "auto")
-        ax.set_title(title, fontsize=style.FONT["label"])
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
+        heads.append((ax.set_title("", fontsize=style.FONT["label"], linespacing=1.3), title))
+        limits.append(_frame_limits(d[:, None], True))
         images.append(im)
+    fig.text(0.5, 1 - 0.95 / 6.6, "blue < 0 < red, white = 0; each map is scaled per step to the range in its "
+             "title (kernels tiled, one per output x input channel)", ha="center", va="center", fontsize=8.5,
+             color="#444444")
     n_ax = fig.add_subplot(gs[1, :])
     norms = {}
     for k, title in kinds:
@@ -231,11 +234,13 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
     n_ax.set_xlabel("step", fontsize=8, labelpad=1)
     n_ax.tick_params(labelsize=7)
     n_ax.grid(alpha=0.3)
-    dynamic = images + [mark, caption]
+    dynamic = images + [h for h, _ in heads] + [mark, caption]
 
     def update(f):
-        for im, (k, _) in zip(images, kinds):
+        for im, (k, _), (head, title), lim in zip(images, kinds, heads, limits):
             im.set_data(flat[k][f])
+            im.set_clim(-lim[f], lim[f])
+            head.set_text(f"{title}\n{_range_text(lim[f], True)}")
         s = steps[f]
         mark.set_xdata([s, s])
         caption.set_text(f"step {s}: " + ",  ".join(f"‖{t.split(' ')[-1] if k != 'update' else 'Δ'}‖ = "
@@ -243,5 +248,6 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
         return dynamic
 
     return Animation(fig, update, len(steps), name="sgd-trace", title=f"SGD state of {name}",
-                     artists={"images": images, "kinds": [k for k, _ in kinds], "caption": caption},
-                     record=dict(steps=steps, arrays=arrays, flat=flat), dynamic=dynamic)
+                     artists={"images": images, "kinds": [k for k, _ in kinds], "caption": caption,
+                              "heads": [h for h, _ in heads]},
+                     record=dict(steps=steps, arrays=arrays, flat=flat, limits=limits), dynamic=dynamic)
