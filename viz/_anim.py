@@ -187,7 +187,7 @@ class Animation:
                 report()
                 if children:
                     time.sleep(0.005)
-            return np.array(out)  # a private copy; the shared map goes when its last view does
+            return out  # backed by the shared map, which lives as long as this array (no copy: frames can be large)
         finally:
             for pid in children.values():  # interrupted: stop the workers
                 try:
