@@ -149,3 +149,21 @@ def test_console_entry_exits_with_clicks_codes(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith(str(out_file)) and out_file.stat().st_size > 0
+
+
+def test_conv_under_the_simulator_traces_in_a_forked_child(tmp_path):
+    """A fresh process: the kernels (here Numba's CUDA simulator) run in a forked child, the drawing here."""
+    out_file = tmp_path / "sim.gif"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", "--target", "cudasim", "--input",
+                           "checker", "--size", "3", *SMALL, "-o", str(out_file)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from PIL import Image
+
+    with Image.open(out_file) as im:  # a 3x3 checker and the 1x2 edge kernel: 3 x 2 windows
+        assert im.n_frames == 6
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", "--target", "cuda",
+                           "-o", str(tmp_path / "gpu.gif")], capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0:  # no GPU here: the child's NoGPUError comes back as a clean failure
+        assert proc.returncode == 1 and "needs an NVIDIA GPU" in proc.stderr and "Traceback" not in proc.stderr
