@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
-from numba.extending import intrinsic
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
 
 from ._checks import as_float, check_target, common_dtype, cuda_module, is_device_array
 from .conv import GEMM_MATH
@@ -226,52 +226,37 @@ def _exp_f32(t):
     return e
 
 
+def _exp_like(t):
+    """exp(t) in t's own precision: _exp for float64, _exp_f32 for float32 (picked when Numba compiles)."""
+    return math.exp(t)
+
+
+@overload(_exp_like, inline="always")
+def _exp_like_typed(t):
+    if t == types.float32:
+        return lambda t: _exp_f32(t)
+    return lambda t: _exp(t)
+
+
 @njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
-def sigmoid_cpu_f64(x, y):
-    """y = 1 / (1 + exp(-x)), computed in float64."""
+def sigmoid_cpu(x, y):
+    """y = 1 / (1 + exp(-x)), in x's precision (float32 data: eight lanes per instruction)."""
     xf, yf = x.reshape(-1), y.reshape(-1)
+    one = yf.dtype.type(1)
     for i in prange(xf.size):
-        yf[i] = 1.0 / (1.0 + _exp(-np.float64(xf[i])))
+        yf[i] = one / (one + _exp_like(-xf[i]))
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
-def sigmoid_backward_cpu_f64(gy, x, gx):
-    """gx = gy * s * (1 - s) with s = sigmoid(x), in float64; 1 - s is e * s (e = exp(-x)) where s is near 1."""
+def sigmoid_backward_cpu(gy, x, gx):
+    """gx = gy * s * (1 - s) with s = sigmoid(x), in x's precision; where s is near 1, 1 - s is taken as
+    e * s (e = exp(-x)), which does not cancel."""
     gyf, xf, gxf = gy.reshape(-1), x.reshape(-1), gx.reshape(-1)
+    one = gxf.dtype.type(1)
     for i in prange(xf.size):
-        e = _exp(-np.float64(xf[i]))
-        s = 1.0 / (1.0 + e)
-        gxf[i] = gyf[i] * s * (e * s if e < 1.0 else 1.0 - s)
-
-
-@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
-def sigmoid_cpu_f32(x, y):
-    """y = 1 / (1 + exp(-x)) for float32 x, computed in float32."""
-    xf, yf = x.reshape(-1), y.reshape(-1)
-    one = np.float32(1)
-    for i in prange(xf.size):
-        yf[i] = one / (one + _exp_f32(-xf[i]))
-
-
-@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
-def sigmoid_backward_cpu_f32(gy, x, gx):
-    """gx = gy * s * (1 - s) for float32 x; where s is near 1, 1 - s is taken as e * s (e = exp(-x)), which does not cancel."""
-    gyf, xf, gxf = gy.reshape(-1), x.reshape(-1), gx.reshape(-1)
-    one = np.float32(1)
-    for i in prange(xf.size):
-        e = _exp_f32(-xf[i])
+        e = _exp_like(-xf[i])
         s = one / (one + e)
         gxf[i] = gyf[i] * s * (e * s if e < one else one - s)
-
-
-def sigmoid_cpu(x, y):
-    """y = sigmoid(x), in x's precision."""
-    (sigmoid_cpu_f32 if x.dtype == np.float32 else sigmoid_cpu_f64)(x, y)
-
-
-def sigmoid_backward_cpu(gy, x, gx):
-    """gx = gy * sigmoid'(x), in x's precision."""
-    (sigmoid_backward_cpu_f32 if x.dtype == np.float32 else sigmoid_backward_cpu_f64)(gy, x, gx)
 
 
 @njit(parallel=True, cache=True)
@@ -322,7 +307,7 @@ def cross_entropy_cpu(logits, target):
 
 
 # The fast forward: the label check fused in (one pass over the labels instead of NumPy's min and max), and
-# the exps of all N*K shifted logits in one flat loop that vectorizes (_exp / _exp_f32, as sigmoid's) where a
+# the exps of all N*K shifted logits in one flat loop that vectorizes (_exp_like, as sigmoid's) where a
 # libm call per element does not. Returns (loss, -1), or (nan, n) for the first example n with a bad label.
 
 
@@ -359,26 +344,14 @@ def _ce_mean(logits, target, e, mx):
 
 
 @njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def cross_entropy_cpu_f32(logits, target):
-    """cross_entropy_cpu for float32 logits with the label check fused in -> (loss, first bad row or -1)."""
+def cross_entropy_cpu_fused(logits, target):
+    """cross_entropy_cpu with the label check fused in -> (loss, first bad row or -1)."""
     bad, z, mx = _ce_shifted(logits, target)
     if bad >= 0:
         return np.nan, bad
     zf = z.reshape(-1)
     for i in range(zf.size):
-        zf[i] = _exp_f32(zf[i])
-    return _ce_mean(logits, target, z, mx), -1
-
-
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def cross_entropy_cpu_f64(logits, target):
-    """cross_entropy_cpu for float64 logits with the label check fused in -> (loss, first bad row or -1)."""
-    bad, z, mx = _ce_shifted(logits, target)
-    if bad >= 0:
-        return np.nan, bad
-    zf = z.reshape(-1)
-    for i in range(zf.size):
-        zf[i] = _exp(zf[i])
+        zf[i] = _exp_like(zf[i])
     return _ce_mean(logits, target, z, mx), -1
 
 
@@ -560,7 +533,7 @@ def cross_entropy(logits, target, *, device=None):
         return cuda_module().cross_entropy(logits, target)
     logits = _check_logits(logits)
     t = _label_array(logits.shape, target)  # dtype and shape; the range is checked in the kernel
-    loss, bad = (cross_entropy_cpu_f32 if logits.dtype == np.float32 else cross_entropy_cpu_f64)(logits, t)
+    loss, bad = cross_entropy_cpu_fused(logits, t)
     if bad >= 0:
         check_labels(logits.shape, target)  # raises the error that names the first bad label
     return logits.dtype.type(loss)
