@@ -218,6 +218,19 @@ def _winner(r0, r1, j, sign):
     return _argmax4(-r0[2 * j], -r0[2 * j + 1], -r1[2 * j], -r1[2 * j + 1])
 
 
+@njit(inline="always")
+def _zero_margin(gx, n, c, h0, w0):
+    """gx[n, c] = 0 in the rows from h0 and the columns from w0: the cells outside every 2x2 window."""
+    H, W = gx.shape[2], gx.shape[3]
+    zero = gx.dtype.type(0)
+    for h in range(h0, H):
+        for w in range(W):
+            gx[n, c, h, w] = zero
+    for h in range(h0):
+        for w in range(w0, W):
+            gx[n, c, h, w] = zero
+
+
 @njit(parallel=True, cache=True)
 def max_pool2d_2x2_forward_cpu(x, out, idx, sign):
     """max_pool2d_forward_cpu for kernel 2, stride 2, no padding, HO = H // 2, WO = W // 2."""
@@ -243,12 +256,7 @@ def max_pool2d_2x2_backward_cpu(gy, x, gx, sign):
     zero = gx.dtype.type(0)
     for job in prange(N * C):
         n, c = job // C, job % C
-        for h in range(2 * HO, H):  # rows and columns outside every window
-            for w in range(W):
-                gx[n, c, h, w] = zero
-        for h in range(2 * HO):
-            for w in range(2 * WO, W):
-                gx[n, c, h, w] = zero
+        _zero_margin(gx, n, c, 2 * HO, 2 * WO)
         for i in range(HO):
             r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
             g0, g1 = gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
@@ -283,12 +291,7 @@ def avg_pool2d_2x2_backward_cpu(gy, gx, divisor):
     zero = gx.dtype.type(0)
     for job in prange(N * C):
         n, c = job // C, job % C
-        for h in range(2 * HO, H):
-            for w in range(W):
-                gx[n, c, h, w] = zero
-        for h in range(2 * HO):
-            for w in range(2 * WO, W):
-                gx[n, c, h, w] = zero
+        _zero_margin(gx, n, c, 2 * HO, 2 * WO)
         for i in range(HO):
             g0, g1 = gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
             for j in range(WO):
