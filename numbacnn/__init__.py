@@ -6,6 +6,8 @@ Arrays are NCHW NumPy arrays (float32 by default; float64 is kept). Every op tak
 from . import _cache  # noqa: F401  (first: where Numba caches compiled kernels, before numba loads)
 from importlib.metadata import PackageNotFoundError, version as _version
 
+from ._lazy import lazy_attributes
+
 try:
     __version__ = _version("numbacnn")
 except PackageNotFoundError:  # running from a source tree without installing
@@ -26,22 +28,7 @@ _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 _SUBMODULES = ("optim", "nn", "models", "train", "data", "trace", "reference", "cuda", "scenarios")
 
 
-def __getattr__(name):
-    import importlib
-
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module 'numbacnn' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE) | set(_SUBMODULES))
-
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _WHERE, _SUBMODULES)
 
 __all__ = [
     "__version__", "Parameter", "optim",

@@ -19,25 +19,15 @@ Model level (``numbacnn.trace.model``)::
 
 Files hold NumPy arrays and JSON only (no pickle); a bad file raises ``TraceError`` (a ValueError).
 """
+from .._lazy import lazy_attributes
+
 # names load from their submodule on first use: reading and drawing an op trace (record, reader) needs no Numba
 _WHERE = {"VERSION": "format", "TraceError": "format", "OpTrace": "record", "TraceVerificationError": "ops",
           "trace_conv2d": "ops", "trace_pool2d": "ops", "load": "reader", "Tracer": "model", "Trace": "model",
           "DEFAULT_EVERY": "model", "DEFAULT_SAMPLES": "model"}
 
 
-def __getattr__(name):
-    import importlib
-
-    if name not in _WHERE:
-        raise AttributeError(f"module 'numbacnn.trace' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
-
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _WHERE)
 
 __all__ = ["VERSION", "TraceError", "TraceVerificationError", "OpTrace", "trace_conv2d", "trace_pool2d", "load",
            "Tracer", "Trace", "DEFAULT_EVERY", "DEFAULT_SAMPLES"]
