@@ -119,11 +119,10 @@ class Animation:
                         self.fig.draw_artist(a)
             background = canvas.copy_from_bbox(self.fig.bbox)
         for i in range(start, stop):
+            self.show(i)
             if background is None:
-                self.show(i)
                 canvas.draw()
             else:
-                self.show(i)
                 canvas.restore_region(background)
                 new = [a for a in self.appearing[1](i) if a.get_visible()] if self.appearing is not None else []
                 if new:
@@ -235,11 +234,12 @@ class Animation:
 def _worker_count(workers, n_frames: int) -> int:
     """How many processes render: 1 where fork is missing (or unsafe: macOS), and never more than n/8."""
     import os
-    import sys
+
+    from numbacnn._fork import fork_available
 
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive int or None, got {workers!r}")
-    if not hasattr(os, "fork") or sys.platform == "darwin":
+    if not fork_available():
         return 1
     if workers is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -66,7 +66,7 @@ def _atomic(path: Path, write) -> Path:
 
 
 def write_gif(frames, path: Path, fps: float) -> Path:
-    """Frames (list of (H, W, 3) uint8) as a looping GIF."""
+    """Frames ((F, H, W, 3) uint8, or a list of (H, W, 3)) as a looping GIF."""
     from PIL import Image
 
     # one palette for the whole animation, from a mosaic of up to 8 frames: no flicker, and fast (the octree
@@ -158,21 +158,19 @@ def html_page(body: str, title: str) -> str:
 def player_markup(frames, fps: float) -> str:
     """matplotlib's JavaScript player (play, step, loop controls) around the frames, embedded as PNG."""
     import base64
+    import tempfile
 
     from matplotlib.animation import HTMLWriter
+    from matplotlib.figure import Figure
 
     class _Writer(HTMLWriter):  # the frames are already rendered: embed them instead of re-drawing the figure
         def add(self, frame):
             self._saved_frames.append(base64.encodebytes(frame_bytes_png(frame)).decode("ascii"))
 
-    from matplotlib.figure import Figure
-
     writer = _Writer(fps=fps, embed_frames=True, default_mode="loop")
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # HTMLWriter writes its page to a file
         out = Path(tmp) / "player.html"
-        writer.setup(Figure(), out)
+        writer.setup(Figure(), out)  # the figure is only asked for its size and dpi
         for f in frames:
             writer.add(f)
         writer.finish()

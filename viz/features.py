@@ -60,7 +60,7 @@ def _imshow(ax, shape, kw):
     return im
 
 
-def _frame_limits(d, signed: bool) -> np.ndarray:
+def _frame_limits(d) -> np.ndarray:
     """Per frame: the colour limit of one column, d (S, channels, h, w) -> (S,) positive floats.
 
     The 99.5th percentile of |values| in that frame (robust: one outlier does not wash the maps out).
@@ -72,6 +72,11 @@ def _frame_limits(d, signed: bool) -> np.ndarray:
             m = float(np.percentile(v, 99.5))
             out[f] = m if m > 0 else (float(v.max()) if v.max() > 0 else 1.0)
     return out
+
+
+def _column_scheme(signed: bool) -> dict:
+    """The colour map of a column (diverging for signed data, grey otherwise); its limits are set per frame."""
+    return {"cmap": style.SIGNED_CMAP if signed else style.IMAGE_CMAP, "vmin": -1.0 if signed else 0.0, "vmax": 1.0}
 
 
 def _range_text(m: float, signed: bool) -> str:
@@ -134,11 +139,11 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, sou
     for c, ((title, kind, n), d) in enumerate(zip(cols, data)):
         finite = d[np.isfinite(d)]
         signed = bool(finite.size) and float(finite.min()) < 0
-        lim = _frame_limits(d, signed)
+        lim = _frame_limits(d)
         col = []
         for r in range(d.shape[1]):
             ax = fig.add_subplot(top[r, c])
-            col.append(_imshow(ax, d.shape[2:], style.signed(np.ones(1)) if signed else style.scheme(np.ones(1))))
+            col.append(_imshow(ax, d.shape[2:], _column_scheme(signed)))
             if r == 0:
                 head = ax.set_title("", fontsize=style.FONT["label"], pad=3, linespacing=1.25)
                 heads.append((head, (title if len(title) < 16 else title[:15] + "…") + f"\n{shapes[c]}"))
@@ -212,10 +217,10 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
     for c, (k, title) in enumerate(kinds):
         ax = fig.add_subplot(gs[0, c])
         d = flat[k]
-        im = _imshow(ax, d.shape[1:], style.signed(np.ones(1)))
+        im = _imshow(ax, d.shape[1:], _column_scheme(True))
         ax.set_aspect("equal" if max(d.shape[1:]) <= 4 * min(d.shape[1:]) else "auto")
         heads.append((ax.set_title("", fontsize=style.FONT["label"], linespacing=1.3), title))
-        limits.append(_frame_limits(d[:, None], True))
+        limits.append(_frame_limits(d[:, None]))
         images.append(im)
     fig.text(0.5, 1 - 0.95 / 6.6, "blue < 0 < red, white = 0; each map is scaled per step to the range in its "
              "title (kernels tiled, one per output x input channel)", ha="center", va="center", fontsize=8.5,
