@@ -504,16 +504,31 @@ class Trace:
         s = self.manifest["steps"]
         return str(s) if len(s) <= 8 else f"[{s[0]}, {s[1]}, ..., {s[-1]}] ({len(s)} steps)"
 
+    def _layer_array(self, prefix, layer, step, kind):
+        """The array ``<prefix>/<layer index>/<kind>`` of ``step``; KeyError naming what is missing."""
+        key = f"{prefix}/{self._layer_index(layer)}/{kind}"
+        arrays = self.step_arrays(step)
+        if key not in arrays:
+            what = kind if prefix == "layer" else f"{prefix} {kind}"
+            raise KeyError(f"{what} of layer {layer!r} is not in step {step}")
+        return arrays[key]
+
+    def _over_steps(self, read, layer, kind, steps):
+        """``read(layer, step, kind)`` over the recorded steps (or ``steps``) stacked: (S, ...)."""
+        steps = self.manifest["steps"] if steps is None else [int(v) for v in steps]
+        maps = [read(layer, s, kind) for s in steps]
+        shapes = {m.shape for m in maps}
+        if len(shapes) > 1:
+            raise ValueError(f"{kind} of layer {layer!r} changes shape across steps {sorted(shapes)} (a smaller "
+                             f"last batch?): pass steps=... or read the steps one by one")
+        return np.stack(maps) if maps else np.zeros((0,))
+
     def feature_map(self, layer, step, kind="y") -> np.ndarray:
         """Layer ``layer``'s output (kind "y"), input ("x") or gradients ("grad_y", "grad_x") at ``step``:
         (samples, ...) as recorded."""
         if kind not in LAYER_KINDS:
             raise ValueError(f"kind must be one of {LAYER_KINDS}, got {kind!r}")
-        key = f"layer/{self._layer_index(layer)}/{kind}"
-        arrays = self.step_arrays(step)
-        if key not in arrays:
-            raise KeyError(f"{kind} of layer {layer!r} is not in step {step}")
-        return arrays[key]
+        return self._layer_array("layer", layer, step, kind)
 
     def probe_map(self, layer, step, kind="y") -> np.ndarray:
         """Layer ``layer``'s output (kind "y") or input ("x") for the fixed probe at ``step``: (N probe
@@ -523,27 +538,15 @@ class Trace:
         if not self.has_probe:
             raise KeyError(f"{self.path!r} has no probe (record one with Tracer(probe=...) or train-lenet "
                            f"--trace-samples N > 0); use feature_map for the batch's examples")
-        key = f"probe/{self._layer_index(layer)}/{kind}"
-        arrays = self.step_arrays(step)
-        if key not in arrays:
-            raise KeyError(f"probe {kind} of layer {layer!r} is not in step {step}")
-        return arrays[key]
+        return self._layer_array("probe", layer, step, kind)
 
     def probe_maps(self, layer, kind="y", steps=None) -> np.ndarray:
         """``probe_map`` over the recorded steps (or ``steps``) as one array (S, N probe examples, ...)."""
-        steps = self.manifest["steps"] if steps is None else [int(v) for v in steps]
-        maps = [self.probe_map(layer, s, kind) for s in steps]
-        return np.stack(maps) if maps else np.zeros((0,))
+        return self._over_steps(self.probe_map, layer, kind, steps)
 
     def feature_maps(self, layer, kind="y", steps=None) -> np.ndarray:
         """``feature_map`` over the recorded steps (or ``steps``) as one array (S, samples, ...)."""
-        steps = self.manifest["steps"] if steps is None else [int(v) for v in steps]
-        maps = [self.feature_map(layer, s, kind) for s in steps]
-        shapes = {m.shape for m in maps}
-        if len(shapes) > 1:
-            raise ValueError(f"{kind} of layer {layer!r} changes shape across steps {sorted(shapes)} (a smaller "
-                             f"last batch?): pass steps=... or use feature_map per step")
-        return np.stack(maps) if maps else np.zeros((0,))
+        return self._over_steps(self.feature_map, layer, kind, steps)
 
     def param(self, name, kind="value", steps=None) -> np.ndarray:
         """Parameter ``name``'s value / grad / momentum_before / momentum_after / value_after / update
