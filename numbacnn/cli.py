@@ -77,10 +77,6 @@ def fail(message: str, code: int = 1):
     sys.exit(code)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 def entry():
     """The console script (``numbacnn``, ``python -m numbacnn``): run ``main``, then skip interpreter teardown.
 
@@ -109,3 +105,7 @@ def entry():
         except (OSError, ValueError):  # a closed pipe (numbacnn ... | head): nothing left to say
             pass
     os._exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

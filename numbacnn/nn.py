@@ -274,14 +274,18 @@ class Sequential(Module):
         any other first child computes it as usual.
         """
         skip_first = not need_grad_x and isinstance(self.layers[0] if self.layers else None, Conv2d)
+
+        def child_backward(i, grad_y):
+            layer = self.layers[i]
+            return layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
+
         if not self._observers:
             for i in range(len(self.layers) - 1, -1, -1):
-                layer = self.layers[i]
-                grad_y = layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
+                grad_y = child_backward(i, grad_y)
             return grad_y
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
-            grad_x = layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
+            grad_x = child_backward(i, grad_y)
             for obs in list(self._observers):
                 obs.on_backward(i, str(i), layer, grad_y, grad_x)
             grad_y = grad_x

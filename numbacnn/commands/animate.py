@@ -272,11 +272,13 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
     _check_output(output)
     if X.size > MAX_FRAMES:
         raise click.UsageError(f"the input has {X.size} cells; at most {MAX_FRAMES} are drawn: use --image-size")
+    from numbacnn.cuda import NoGPUError
+
     try:
         traces = _run_kernels(_pool_traces, X[None, None], modes, ks, st, pd, target)
     except ValueError as exc:
         raise click.UsageError(str(exc))
-    except RuntimeError as exc:  # NoGPUError
+    except NoGPUError as exc:
         fail(str(exc), 1)
     import viz
 
