@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._checks import as_float, check_target, common_dtype, cuda_module, is_device_array
+from ._tiles import tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 from .geometry import ConvGeometry, conv_geometry  # noqa: F401  (re-exported: numbacnn.conv.conv_geometry)
 
 
@@ -147,8 +148,7 @@ def _pad_into(x, n, xp, pt, pl, Hp, Wp):
     for c in range(C):
         for h in range(H):
             row = (c * Hp + h + pt) * Wp + pl
-            for v in range(W):
-                xp[row + v] = x[n, c, h, v]
+            xp[row:row + W] = x[n, c, h]
 
 
 @njit(inline="always")
@@ -158,16 +158,43 @@ def _widen_into(gy, n, gp, Wp):
     gp[:] = 0.0
     for o in range(O):
         for i in range(HO):
-            for j in range(WO):
-                gp[o, i * Wp + j] = gy[n, o, i, j]
+            gp[o, i * Wp:i * Wp + WO] = gy[n, o, i]
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+@njit(inline="always")
+def _fma6(a0, a1, a2, a3, a4, a5, src, off, m, wk, S, r):
+    """a_i += src[off[k] + m : ... + lanes] * wk[k * S + r + i] for every k: six running sums of tiles, in registers."""
+    for k in range(off.size):
+        s = tile_load(src, off[k] + m)
+        a0 = tile_fma(a0, s, wk, k * S + r)
+        a1 = tile_fma(a1, s, wk, k * S + r + 1)
+        a2 = tile_fma(a2, s, wk, k * S + r + 2)
+        a3 = tile_fma(a3, s, wk, k * S + r + 3)
+        a4 = tile_fma(a4, s, wk, k * S + r + 4)
+        a5 = tile_fma(a5, s, wk, k * S + r + 5)
+    return a0, a1, a2, a3, a4, a5
+
+
+@njit(inline="always")
+def _fma4(a0, a1, a2, a3, src, off, m, wk, S, r):
+    """_fma6 for four sums (a block of two to four channels)."""
+    for k in range(off.size):
+        s = tile_load(src, off[k] + m)
+        a0 = tile_fma(a0, s, wk, k * S + r)
+        a1 = tile_fma(a1, s, wk, k * S + r + 1)
+        a2 = tile_fma(a2, s, wk, k * S + r + 2)
+        a3 = tile_fma(a3, s, wk, k * S + r + 3)
+    return a0, a1, a2, a3
+
+
+@njit(parallel=True, cache=True)
 def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j].
 
-    Four output channels of a group at a time, two taps per pass: each loaded pair of x values serves
-    eight multiply-adds (a lone channel at a group's end goes one tap at a time).
+    The sums run one tile of outputs m at a time (16 float32 / 8 float64 lanes, see ``_tiles``) for six
+    output channels of a group (four when two to four are left), over all K taps, in registers: each
+    tile of xp loaded serves six fused multiply-adds. The weights are packed tap-major per group,
+    wt[g][k * S + r] = w[g * Og + r, k], rows padded with 5 zeros so a block never reads past its row.
     """
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
@@ -176,111 +203,99 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     L = _flat_length(HO, WO, Wp)
     K = Cg * KH * KW
     Og = O // groups
+    S = Og + 5
     off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
-    wk = w.reshape(O, K)
+    wt = np.zeros((groups, K, S), w.dtype)
+    wt[:, :, :Og] = w.reshape(groups, Og, K).transpose(0, 2, 1)
+    bp = np.zeros((groups, S), w.dtype)
+    bp[:, :Og] = b.reshape(groups, Og)
+    T = tile_lanes(bp[0])
     for n in prange(N):
         xp = np.empty(C * Hp * Wp + L, x.dtype)
         _pad_into(x, n, xp, pt, pl, Hp, Wp)
-        acc = np.empty((4, L), x.dtype)
-        o = 0
-        while o < O:
-            nb = 4 if o + 4 <= O and (o + 3) // Og == o // Og else 1  # channels o .. o + nb - 1, one group
-            xg = xp[(o // Og) * Cg * Hp * Wp:]  # the input channels of o's group
-            if nb == 4:
-                a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-                a0[:], a1[:], a2[:], a3[:] = b[o], b[o + 1], b[o + 2], b[o + 3]
-                k = 0
-                while k + 2 <= K:
-                    x0, x1 = xg[off[k]:off[k] + L], xg[off[k + 1]:off[k + 1] + L]
-                    w00, w01, w10, w11 = wk[o, k], wk[o, k + 1], wk[o + 1, k], wk[o + 1, k + 1]
-                    w20, w21, w30, w31 = wk[o + 2, k], wk[o + 2, k + 1], wk[o + 3, k], wk[o + 3, k + 1]
-                    for m in range(L):
-                        u, v = x0[m], x1[m]
-                        a0[m] += u * w00 + v * w01
-                        a1[m] += u * w10 + v * w11
-                        a2[m] += u * w20 + v * w21
-                        a3[m] += u * w30 + v * w31
-                    k += 2
-                for k in range(k, K):
-                    x0 = xg[off[k]:off[k] + L]
-                    w00, w10, w20, w30 = wk[o, k], wk[o + 1, k], wk[o + 2, k], wk[o + 3, k]
-                    for m in range(L):
-                        u = x0[m]
-                        a0[m] += u * w00
-                        a1[m] += u * w10
-                        a2[m] += u * w20
-                        a3[m] += u * w30
-            else:
-                a0 = acc[0]
-                a0[:] = b[o]
-                for k in range(K):
-                    x0, w00 = xg[off[k]:off[k] + L], wk[o, k]
-                    for m in range(L):
-                        a0[m] += x0[m] * w00
-            for r in range(nb):
-                for i in range(HO):
-                    for j in range(WO):
-                        out[n, o + r, i, j] = acc[r, i * Wp + j]
-            o += nb
+        acc = np.empty((6, L), x.dtype)
+        for g in range(groups):
+            xg, wg, bg = xp[g * Cg * Hp * Wp:], wt[g].reshape(K * S), bp[g]
+            for r in range(0, Og, 6):  # output channels g * Og + r .. + nb - 1
+                nb = min(6, Og - r)
+                for m in range(0, L, T):
+                    a0, a1, a2, a3 = tile_fill(bg[r]), tile_fill(bg[r + 1]), tile_fill(bg[r + 2]), tile_fill(bg[r + 3])
+                    if nb > 4:
+                        a4, a5 = tile_fill(bg[r + 4]), tile_fill(bg[r + 5])
+                        a0, a1, a2, a3, a4, a5 = _fma6(a0, a1, a2, a3, a4, a5, xg, off, m, wg, S, r)
+                        tile_store(acc[4], m, a4)
+                        tile_store(acc[5], m, a5)
+                    else:
+                        a0, a1, a2, a3 = _fma4(a0, a1, a2, a3, xg, off, m, wg, S, r)
+                    tile_store(acc[0], m, a0)
+                    tile_store(acc[1], m, a1)
+                    tile_store(acc[2], m, a2)
+                    tile_store(acc[3], m, a3)
+                for i in range(nb):
+                    for h in range(HO):
+                        out[n, g * Og + r + i, h] = acc[i, h * Wp:h * Wp + WO]
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+@njit(inline="always")
+def _plane(c, r, nb, C):
+    """Plane of gxp that sum r of a block of nb channels starting at c goes to (slack plane C + r if r >= nb)."""
+    return c + r if r < nb else C + r
+
+
+@njit(parallel=True, cache=True)
 def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
-    """Stride 1: every tap k = (c, p, q) adds w[o, k] * gy[n, o] back where it read:
-    gxp[off[k] + m] += sum_o w[o, c, p, q] * gp[o, m]; gx is gxp unpadded. Two input channels of a group
-    and four output channels per pass, so each loaded gp value serves two sums."""
+    """Stride 1: tap (p, q) sends every output's gradient back to where it read, at shift s = p*dh*Wp + q*dw:
+        gxp[c, s + m] += sum_o w[o, c, p, q] * gp[o, m]        (gp: gy[n] as flat rows, gxp: gx[n] padded, flat)
+    For each tap and tile of m, six input channels of a group at a time sum over the group's output
+    channels in registers (``_fma6``, starting from gxp's tiles), then store back; gx is gxp unpadded.
+    The weights are packed per group and tap, wq[g, p, q][o * S + c] = w[g * Og + o, c, p, q]."""
     N, C, H, W = gx.shape
     O, Cg, KH, KW = w.shape
     HO, WO = gy.shape[2], gy.shape[3]
     Hp, Wp = H + pt + pb, W + pl + pr
     L = _flat_length(HO, WO, Wp)
     Og = O // groups
+    S = Cg + 5
+    P = Hp * Wp  # one padded input plane
+    wq = np.zeros((groups, KH, KW, Og, S), w.dtype)
+    wq[:, :, :, :, :Cg] = w.reshape(groups, Og, Cg, KH, KW).transpose(0, 3, 4, 1, 2)
+    off = np.arange(O) * L  # where each output channel's row starts in gp
+    T = tile_lanes(wq[0, 0, 0, 0])
     for n in prange(N):
         gp = np.empty((O, L), gy.dtype)
         _widen_into(gy, n, gp, Wp)
-        gxp = np.zeros(C * Hp * Wp + L, gx.dtype)
-        ci = 0
-        while ci < C:
-            g, c = ci // Cg, ci % Cg
-            two = c + 1 < Cg  # ci and ci + 1 in the same group: two input channels per pass
+        gpf = gp.reshape(O * L)
+        gxp = np.zeros((C + 6) * P + L, gx.dtype)  # 6 slack planes take a block's unused sums
+        for g in range(groups):
+            og = off[g * Og:(g + 1) * Og]
             for p in range(KH):
                 for q in range(KW):
-                    s = ci * Hp * Wp + p * dh * Wp + q * dw
-                    d0 = gxp[s:s + L]
-                    o = g * Og
-                    if two:
-                        d1 = gxp[s + Hp * Wp:s + Hp * Wp + L]
-                        while o + 4 <= (g + 1) * Og:
-                            g0, g1, g2, g3 = gp[o], gp[o + 1], gp[o + 2], gp[o + 3]
-                            w0, w1, w2, w3 = w[o, c, p, q], w[o + 1, c, p, q], w[o + 2, c, p, q], w[o + 3, c, p, q]
-                            v0, v1 = w[o, c + 1, p, q], w[o + 1, c + 1, p, q]
-                            v2, v3 = w[o + 2, c + 1, p, q], w[o + 3, c + 1, p, q]
-                            for m in range(L):
-                                e0, e1, e2, e3 = g0[m], g1[m], g2[m], g3[m]
-                                d0[m] += (e0 * w0 + e1 * w1) + (e2 * w2 + e3 * w3)
-                                d1[m] += (e0 * v0 + e1 * v1) + (e2 * v2 + e3 * v3)
-                            o += 4
-                        for o in range(o, (g + 1) * Og):
-                            g0, w0, v0 = gp[o], w[o, c, p, q], w[o, c + 1, p, q]
-                            for m in range(L):
-                                d0[m] += g0[m] * w0
-                                d1[m] += g0[m] * v0
-                    else:
-                        while o + 4 <= (g + 1) * Og:
-                            g0, g1, g2, g3 = gp[o], gp[o + 1], gp[o + 2], gp[o + 3]
-                            w0, w1, w2, w3 = w[o, c, p, q], w[o + 1, c, p, q], w[o + 2, c, p, q], w[o + 3, c, p, q]
-                            for m in range(L):
-                                d0[m] += (g0[m] * w0 + g1[m] * w1) + (g2[m] * w2 + g3[m] * w3)
-                            o += 4
-                        for o in range(o, (g + 1) * Og):
-                            g0, w0 = gp[o], w[o, c, p, q]
-                            for m in range(L):
-                                d0[m] += g0[m] * w0
-            for cj in range(ci, ci + 2 if two else ci + 1):
-                for h in range(H):
-                    for v in range(W):
-                        gx[n, cj, h, v] = gxp[(cj * Hp + h + pt) * Wp + v + pl]
-            ci += 2 if two else 1
+                    wk = wq[g, p, q].reshape(Og * S)
+                    for c in range(0, Cg, 6):  # input channels g * Cg + c .. + nb - 1
+                        nb = min(6, Cg - c)
+                        s = p * dh * Wp + q * dw
+                        # where each of the six sums lands: its channel's plane, or a slack plane when unused
+                        ci = g * Cg + c
+                        e0, e1, e2 = _plane(ci, 0, nb, C) * P + s, _plane(ci, 1, nb, C) * P + s, _plane(ci, 2, nb, C) * P + s
+                        e3, e4, e5 = _plane(ci, 3, nb, C) * P + s, _plane(ci, 4, nb, C) * P + s, _plane(ci, 5, nb, C) * P + s
+                        for m in range(0, L, T):
+                            a0, a1 = tile_load(gxp, e0 + m), tile_load(gxp, e1 + m)
+                            a2, a3 = tile_load(gxp, e2 + m), tile_load(gxp, e3 + m)
+                            if nb > 4:
+                                a4, a5 = tile_load(gxp, e4 + m), tile_load(gxp, e5 + m)
+                                a0, a1, a2, a3, a4, a5 = _fma6(a0, a1, a2, a3, a4, a5, gpf, og, m, wk, S, c)
+                                tile_store(gxp, e4 + m, a4)
+                                tile_store(gxp, e5 + m, a5)
+                            else:
+                                a0, a1, a2, a3 = _fma4(a0, a1, a2, a3, gpf, og, m, wk, S, c)
+                            tile_store(gxp, e0 + m, a0)
+                            tile_store(gxp, e1 + m, a1)
+                            tile_store(gxp, e2 + m, a2)
+                            tile_store(gxp, e3 + m, a3)
+        for ci in range(C):
+            for h in range(H):
+                row = (ci * Hp + h + pt) * Wp + pl
+                gx[n, ci, h] = gxp[row:row + W]
 
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH)

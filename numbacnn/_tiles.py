@@ -1,0 +1,116 @@
+"""Tiles: 64 bytes of a float array (16 float32 or 8 float64) held in registers as one LLVM vector.
+
+Why: the fast convolution keeps a running sum per output position across all 150 taps of a LeNet
+kernel. Written with scalars or NumPy slices, Numba/LLVM keeps those sums in memory (a load and a
+store per multiply-add) or leaves them scalar; a Tile is a value, so they stay in vector registers
+(two AVX2 registers per tile) and the loop is pure fused multiply-adds:
+
+    acc = tile_fill(b[o])                        # b[o] in every lane
+    for k in range(K):
+        acc = tile_fma(acc, tile_load(xp, off[k] + m), wt, k * O + o)   # acc += xp[off[k] + m : ... + lanes] * wt[k * O + o]
+    tile_store(out_row, m, acc)                  # out_row[m : m + lanes] = acc
+
+``tile_lanes(a)`` is the lane count for a's dtype. Arrays must be 1-D and contiguous, indices >= 0 and the
+whole tile in range: these are raw loads and stores, with no bounds check and no negative-index wrap-around.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+TILE_BYTES = 64
+
+
+class Tile(types.Type):
+    """Numba type of a tile of ``dtype`` (a vector of TILE_BYTES // itemsize lanes)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.lanes = TILE_BYTES * 8 // dtype.bitwidth
+        super().__init__(name=f"Tile({dtype}x{self.lanes})")
+
+
+@register_model(Tile)
+class _TileModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes))
+
+
+def _check_array(arr, what):
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
+            and isinstance(arr.dtype, types.Float)):
+        raise TypeError(f"{what} needs a 1-D contiguous float array, got {arr}")
+
+
+def _address(context, builder, arrty, arr, i):
+    """Pointer to arr[i] (no checks)."""
+    return builder.gep(context.make_array(arrty)(context, builder, arr).data, [i])
+
+
+def _splat(builder, scalar, vt):
+    """A vector of type vt with scalar in every lane."""
+    one = builder.insert_element(ir.Constant(vt, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(vt, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), vt.count), [0] * vt.count))
+
+
+@intrinsic
+def tile_lanes(typingctx, arr):
+    """Number of lanes of a tile of arr's dtype (a compile-time constant)."""
+    _check_array(arr, "tile_lanes")
+    lanes = Tile(arr.dtype).lanes
+    return types.intp(arr), lambda context, builder, sig, args: context.get_constant(types.intp, lanes)
+
+
+@intrinsic
+def tile_load(typingctx, arr, i):
+    """The tile arr[i : i + lanes]."""
+    _check_array(arr, "tile_load")
+    tt = Tile(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        vp = builder.bitcast(_address(context, builder, sig.args[0], *args), context.get_value_type(tt).as_pointer())
+        return builder.load(vp, align=arr.dtype.bitwidth // 8)
+    return tt(arr, i), codegen
+
+
+@intrinsic
+def tile_store(typingctx, arr, i, tile):
+    """arr[i : i + lanes] = tile."""
+    _check_array(arr, "tile_store")
+    if tile != Tile(arr.dtype):
+        raise TypeError(f"tile_store: a {tile} does not fit an array of {arr.dtype}")
+
+    def codegen(context, builder, sig, args):
+        vp = builder.bitcast(_address(context, builder, sig.args[0], args[0], args[1]), args[2].type.as_pointer())
+        builder.store(args[2], vp, align=arr.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+    return types.none(arr, i, tile), codegen
+
+
+@intrinsic
+def tile_fill(typingctx, x):
+    """A tile with x in every lane."""
+    if not isinstance(x, types.Float):
+        raise TypeError(f"tile_fill needs a float, got {x}")
+    tt = Tile(x)
+    return tt(x), lambda context, builder, sig, args: _splat(builder, args[0], context.get_value_type(tt))
+
+
+@intrinsic
+def tile_fma(typingctx, acc, x, arr, i):
+    """acc + x * arr[i] in every lane, as one fused multiply-add per lane (acc and x tiles, arr[i] a scalar)."""
+    _check_array(arr, "tile_fma")
+    if not (isinstance(acc, Tile) and acc == x == Tile(arr.dtype)):
+        raise TypeError(f"tile_fma needs two tiles of {arr.dtype}, got {acc} and {x}")
+
+    def codegen(context, builder, sig, args):
+        a, xv, arrv, idx = args
+        s = builder.load(_address(context, builder, sig.args[2], arrv, idx))
+        vt = a.type
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                             f"llvm.fma.v{vt.count}f{arr.dtype.bitwidth}")
+        return builder.call(fma, [xv, _splat(builder, s, vt), a])
+    return acc(acc, x, arr, i), codegen
