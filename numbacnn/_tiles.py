@@ -18,6 +18,7 @@ from __future__ import annotations
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
 
 TILE_BYTES = 64
@@ -41,7 +42,7 @@ class _TileModel(models.PrimitiveModel):
 def _check_array(arr, what):
     if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
             and isinstance(arr.dtype, types.Float)):
-        raise TypeError(f"{what} needs a 1-D contiguous float array, got {arr}")
+        raise TypingError(f"{what} needs a 1-D contiguous float array, got {arr}")
 
 
 def _address(context, builder, arrty, arr, i):
@@ -81,7 +82,7 @@ def tile_store(typingctx, arr, i, tile):
     """arr[i : i + lanes] = tile."""
     _check_array(arr, "tile_store")
     if tile != Tile(arr.dtype):
-        raise TypeError(f"tile_store: a {tile} does not fit an array of {arr.dtype}")
+        raise TypingError(f"tile_store: a {tile} does not fit an array of {arr.dtype}")
 
     def codegen(context, builder, sig, args):
         vp = builder.bitcast(_address(context, builder, sig.args[0], args[0], args[1]), args[2].type.as_pointer())
@@ -94,7 +95,7 @@ def tile_store(typingctx, arr, i, tile):
 def tile_fill(typingctx, x):
     """A tile with x in every lane."""
     if not isinstance(x, types.Float):
-        raise TypeError(f"tile_fill needs a float, got {x}")
+        raise TypingError(f"tile_fill needs a float, got {x}")
     tt = Tile(x)
     return tt(x), lambda context, builder, sig, args: _splat(builder, args[0], context.get_value_type(tt))
 
@@ -104,7 +105,7 @@ def tile_fma(typingctx, acc, x, arr, i):
     """acc + x * arr[i] in every lane, as one fused multiply-add per lane (acc and x tiles, arr[i] a scalar)."""
     _check_array(arr, "tile_fma")
     if not (isinstance(acc, Tile) and acc == x == Tile(arr.dtype)):
-        raise TypeError(f"tile_fma needs two tiles of {arr.dtype}, got {acc} and {x}")
+        raise TypingError(f"tile_fma needs two tiles of {arr.dtype}, got {acc} and {x}")
 
     def codegen(context, builder, sig, args):
         a, xv, arrv, idx = args

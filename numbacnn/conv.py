@@ -112,10 +112,11 @@ def conv2d_grad_input_cpu_simple(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
 # kernel reads xp[off[k] + m] with off[k] = c * Hp * Wp + p * dh * Wp + q * dw: one shifted slice of xp
 # per tap, the same for every output. The convolution becomes a sum of shifted slices times scalars,
 #     acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m],      k = (c, p, q) flattened,
-# whose innermost loop over m is contiguous and vectorizes. The Wp - WO columns at the end of each
-# flat row are junk and dropped; L is rounded up to a multiple of 16 (buffers have the slack) so the
-# vectorized loop has no scalar tail. Several taps or output channels share each pass over m, so that
-# every load and store of acc or xp serves several multiply-adds.
+# whose loop over m is contiguous. The Wp - WO columns at the end of each flat row are junk and
+# dropped; L is rounded up to a multiple of 16 (buffers have the slack) so m runs in whole tiles.
+# Forward and grad_input keep their running sums in registers as tiles (``_tiles``: 16 float32 lanes
+# of m) for six channels at once, over every tap: the micro-kernel ``_fma6`` is one tile load and six
+# fused multiply-adds per tap. grad_weight is a dot product over m, vectorized by LLVM.
 #
 # GEMM_MATH lets LLVM fuse a * b + c into one FMA and reorder the additions of a sum (as every BLAS
 # does); it does not assume away NaN or infinity, so they propagate as in PyTorch.

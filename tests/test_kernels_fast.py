@@ -205,3 +205,21 @@ def test_cross_entropy_fast_kernel_matches_simple(N, K, scale, dtype, seed):
     t2 = t.copy()
     t2[N // 2:] = K  # out of range from row N // 2 on: the first bad row is reported
     assert fast(logits, t2)[1] == N // 2
+
+
+@pytest.mark.parametrize("Cg", [1, 5, 7])
+def test_conv_grad_input_blocks_keep_groups_apart(Cg):
+    """A block of six sums covers fewer channels at a group's end; its unused sums must not land in the
+    next group's channels: an infinity in group 0's output gradient leaves group 1's grad_x finite."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 2 * Cg, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((6, Cg, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((2, 6, 6, 6)).astype(np.float32)
+    gy[:, 0, 2, 2] = np.inf  # channel 0 is in group 0
+    gx_s, gx_f = np.empty_like(x), np.empty_like(x)
+    conv.conv2d_grad_input_cpu_simple(gy, w, gx_s, 1, 1, 1, 1, 1, 1, 2)
+    conv.conv2d_grad_input_cpu(gy, w, gx_f, 1, 1, 1, 1, 1, 1, 2)
+    assert np.isfinite(gx_f[:, Cg:]).all()
+    np.testing.assert_array_equal(np.isfinite(gx_f), np.isfinite(gx_s))
+    fin = np.isfinite(gx_s)
+    assert_close(gx_f[fin], gx_s[fin], name="grad_x", atol=1e-4, rtol=1e-5)
