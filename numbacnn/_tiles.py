@@ -5,13 +5,14 @@ kernel. Written with scalars or NumPy slices, Numba/LLVM keeps those sums in mem
 store per multiply-add) or leaves them scalar; a Tile is a value, so they stay in vector registers
 (two AVX2 registers per tile) and the loop is pure fused multiply-adds:
 
-    acc = tile_fill(b[o])                        # b[o] in every lane
-    for k in range(K):
-        acc = tile_fma(acc, tile_load(xp, off[k] + m), wt, k * O + o)   # acc += xp[off[k] + m : ... + lanes] * wt[k * O + o]
-    tile_store(out_row, m, acc)                  # out_row[m : m + lanes] = acc
+    acc = tile_fill(b[o])                                   # b[o] in every lane
+    for k in range(K):                                      # acc += xp[off[k] + m : ... + lanes] * wt[k * O + o]
+        acc = tile_fma(acc, tile_load(xp, off[k] + m), wt, k * O + o)
+    tile_store(out_row, m, acc)                             # out_row[m : m + lanes] = acc
 
-``tile_lanes(a)`` is the lane count for a's dtype. Arrays must be 1-D and contiguous, indices >= 0 and the
-whole tile in range: these are raw loads and stores, with no bounds check and no negative-index wrap-around.
+``tile_add(a, b)`` adds two tiles; ``tile_lanes(a)`` is the lane count for a's dtype. Arrays must be 1-D
+and contiguous, indices >= 0 and the whole tile in range: these are raw loads and stores, with no bounds
+check and no negative-index wrap-around.
 """
 from __future__ import annotations
 
@@ -98,6 +99,14 @@ def tile_fill(typingctx, x):
         raise TypingError(f"tile_fill needs a float, got {x}")
     tt = Tile(x)
     return tt(x), lambda context, builder, sig, args: _splat(builder, args[0], context.get_value_type(tt))
+
+
+@intrinsic
+def tile_add(typingctx, a, b):
+    """a + b, lane by lane."""
+    if not (isinstance(a, Tile) and a == b):
+        raise TypingError(f"tile_add needs two tiles of one dtype, got {a} and {b}")
+    return a(a, b), lambda context, builder, sig, args: builder.fadd(args[0], args[1])
 
 
 @intrinsic

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._checks import as_float, check_target, common_dtype, cuda_module, is_device_array
-from ._tiles import tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from ._tiles import TILE_BYTES, tile_add, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 from .geometry import ConvGeometry, conv_geometry  # noqa: F401  (re-exported: numbacnn.conv.conv_geometry)
 
 
@@ -277,8 +277,9 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                         s = p * dh * Wp + q * dw
                         # where each of the six sums lands: its channel's plane, or a slack plane when unused
                         ci = g * Cg + c
-                        e0, e1, e2 = _plane(ci, 0, nb, C) * P + s, _plane(ci, 1, nb, C) * P + s, _plane(ci, 2, nb, C) * P + s
-                        e3, e4, e5 = _plane(ci, 3, nb, C) * P + s, _plane(ci, 4, nb, C) * P + s, _plane(ci, 5, nb, C) * P + s
+                        e0, e1 = _plane(ci, 0, nb, C) * P + s, _plane(ci, 1, nb, C) * P + s
+                        e2, e3 = _plane(ci, 2, nb, C) * P + s, _plane(ci, 3, nb, C) * P + s
+                        e4, e5 = _plane(ci, 4, nb, C) * P + s, _plane(ci, 5, nb, C) * P + s
                         for m in range(0, L, T):
                             a0, a1 = tile_load(gxp, e0 + m), tile_load(gxp, e1 + m)
                             a2, a3 = tile_load(gxp, e2 + m), tile_load(gxp, e3 + m)
@@ -362,6 +363,77 @@ def conv2d_grad_weight_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
     gwk[:] = 0.0
     for t in range(T):
         gwk += part[t]
+
+
+@njit(inline="always")
+def _fma6_at(a0, a1, a2, a3, a4, a5, src, S, o, wk, d0, d1, d2, d3, d4, d5, L):
+    """a_i += src[m * S + o : ... + lanes] * wk[d_i + m] for every m < L: _fma6 with the roles turned,
+    the tile walking down the rows of src and each sum reading its own shifted slice of wk."""
+    for m in range(L):
+        s = tile_load(src, m * S + o)
+        a0 = tile_fma(a0, s, wk, d0 + m)
+        a1 = tile_fma(a1, s, wk, d1 + m)
+        a2 = tile_fma(a2, s, wk, d2 + m)
+        a3 = tile_fma(a3, s, wk, d3 + m)
+        a4 = tile_fma(a4, s, wk, d4 + m)
+        a5 = tile_fma(a5, s, wk, d5 + m)
+    return a0, a1, a2, a3, a4, a5
+
+
+@njit(parallel=True, cache=True)
+def conv2d_grad_weight_tiles_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
+    """Stride 1, groups of at least a tile of output channels (conv2's 16): the same sums as
+    conv2d_grad_weight_cpu, gw[o, k] = sum_n sum_m gq[m, o] * xp[off[k] + m], with gy[n] stored transposed
+    (gq[m, o], o contiguous) so that a tile holds 16 output channels: six taps' tiles of sums stay in
+    registers over all m (``_fma6_at``). Each of ``threads`` jobs keeps its own sums part[t, g, k, o]."""
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = gw.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    Hp, Wp = H + pt + pb, W + pl + pr
+    L = _flat_length(HO, WO, Wp)
+    K = Cg * KH * KW
+    Og = O // groups
+    off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
+    Th = max(1, min(N, threads))
+    T = tile_lanes(gw.reshape(O * K))
+    S = (Og + T - 1) // T * T  # a row of gq or part: Og channels padded to whole tiles
+    part = np.zeros((Th, groups, (K + 5) * S), gw.dtype)  # rows k; 5 slack rows take a short block's unused sums
+    zero = tile_fill(gw.dtype.type(0))
+    for t in prange(Th):
+        xp = np.empty(C * Hp * Wp + L, x.dtype)
+        gq = np.empty((groups, L, S), gy.dtype)
+        for n in range(t * N // Th, (t + 1) * N // Th):
+            _pad_into(x, n, xp, pt, pl, Hp, Wp)
+            gq[:] = 0.0
+            for o in range(O):
+                for i in range(HO):
+                    for j in range(WO):
+                        gq[o // Og, i * Wp + j, o % Og] = gy[n, o, i, j]
+            for g in range(groups):
+                xg, gqg, pg = xp[g * Cg * Hp * Wp:], gq[g].reshape(L * S), part[t, g]
+                for o0 in range(0, Og, T):
+                    for k0 in range(0, K, 6):
+                        last = K - 1  # a short block's unused sums reread the last tap, into slack rows
+                        d0, d1, d2 = off[k0], off[min(k0 + 1, last)], off[min(k0 + 2, last)]
+                        d3, d4, d5 = off[min(k0 + 3, last)], off[min(k0 + 4, last)], off[min(k0 + 5, last)]
+                        a0 = a1 = a2 = a3 = a4 = a5 = zero  # this example's sums, then added to the job's
+                        a0, a1, a2, a3, a4, a5 = _fma6_at(a0, a1, a2, a3, a4, a5, gqg, S, o0, xg,
+                                                          d0, d1, d2, d3, d4, d5, L)
+                        e = k0 * S + o0
+                        tile_store(pg, e, tile_add(tile_load(pg, e), a0))
+                        tile_store(pg, e + S, tile_add(tile_load(pg, e + S), a1))
+                        tile_store(pg, e + 2 * S, tile_add(tile_load(pg, e + 2 * S), a2))
+                        tile_store(pg, e + 3 * S, tile_add(tile_load(pg, e + 3 * S), a3))
+                        tile_store(pg, e + 4 * S, tile_add(tile_load(pg, e + 4 * S), a4))
+                        tile_store(pg, e + 5 * S, tile_add(tile_load(pg, e + 5 * S), a5))
+    gwk = gw.reshape(O, K)
+    for o in range(O):
+        g, r = o // Og, o % Og
+        for k in range(K):
+            acc = part[0, g, k * S + r]
+            for t in range(1, Th):
+                acc += part[t, g, k * S + r]
+            gwk[o, k] = acc
 
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH)
@@ -471,7 +543,9 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
         args = (*geo.padding, *geo.dilation, geo.groups)
         if need_grad_x:
             conv2d_grad_input_cpu(gy, w, gx, *args)
-        conv2d_grad_weight_cpu(gy, x, gw, *args, numba.get_num_threads())
+        grad_weight = conv2d_grad_weight_tiles_cpu if w.shape[0] // geo.groups >= TILE_BYTES // x.itemsize \
+            else conv2d_grad_weight_cpu
+        grad_weight(gy, x, gw, *args, numba.get_num_threads())
     else:
         args = (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
         if need_grad_x:

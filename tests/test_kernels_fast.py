@@ -7,8 +7,11 @@ from numbacnn import conv
 from helpers import assert_close
 
 
+_NAMES = ("y", "grad_x", "grad_weight", "grad_weight (tiles)")
+
+
 def _simple_vs_fast(x, w, gy, pads, dil, groups):
-    """(simple, fast) outputs of forward, grad_input and grad_weight for stride 1."""
+    """(simple, fast) outputs of forward, grad_input and grad_weight (both fast kernels) for stride 1."""
     N, C, H, W = x.shape
     O = w.shape[0]
     b = np.linspace(-1, 1, O).astype(x.dtype)
@@ -22,7 +25,9 @@ def _simple_vs_fast(x, w, gy, pads, dil, groups):
     gw_s, gw_f = np.empty_like(w), np.empty_like(w)
     conv.conv2d_grad_weight_cpu_simple(gy, x, gw_s, 1, 1, pt, pl, *dil, groups)
     conv.conv2d_grad_weight_cpu(gy, x, gw_f, *pads, *dil, groups, 2)
-    return (y_s, gx_s, gw_s), (y_f, gx_f, gw_f)
+    gw_t = np.empty_like(w)  # the tile kernel (used for groups of 16+ channels) works for any group size
+    conv.conv2d_grad_weight_tiles_cpu(gy, x, gw_t, *pads, *dil, groups, 2)
+    return (y_s, gx_s, gw_s, gw_s), (y_f, gx_f, gw_f, gw_t)
 
 
 @settings(max_examples=40, deadline=None)
@@ -40,7 +45,7 @@ def test_conv_fast_kernels_match_simple(N, Cg, Og, groups, H, W, KH, KW, pads, d
     w = rng.standard_normal((Og * groups, Cg, KH, KW)).astype(dtype)
     gy = rng.standard_normal((N, Og * groups, HO, WO)).astype(dtype)
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
-    for name, s, f in zip(("y", "grad_x", "grad_weight"), *_simple_vs_fast(x, w, gy, pads, dil, groups)):
+    for name, s, f in zip(_NAMES, *_simple_vs_fast(x, w, gy, pads, dil, groups)):
         assert_close(f, s, name=name, **tol)
 
 
@@ -52,7 +57,7 @@ def test_conv_fast_kernels_lenet_shapes(shape):
     x, w = rng.standard_normal(xs, dtype=np.float32), rng.standard_normal(ws, dtype=np.float32)
     HO = xs[2] + 2 * p - ws[2] + 1
     gy = rng.standard_normal((xs[0], ws[0], HO, HO), dtype=np.float32)
-    for name, s, f in zip(("y", "grad_x", "grad_weight"), *_simple_vs_fast(x, w, gy, (p,) * 4, (1, 1), 1)):
+    for name, s, f in zip(_NAMES, *_simple_vs_fast(x, w, gy, (p,) * 4, (1, 1), 1)):
         assert_close(f, s, name=name, atol=1e-4, rtol=1e-5)
 
 

@@ -4,16 +4,17 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from numbacnn._tiles import tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from numbacnn._tiles import tile_add, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 
 
 @njit
 def _axpy_tiles(x, w, start, b):
-    """out[start : start + lanes] = b + x[start + j] * w[j] summed over j (two taps), through tiles."""
+    """out[start : start + lanes] = 2b + x[start + j] * w[j] summed over j (two taps), through tiles."""
     out = np.zeros_like(x)
     a = tile_fill(b)
     a = tile_fma(a, tile_load(x, start), w, 0)
     a = tile_fma(a, tile_load(x, start + 1), w, 1)
+    a = tile_add(a, tile_fill(b))
     tile_store(out, start, a)
     return out, tile_lanes(x)
 
@@ -28,7 +29,7 @@ def test_tile_ops_match_numpy(dtype, lanes):
     assert n == lanes
     expected = np.zeros_like(x)
     # fused multiply-adds round once per tap: compare in float64 with one rounding per step allowed
-    expected[3:3 + lanes] = (np.float64(b) + x[3:3 + lanes].astype(np.float64) * w[0]
+    expected[3:3 + lanes] = (2 * np.float64(b) + x[3:3 + lanes].astype(np.float64) * w[0]
                              + x[4:4 + lanes].astype(np.float64) * w[1])
     np.testing.assert_allclose(out, expected, rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps)
     assert not out[:3].any() and not out[3 + lanes:].any()  # nothing written outside the tile
