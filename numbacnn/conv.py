@@ -234,7 +234,8 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                     tile_store(acc[3], m, a3)
                 for i in range(nb):
                     for h in range(HO):
-                        out[n, g * Og + r + i, h] = acc[i, h * Wp:h * Wp + WO]
+                        for j in range(WO):
+                            out[n, g * Og + r + i, h, j] = acc[i, h * Wp + j]
 
 
 @njit(inline="always")
@@ -296,8 +297,8 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                             tile_store(gxp, e3 + m, a3)
         for ci in range(C):
             for h in range(H):
-                row = (ci * Hp + h + pt) * Wp + pl
-                gx[n, ci, h] = gxp[row:row + W]
+                for v in range(W):
+                    gx[n, ci, h, v] = gxp[(ci * Hp + h + pt) * Wp + pl + v]
 
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH)
