@@ -188,8 +188,9 @@ def markdown(result):
              f"torch {env['torch']}, Python {env['python']}",
              f"- peak: float32 matrix product " + ", ".join(f"{k} {v:.1f}" for k, v in result["peaks"].items())
              + f" GFLOP/s; the % columns are of {peak:.1f} GFLOP/s" if peak else "- peak: not measured",
-             f"- batch {env['batch']}, median of {env['repeats']} alternating calls (epochs: "
-             f"{result.get('epoch_repeats')}), {env['clock']} clock, warm-up and JIT compilation excluded",
+             f"- batch {env['batch']}, median of {env['repeats']} alternating calls ("
+             + (f"epochs: {result['epoch_repeats']}" if result.get("epoch_repeats") else "no epochs")
+             + f"), {env['clock']} clock, warm-up and JIT compilation excluded",
              f"- command: `{env['command']}`", ""]
     lines += [f"- note: {n}" for n in result["notes"]]
     lines += ["", "| what | shapes | numbacnn ms | torch ms | speed-up (torch/numbacnn) | numbacnn GFLOP/s "
@@ -256,7 +257,7 @@ def main(argv=None):
     for n in notes:
         print("note:", n)
     result = {"environment": env, "peaks": peaks, "peak_gflops": peak, "notes": notes,
-              "lenet_flops_per_example": lenet_train_flops(), "epoch_repeats": args.epoch_repeats,
+              "lenet_flops_per_example": lenet_train_flops(), "epoch_repeats": None if args.no_epoch else args.epoch_repeats,
               "rows": [dict(r, **derived(r, peak)) for r in rows]}
     if args.json:
         write_atomic(args.json, json.dumps(result, indent=1) + "\n")
