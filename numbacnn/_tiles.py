@@ -111,7 +111,8 @@ def tile_add(typingctx, a, b):
 
 @intrinsic
 def tile_fma(typingctx, acc, x, arr, i):
-    """acc + x * arr[i] in every lane, as one fused multiply-add per lane (acc and x tiles, arr[i] a scalar)."""
+    """acc + x * arr[i] in every lane (acc and x tiles, arr[i] a scalar): one fused multiply-add per lane where
+    the processor has FMA (``llvm.fmuladd``; a multiply and an add on one without, instead of a slow libm call)."""
     _check_array(arr, "tile_fma")
     if not (isinstance(acc, Tile) and acc == x == Tile(arr.dtype)):
         raise TypingError(f"tile_fma needs two tiles of {arr.dtype}, got {acc} and {x}")
@@ -121,6 +122,6 @@ def tile_fma(typingctx, acc, x, arr, i):
         s = builder.load(_address(context, builder, sig.args[2], arrv, idx))
         vt = a.type
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                             f"llvm.fma.v{vt.count}f{arr.dtype.bitwidth}")
+                                             f"llvm.fmuladd.v{vt.count}f{arr.dtype.bitwidth}")
         return builder.call(fma, [xv, _splat(builder, s, vt), a])
     return acc(acc, x, arr, i), codegen
