@@ -188,6 +188,21 @@ def _fma4(a0, a1, a2, a3, src, off, m, wk, S, r):
     return a0, a1, a2, a3
 
 
+@njit(inline="always")
+def _fma6_along(a0, a1, a2, a3, a4, a5, src, off, m, T, wk, S, r):
+    """a_i += src[off[k] + m + i*T : ... + lanes] * wk[k * S + r] for every k: six consecutive tiles of one
+    row of sums (for a single channel, where a block of channels would be mostly empty)."""
+    for k in range(off.size):
+        s = off[k] + m
+        a0 = tile_fma(a0, tile_load(src, s), wk, k * S + r)
+        a1 = tile_fma(a1, tile_load(src, s + T), wk, k * S + r)
+        a2 = tile_fma(a2, tile_load(src, s + 2 * T), wk, k * S + r)
+        a3 = tile_fma(a3, tile_load(src, s + 3 * T), wk, k * S + r)
+        a4 = tile_fma(a4, tile_load(src, s + 4 * T), wk, k * S + r)
+        a5 = tile_fma(a5, tile_load(src, s + 5 * T), wk, k * S + r)
+    return a0, a1, a2, a3, a4, a5
+
+
 @njit(parallel=True, cache=True)
 def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j].
@@ -255,6 +270,7 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
         gxp[c, s + m] += sum_o w[o, c, p, q] * gp[o, m]        (gp: gy[n] as flat rows, gxp: gx[n] padded, flat)
     For each tap and tile of m, six input channels of a group at a time sum over the group's output
     channels in registers (``_fma6``, starting from gxp's tiles), then store back; gx is gxp unpadded.
+    Groups of fewer than four input channels (conv1's one) go one channel x six tiles of m at a time.
     The weights are packed per group and tap, wq[g, p, q][o * S + c] = w[g * Og + o, c, p, q]."""
     N, C, H, W = gx.shape
     O, Cg, KH, KW = w.shape
@@ -269,16 +285,33 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
     off = np.arange(O) * L  # where each output channel's row starts in gp
     T = tile_lanes(wq[0, 0, 0, 0])
     for n in prange(N):
-        gp = np.empty((O, L), gy.dtype)
-        _widen_into(gy, n, gp, Wp)
-        gpf = gp.reshape(O * L)
-        gxp = np.zeros((C + 6) * P + L, gx.dtype)  # 6 slack planes take a block's unused sums
+        gpf = np.empty(O * L + 5 * T, gy.dtype)  # slack: six tiles in a row may run past the last row
+        _widen_into(gy, n, gpf[:O * L].reshape(O, L), Wp)
+        gxp = np.zeros((C + 6) * P + L + 6 * T, gx.dtype)  # 6 slack planes take a block's unused sums
         for g in range(groups):
             og = off[g * Og:(g + 1) * Og]
             for p in range(KH):
                 for q in range(KW):
                     wk = wq[g, p, q].reshape(Og * S)
-                    for c in range(0, Cg, 6):  # input channels g * Cg + c .. + nb - 1
+                    for c in range(Cg if Cg < 4 else 0):  # few input channels: one at a time, six tiles of m
+                        e = (g * Cg + c) * P + p * dh * Wp + q * dw
+                        for m in range(0, L, 6 * T):
+                            a0, a1, a2 = tile_load(gxp, e + m), tile_load(gxp, e + m + T), tile_load(gxp, e + m + 2 * T)
+                            a3, a4 = tile_load(gxp, e + m + 3 * T), tile_load(gxp, e + m + 4 * T)
+                            a5 = tile_load(gxp, e + m + 5 * T)
+                            a0, a1, a2, a3, a4, a5 = _fma6_along(a0, a1, a2, a3, a4, a5, gpf, og, m, T, wk, S, c)
+                            tile_store(gxp, e + m, a0)  # tiles past the flat row (m + i*T >= L) are not kept
+                            if m + T < L:
+                                tile_store(gxp, e + m + T, a1)
+                            if m + 2 * T < L:
+                                tile_store(gxp, e + m + 2 * T, a2)
+                            if m + 3 * T < L:
+                                tile_store(gxp, e + m + 3 * T, a3)
+                            if m + 4 * T < L:
+                                tile_store(gxp, e + m + 4 * T, a4)
+                            if m + 5 * T < L:
+                                tile_store(gxp, e + m + 5 * T, a5)
+                    for c in range(0, Cg if Cg >= 4 else 0, 6):  # input channels g * Cg + c .. + nb - 1
                         nb = min(6, Cg - c)
                         s = p * dh * Wp + q * dw
                         # where each of the six sums lands: its channel's plane, or a slack plane when unused
