@@ -432,18 +432,22 @@ def _unary(kernel, cuda_name):
     return forward
 
 
+def _apply_backward(kernel, grad_out, a, name):
+    """kernel(grad_out, a, gx) -> gx, with grad_out checked against a's shape (a is x or the forward's y)."""
+    gy = as_float(grad_out, "grad_out").astype(a.dtype, copy=False)
+    if gy.shape != a.shape:
+        raise ValueError(f"grad_out must have {name}'s shape {a.shape}, got {gy.shape}")
+    gx = np.empty_like(a)
+    kernel(gy, a, gx)
+    return gx
+
+
 def _unary_backward(kernel, cuda_name, from_y=None):
     """The backward of an elementwise op; with ``from_y`` it also takes ``y=`` (the forward's output)."""
     def backward(grad_out, x, *, target="cpu"):
         if check_target(target) == "cuda":
             return getattr(cuda_module(), cuda_name)(grad_out, x)
-        x = _host(x, "x", target)
-        gy = as_float(grad_out, "grad_out").astype(x.dtype, copy=False)
-        if gy.shape != x.shape:
-            raise ValueError(f"grad_out must have x's shape {x.shape}, got {gy.shape}")
-        gx = np.empty_like(x)
-        kernel(gy, x, gx)
-        return gx
+        return _apply_backward(kernel, grad_out, _host(x, "x", target), "x")
 
     def backward_from_y(grad_out, x=None, *, y=None, target="cpu"):
         if y is None:
@@ -454,13 +458,7 @@ def _unary_backward(kernel, cuda_name, from_y=None):
             return getattr(cuda_module(), cuda_name)(grad_out, x, y=y)
         if x is not None and np.shape(x) != np.shape(y):
             raise ValueError(f"y must have x's shape {np.shape(x)}, got {np.shape(y)}")
-        y = _host(y, "y", target)
-        gy = as_float(grad_out, "grad_out").astype(y.dtype, copy=False)
-        if gy.shape != y.shape:
-            raise ValueError(f"grad_out must have y's shape {y.shape}, got {gy.shape}")
-        gx = np.empty_like(y)
-        from_y(gy, y, gx)
-        return gx
+        return _apply_backward(from_y, grad_out, _host(y, "y", target), "y")
 
     f = backward if from_y is None else backward_from_y
     f.__name__ = f.__qualname__ = cuda_name
