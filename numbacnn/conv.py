@@ -153,6 +153,18 @@ def _pad_into(x, n, xp, pt, pl, Hp, Wp):
 
 
 @njit(inline="always")
+def _example_row(x, xf, n, xp, pt, pb, pl, pr, L):
+    """Example n of x as a flat padded row (planes Hp * Wp apart, readable L past the last plane): x's own
+    memory when there is no padding and that overrun stays inside x (it only reaches junk lanes),
+    else xp filled by _pad_into."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    if pt == 0 and pb == 0 and pl == 0 and pr == 0 and (n + 1) * C * H * W + L <= xf.size:
+        return xf[n * C * H * W:]
+    _pad_into(x, n, xp, pt, pl, H + pt + pb, W + pl + pr)
+    return xp
+
+
+@njit(inline="always")
 def _widen_into(gy, n, gp, Wp):
     """gp (O, L) <- gy[n] laid out as flat output rows (i * Wp + j), zero in the junk columns."""
     O, HO, WO = gy.shape[1], gy.shape[2], gy.shape[3]
@@ -227,13 +239,8 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     bp[:, :Og] = b.reshape(groups, Og)
     T = tile_lanes(bp[0])
     xf = x.reshape(x.size)
-    unpadded = pt == 0 and pb == 0 and pl == 0 and pr == 0
     for n in prange(N):
-        if unpadded and (n + 1) * C * H * W + L <= xf.size:
-            xp = xf[n * C * H * W:]  # read the example in place; reads past its end fall in junk lanes only
-        else:
-            xp = np.empty(C * Hp * Wp + L, x.dtype)
-            _pad_into(x, n, xp, pt, pl, Hp, Wp)
+        xp = _example_row(x, xf, n, np.empty(C * Hp * Wp + L, x.dtype), pt, pb, pl, pr, L)
         acc = np.empty((6, L), x.dtype)
         for g in range(groups):
             xg, wg, bg = xp[g * Cg * Hp * Wp:], wt[g].reshape(K * S), bp[g]
@@ -262,6 +269,50 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
 def _plane(c, r, nb, C):
     """Plane of gxp that sum r of a block of nb channels starting at c goes to (slack plane C + r if r >= nb)."""
     return c + r if r < nb else C + r
+
+
+@njit(inline="always")
+def _scatter_block(gxp, ci, nb, C, P, s, gpf, og, wk, S, c, L, T):
+    """gxp[ci + r, s + m] += sum_o wk[o * S + c + r] * gpf[og[o] + m] for the nb channels ci .. ci + nb - 1,
+    one tile of m at a time (``_fma6``); a block's unused sums go to slack planes, never to other channels."""
+    e0, e1 = _plane(ci, 0, nb, C) * P + s, _plane(ci, 1, nb, C) * P + s
+    e2, e3 = _plane(ci, 2, nb, C) * P + s, _plane(ci, 3, nb, C) * P + s
+    e4, e5 = _plane(ci, 4, nb, C) * P + s, _plane(ci, 5, nb, C) * P + s
+    for m in range(0, L, T):
+        a0, a1 = tile_load(gxp, e0 + m), tile_load(gxp, e1 + m)
+        a2, a3 = tile_load(gxp, e2 + m), tile_load(gxp, e3 + m)
+        if nb > 4:
+            a4, a5 = tile_load(gxp, e4 + m), tile_load(gxp, e5 + m)
+            a0, a1, a2, a3, a4, a5 = _fma6(a0, a1, a2, a3, a4, a5, gpf, og, m, wk, S, c)
+            tile_store(gxp, e4 + m, a4)
+            tile_store(gxp, e5 + m, a5)
+        else:
+            a0, a1, a2, a3 = _fma4(a0, a1, a2, a3, gpf, og, m, wk, S, c)
+        tile_store(gxp, e0 + m, a0)
+        tile_store(gxp, e1 + m, a1)
+        tile_store(gxp, e2 + m, a2)
+        tile_store(gxp, e3 + m, a3)
+
+
+@njit(inline="always")
+def _scatter_along(gxp, e, gpf, og, wk, S, c, L, T):
+    """gxp[e + m] += sum_o wk[o * S + c] * gpf[og[o] + m] for one channel, six tiles of m at a time
+    (``_fma6_along``); tiles past the flat row (m + i*T >= L) are computed but not stored."""
+    for m in range(0, L, 6 * T):
+        a0, a1, a2 = tile_load(gxp, e + m), tile_load(gxp, e + m + T), tile_load(gxp, e + m + 2 * T)
+        a3, a4, a5 = tile_load(gxp, e + m + 3 * T), tile_load(gxp, e + m + 4 * T), tile_load(gxp, e + m + 5 * T)
+        a0, a1, a2, a3, a4, a5 = _fma6_along(a0, a1, a2, a3, a4, a5, gpf, og, m, T, wk, S, c)
+        tile_store(gxp, e + m, a0)
+        if m + T < L:
+            tile_store(gxp, e + m + T, a1)
+        if m + 2 * T < L:
+            tile_store(gxp, e + m + 2 * T, a2)
+        if m + 3 * T < L:
+            tile_store(gxp, e + m + 3 * T, a3)
+        if m + 4 * T < L:
+            tile_store(gxp, e + m + 4 * T, a4)
+        if m + 5 * T < L:
+            tile_store(gxp, e + m + 5 * T, a5)
 
 
 @njit(parallel=True, cache=True)
@@ -293,46 +344,13 @@ def conv2d_grad_input_cpu(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
             for p in range(KH):
                 for q in range(KW):
                     wk = wq[g, p, q].reshape(Og * S)
-                    for c in range(Cg if Cg < 4 else 0):  # few input channels: one at a time, six tiles of m
-                        e = (g * Cg + c) * P + p * dh * Wp + q * dw
-                        for m in range(0, L, 6 * T):
-                            a0, a1, a2 = tile_load(gxp, e + m), tile_load(gxp, e + m + T), tile_load(gxp, e + m + 2 * T)
-                            a3, a4 = tile_load(gxp, e + m + 3 * T), tile_load(gxp, e + m + 4 * T)
-                            a5 = tile_load(gxp, e + m + 5 * T)
-                            a0, a1, a2, a3, a4, a5 = _fma6_along(a0, a1, a2, a3, a4, a5, gpf, og, m, T, wk, S, c)
-                            tile_store(gxp, e + m, a0)  # tiles past the flat row (m + i*T >= L) are not kept
-                            if m + T < L:
-                                tile_store(gxp, e + m + T, a1)
-                            if m + 2 * T < L:
-                                tile_store(gxp, e + m + 2 * T, a2)
-                            if m + 3 * T < L:
-                                tile_store(gxp, e + m + 3 * T, a3)
-                            if m + 4 * T < L:
-                                tile_store(gxp, e + m + 4 * T, a4)
-                            if m + 5 * T < L:
-                                tile_store(gxp, e + m + 5 * T, a5)
-                    for c in range(0, Cg if Cg >= 4 else 0, 6):  # input channels g * Cg + c .. + nb - 1
-                        nb = min(6, Cg - c)
-                        s = p * dh * Wp + q * dw
-                        # where each of the six sums lands: its channel's plane, or a slack plane when unused
-                        ci = g * Cg + c
-                        e0, e1 = _plane(ci, 0, nb, C) * P + s, _plane(ci, 1, nb, C) * P + s
-                        e2, e3 = _plane(ci, 2, nb, C) * P + s, _plane(ci, 3, nb, C) * P + s
-                        e4, e5 = _plane(ci, 4, nb, C) * P + s, _plane(ci, 5, nb, C) * P + s
-                        for m in range(0, L, T):
-                            a0, a1 = tile_load(gxp, e0 + m), tile_load(gxp, e1 + m)
-                            a2, a3 = tile_load(gxp, e2 + m), tile_load(gxp, e3 + m)
-                            if nb > 4:
-                                a4, a5 = tile_load(gxp, e4 + m), tile_load(gxp, e5 + m)
-                                a0, a1, a2, a3, a4, a5 = _fma6(a0, a1, a2, a3, a4, a5, gpf, og, m, wk, S, c)
-                                tile_store(gxp, e4 + m, a4)
-                                tile_store(gxp, e5 + m, a5)
-                            else:
-                                a0, a1, a2, a3 = _fma4(a0, a1, a2, a3, gpf, og, m, wk, S, c)
-                            tile_store(gxp, e0 + m, a0)
-                            tile_store(gxp, e1 + m, a1)
-                            tile_store(gxp, e2 + m, a2)
-                            tile_store(gxp, e3 + m, a3)
+                    s = p * dh * Wp + q * dw  # the tap's shift in the flat padded plane
+                    if Cg < 4:  # few input channels: one at a time, six tiles of m
+                        for c in range(Cg):
+                            _scatter_along(gxp, (g * Cg + c) * P + s, gpf, og, wk, S, c, L, T)
+                    else:  # input channels g * Cg + c .. + nb - 1, six at a time
+                        for c in range(0, Cg, 6):
+                            _scatter_block(gxp, g * Cg + c, min(6, Cg - c), C, P, s, gpf, og, wk, S, c, L, T)
         for ci in range(C):
             for h in range(H):
                 for v in range(W):
@@ -438,11 +456,13 @@ def conv2d_grad_weight_tiles_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thre
     S = (Og + T - 1) // T * T  # a row of gq or part: Og channels padded to whole tiles
     part = np.zeros((Th, groups, (K + 5) * S), gw.dtype)  # rows k; 5 slack rows take a short block's unused sums
     zero = tile_fill(gw.dtype.type(0))
+    xf = x.reshape(x.size)
+    last = K - 1  # a short block of taps: its unused sums reread the last tap, into slack rows
     for t in prange(Th):
-        xp = np.empty(C * Hp * Wp + L, x.dtype)
+        buf = np.empty(C * Hp * Wp + L, x.dtype)
         gq = np.empty((groups, L, S), gy.dtype)
         for n in range(t * N // Th, (t + 1) * N // Th):
-            _pad_into(x, n, xp, pt, pl, Hp, Wp)
+            xp = _example_row(x, xf, n, buf, pt, pb, pl, pr, L)
             gq[:] = 0.0
             for o in range(O):
                 for i in range(HO):
@@ -452,7 +472,6 @@ def conv2d_grad_weight_tiles_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thre
                 xg, gqg, pg = xp[g * Cg * Hp * Wp:], gq[g].reshape(L * S), part[t, g]
                 for o0 in range(0, Og, T):
                     for k0 in range(0, K, 6):
-                        last = K - 1  # a short block's unused sums reread the last tap, into slack rows
                         d0, d1, d2 = off[k0], off[min(k0 + 1, last)], off[min(k0 + 2, last)]
                         d3, d4, d5 = off[min(k0 + 3, last)], off[min(k0 + 4, last)], off[min(k0 + 5, last)]
                         a0 = a1 = a2 = a3 = a4 = a5 = zero  # this example's sums, then added to the job's
