@@ -274,7 +274,10 @@ def _plane(c, r, nb, C):
 @njit(inline="always")
 def _scatter_block(gxp, ci, nb, C, P, s, gpf, og, wk, S, c, L, T):
     """gxp[ci + r, s + m] += sum_o wk[o * S + c + r] * gpf[og[o] + m] for the nb channels ci .. ci + nb - 1,
-    one tile of m at a time (``_fma6``); a block's unused sums go to slack planes, never to other channels."""
+    one tile of m at a time (``_fma6``); a block's unused sums go to slack planes, never to other channels.
+
+    The tiles are stored in plane order: where planes are shorter than a tile (tiny inputs), a tile's junk
+    lanes reach into the next plane and write back what they loaded; the next plane's store must come after."""
     e0, e1 = _plane(ci, 0, nb, C) * P + s, _plane(ci, 1, nb, C) * P + s
     e2, e3 = _plane(ci, 2, nb, C) * P + s, _plane(ci, 3, nb, C) * P + s
     e4, e5 = _plane(ci, 4, nb, C) * P + s, _plane(ci, 5, nb, C) * P + s
@@ -284,14 +287,18 @@ def _scatter_block(gxp, ci, nb, C, P, s, gpf, og, wk, S, c, L, T):
         if nb > 4:
             a4, a5 = tile_load(gxp, e4 + m), tile_load(gxp, e5 + m)
             a0, a1, a2, a3, a4, a5 = _fma6(a0, a1, a2, a3, a4, a5, gpf, og, m, wk, S, c)
+            tile_store(gxp, e0 + m, a0)
+            tile_store(gxp, e1 + m, a1)
+            tile_store(gxp, e2 + m, a2)
+            tile_store(gxp, e3 + m, a3)
             tile_store(gxp, e4 + m, a4)
             tile_store(gxp, e5 + m, a5)
         else:
             a0, a1, a2, a3 = _fma4(a0, a1, a2, a3, gpf, og, m, wk, S, c)
-        tile_store(gxp, e0 + m, a0)
-        tile_store(gxp, e1 + m, a1)
-        tile_store(gxp, e2 + m, a2)
-        tile_store(gxp, e3 + m, a3)
+            tile_store(gxp, e0 + m, a0)
+            tile_store(gxp, e1 + m, a1)
+            tile_store(gxp, e2 + m, a2)
+            tile_store(gxp, e3 + m, a3)
 
 
 @njit(inline="always")

@@ -228,3 +228,16 @@ def test_conv_grad_input_blocks_keep_groups_apart(Cg):
     np.testing.assert_array_equal(np.isfinite(gx_f), np.isfinite(gx_s))
     fin = np.isfinite(gx_s)
     assert_close(gx_f[fin], gx_s[fin], name="grad_x", atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("Cg, H, K", [(5, 1, 1), (6, 1, 1), (7, 2, 2), (12, 3, 2)])
+def test_conv_grad_input_tiny_planes(Cg, H, K):
+    """Padded planes shorter than a tile: one channel's tile reaches into the next plane, so the block's
+    stores must keep plane order (a block once stored channel 4 before channel 3 and lost its sums)."""
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, Cg, K, K)).astype(np.float32)
+    gy = rng.standard_normal((2, 3, H - K + 1, H - K + 1)).astype(np.float32)
+    gx_s, gx_f = np.empty((2, Cg, H, H), np.float32), np.empty((2, Cg, H, H), np.float32)
+    conv.conv2d_grad_input_cpu_simple(gy, w, gx_s, 1, 1, 0, 0, 1, 1, 1)
+    conv.conv2d_grad_input_cpu(gy, w, gx_f, 0, 0, 0, 0, 1, 1, 1)
+    assert_close(gx_f, gx_s, name="grad_x", atol=1e-5, rtol=1e-5)
