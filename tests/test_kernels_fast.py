@@ -85,6 +85,27 @@ def test_linear_fast_kernels_match_simple(N, I, O, dtype, seed):
     assert_close(gb_f, gb_s, name="grad_bias", **tol)
 
 
+@settings(max_examples=40, deadline=None)
+@given(N=st.one_of(st.integers(0, 20), st.integers(60, 140)), I=st.integers(1, 40), O=st.integers(1, 20),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
+def test_linear_backward_tiles_match_simple(N, I, O, dtype, seed):
+    """Shapes that reach the tile kernel (six or more rows of the result, a tile or more of columns), with
+    a short last block of rows, a partial last tile of columns and sums over one to three blocks of k."""
+    from numbacnn import functional as F
+
+    rng = np.random.default_rng(seed)
+    x, w, gy = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), (N, O)))
+    tol = dict(atol=1e-4, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    gx_s, gx_f = np.empty_like(x), np.full_like(x, np.nan)
+    F.linear_grad_input_cpu_simple(gy, w, gx_s)
+    F.linear_grad_input_cpu(gy, w, gx_f)
+    assert_close(gx_f, gx_s, name="grad_x", **tol)
+    gw_s, gw_f, gb_s, gb_f = np.empty_like(w), np.full_like(w, np.nan), np.empty(O, dtype), np.empty(O, dtype)
+    F.linear_grad_weight_cpu_simple(gy, x, gw_s, gb_s)
+    F.linear_grad_weight_cpu(gy, x, gw_f, gb_f)
+    assert_close(gw_f, gw_s, name="grad_weight", **tol)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_fast_exp_matches_libm(dtype):
     """The vectorized exp gives the same sigmoid as math.exp within three ulps, special values included.
