@@ -7,11 +7,11 @@ from numbacnn import conv
 from helpers import assert_close
 
 
-_NAMES = ("y", "grad_x", "grad_weight", "grad_weight (tiles)")
+_NAMES = ("y", "y (tiles)", "grad_x", "grad_weight", "grad_weight (tiles)")
 
 
 def _simple_vs_fast(x, w, gy, pads, dil, groups):
-    """(simple, fast) outputs of forward, grad_input and grad_weight (both fast kernels) for stride 1."""
+    """(simple, fast) outputs of forward and grad_weight (both fast kernels of each) and grad_input, for stride 1."""
     N, C, H, W = x.shape
     O = w.shape[0]
     b = np.linspace(-1, 1, O).astype(x.dtype)
@@ -19,15 +19,17 @@ def _simple_vs_fast(x, w, gy, pads, dil, groups):
     y_s, y_f = np.empty(gy.shape, x.dtype), np.empty(gy.shape, x.dtype)
     conv.conv2d_forward_cpu_simple(x, w, b, y_s, 1, 1, pt, pl, *dil, groups)
     conv.conv2d_forward_cpu(x, w, b, y_f, *pads, *dil, groups)
+    y_t = np.empty(gy.shape, x.dtype)  # the tile kernels (used for groups of 16+ channels) work for any group size
+    conv.conv2d_forward_tiles_cpu(x, w, b, y_t, *pads, *dil, groups)
     gx_s, gx_f = np.empty_like(x), np.empty_like(x)
     conv.conv2d_grad_input_cpu_simple(gy, w, gx_s, 1, 1, pt, pl, *dil, groups)
     conv.conv2d_grad_input_cpu(gy, w, gx_f, *pads, *dil, groups)
     gw_s, gw_f = np.empty_like(w), np.empty_like(w)
     conv.conv2d_grad_weight_cpu_simple(gy, x, gw_s, 1, 1, pt, pl, *dil, groups)
     conv.conv2d_grad_weight_cpu(gy, x, gw_f, *pads, *dil, groups, 2)
-    gw_t = np.empty_like(w)  # the tile kernel (used for groups of 16+ channels) works for any group size
+    gw_t = np.empty_like(w)
     conv.conv2d_grad_weight_tiles_cpu(gy, x, gw_t, *pads, *dil, groups, 2)
-    return (y_s, gx_s, gw_s, gw_s), (y_f, gx_f, gw_f, gw_t)
+    return (y_s, y_s, gx_s, gw_s, gw_s), (y_f, y_t, gx_f, gw_f, gw_t)
 
 
 @settings(max_examples=40, deadline=None)
