@@ -321,7 +321,7 @@ def conv2d_forward_tiles_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
             for o in range(0, Og, T):  # output channels g * Og + o .. + nl - 1
                 nl = min(T, Og - o)
                 a = tile_load(bg, o)
-                for p in range(0, P, 6):  # output positions p .. + np_ - 1
+                for p in range(0, P, 6):  # output positions p .. p + ni - 1
                     a0, a1, a2, a3, a4, a5 = _fma6_taps(a, a, a, a, a, a, wg, S, o, xg, off,
                                                         e[p], e[p + 1], e[p + 2], e[p + 3], e[p + 4], e[p + 5])
                     tile_store(buf, 0, a0)

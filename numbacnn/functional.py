@@ -120,9 +120,10 @@ def linear_forward_cpu(x, w, b, y):
 # the convolution (_fma6). Neither operand is transposed: A is read in place with strides (sk, sm).
 # The sums run over blocks of _KBLOCK values of k and are then added to c, which keeps the rounding
 # error of a long sum (256 examples for grad_w) below PyTorch's; one running sum over all of k had
-# about 1.7 times PyTorch's error (LeNet's 400 -> 120 layer, against a float64 product). The last block of rows and the last tile of columns are moved back to end at
-# M and P, so they overlap the one before and recompute the same values; one thread does both, so its
-# "add to c" never meets another thread's.
+# about 1.7 times PyTorch's error (LeNet's 400 -> 120 layer, against a float64 product).
+# The last block of rows and the last tile of columns are moved back to end at M and P, so they
+# overlap the one before and recompute the same values; one thread does both, so its "add to c"
+# never meets another thread's.
 
 _KBLOCK = 64
 
@@ -183,6 +184,7 @@ def _matmul_tiles(a, sk, sm, b, c):
 
 @njit(cache=True)
 def _tiles_fit(M, Kd, c):
+    """Whether _matmul_tiles can compute c (M, P) with Kd terms per sum."""
     return M >= 6 and Kd >= 1 and c.shape[1] >= tile_lanes(c.reshape(-1))
 
 
