@@ -268,18 +268,18 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
 
 
 @njit(inline="always")
-def _fma6_taps(a0, a1, a2, a3, a4, a5, wk, S, o, src, off, e0, e1, e2, e3, e4, e5):
-    """a_i += wk[k * S + o : ... + lanes] * src[off[k] + e_i] for every tap k: _fma6 with the roles turned,
-    a tile of output channels' weights times the input under six output positions."""
-    for k in range(off.size):
-        wv = tile_load(wk, k * S + o)
-        d = off[k]
-        a0 = tile_fma(a0, wv, src, d + e0)
-        a1 = tile_fma(a1, wv, src, d + e1)
-        a2 = tile_fma(a2, wv, src, d + e2)
-        a3 = tile_fma(a3, wv, src, d + e3)
-        a4 = tile_fma(a4, wv, src, d + e4)
-        a5 = tile_fma(a5, wv, src, d + e5)
+def _fma6_at(a0, a1, a2, a3, a4, a5, src, S, o, wk, at, e0, e1, e2, e3, e4, e5):
+    """a_i += src[j * S + o : ... + lanes] * wk[at[j] + e_i] for every j < at.size: _fma6 with the roles
+    turned, the tile walking down the rows of src and each sum reading wk at its own offset e_i."""
+    for j in range(at.size):
+        s = tile_load(src, j * S + o)
+        d = at[j]
+        a0 = tile_fma(a0, s, wk, d + e0)
+        a1 = tile_fma(a1, s, wk, d + e1)
+        a2 = tile_fma(a2, s, wk, d + e2)
+        a3 = tile_fma(a3, s, wk, d + e3)
+        a4 = tile_fma(a4, s, wk, d + e4)
+        a5 = tile_fma(a5, s, wk, d + e5)
     return a0, a1, a2, a3, a4, a5
 
 
@@ -288,7 +288,7 @@ def conv2d_forward_tiles_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1, for groups of at least a tile of output channels (conv2's 16): the sums of
     conv2d_forward_cpu with the roles turned, a tile holding 16 output channels of one output position.
 
-    Six positions' tiles stay in registers over all K taps (``_fma6_taps``: per tap, one tile of weights,
+    Six positions' tiles stay in registers over all K taps (``_fma6_at``: per tap, one tile of weights,
     wt[g][k * S + o] = w[g * Og + o, k] with rows padded to whole tiles, and six broadcast inputs). Only
     real outputs are computed, none of the flat row's junk columns (conv2: 100 positions, not 144 lanes).
     Works for any group size (unused lanes are not stored); positions past the last repeat the last.
@@ -322,7 +322,7 @@ def conv2d_forward_tiles_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                 nl = min(T, Og - o)
                 a = tile_load(bg, o)
                 for p in range(0, P, 6):  # output positions p .. p + ni - 1
-                    a0, a1, a2, a3, a4, a5 = _fma6_taps(a, a, a, a, a, a, wg, S, o, xg, off,
+                    a0, a1, a2, a3, a4, a5 = _fma6_at(a, a, a, a, a, a, wg, S, o, xg, off,
                                                         e[p], e[p + 1], e[p + 2], e[p + 3], e[p + 4], e[p + 5])
                     tile_store(buf, 0, a0)
                     tile_store(buf, T, a1)
@@ -505,21 +505,6 @@ def conv2d_grad_weight_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
         gwk += part[t]
 
 
-@njit(inline="always")
-def _fma6_at(a0, a1, a2, a3, a4, a5, src, S, o, wk, d0, d1, d2, d3, d4, d5, L):
-    """a_i += src[m * S + o : ... + lanes] * wk[d_i + m] for every m < L: _fma6 with the roles turned,
-    the tile walking down the rows of src and each sum reading its own shifted slice of wk."""
-    for m in range(L):
-        s = tile_load(src, m * S + o)
-        a0 = tile_fma(a0, s, wk, d0 + m)
-        a1 = tile_fma(a1, s, wk, d1 + m)
-        a2 = tile_fma(a2, s, wk, d2 + m)
-        a3 = tile_fma(a3, s, wk, d3 + m)
-        a4 = tile_fma(a4, s, wk, d4 + m)
-        a5 = tile_fma(a5, s, wk, d5 + m)
-    return a0, a1, a2, a3, a4, a5
-
-
 @njit(parallel=True, cache=True)
 def conv2d_grad_weight_tiles_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
     """Stride 1, groups of at least a tile of output channels (conv2's 16): the same sums as
@@ -541,6 +526,7 @@ def conv2d_grad_weight_tiles_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thre
     zero = tile_fill(gw.dtype.type(0))
     xf = x.reshape(x.size)
     last = K - 1  # a short block of taps: its unused sums reread the last tap, into slack rows
+    ms = np.arange(L)  # every position m of the flat output row
     for t in prange(Th):
         buf = np.empty(C * Hp * Wp + L, x.dtype)
         gq = np.empty((groups, L, S), gy.dtype)
@@ -558,8 +544,8 @@ def conv2d_grad_weight_tiles_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thre
                         d0, d1, d2 = off[k0], off[min(k0 + 1, last)], off[min(k0 + 2, last)]
                         d3, d4, d5 = off[min(k0 + 3, last)], off[min(k0 + 4, last)], off[min(k0 + 5, last)]
                         a0 = a1 = a2 = a3 = a4 = a5 = zero  # this example's sums, then added to the job's
-                        a0, a1, a2, a3, a4, a5 = _fma6_at(a0, a1, a2, a3, a4, a5, gqg, S, o0, xg,
-                                                          d0, d1, d2, d3, d4, d5, L)
+                        a0, a1, a2, a3, a4, a5 = _fma6_at(a0, a1, a2, a3, a4, a5, gqg, S, o0, xg, ms,
+                                                          d0, d1, d2, d3, d4, d5)
                         e = k0 * S + o0
                         tile_store(pg, e, tile_add(tile_load(pg, e), a0))
                         tile_store(pg, e + S, tile_add(tile_load(pg, e + S), a1))
