@@ -10,14 +10,15 @@ store per multiply-add) or leaves them scalar; a Tile is a value, so they stay i
         acc = tile_fma(acc, tile_load(xp, off[k] + m), wt, k * O + o)
     tile_store(out_row, m, acc)                             # out_row[m : m + lanes] = acc
 
-``tile_add(a, b)`` adds two tiles; ``tile_lanes(a)`` is the lane count for a's dtype. Arrays must be 1-D
+``tile_add(a, b)`` adds two tiles, ``tile_add_at(arr, i, t)`` adds t into arr[i : i + lanes];
+``tile_lanes(a)`` is the lane count for a's dtype. Arrays must be 1-D
 and contiguous, indices >= 0 and the whole tile in range: these are raw loads and stores, with no bounds
 check and no negative-index wrap-around.
 """
 from __future__ import annotations
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
@@ -125,3 +126,9 @@ def tile_fma(typingctx, acc, x, arr, i):
                                              f"llvm.fmuladd.v{vt.count}f{arr.dtype.bitwidth}")
         return builder.call(fma, [xv, _splat(builder, s, vt), a])
     return acc(acc, x, arr, i), codegen
+
+
+@njit(inline="always")
+def tile_add_at(arr, i, t):
+    """arr[i : i + lanes] += t."""
+    tile_store(arr, i, tile_add(tile_load(arr, i), t))

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._checks import as_float, check_target, common_dtype, cuda_module, is_device_array
-from ._tiles import TILE_BYTES, tile_add, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from ._tiles import TILE_BYTES, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 from .geometry import ConvGeometry, conv_geometry  # noqa: F401  (re-exported: numbacnn.conv.conv_geometry)
 
 
@@ -167,6 +167,19 @@ def _example_row(x, xf, n, xp, pt, pb, pl, pr, L):
 
 
 @njit(inline="always")
+def _pack_tap_major(w, b, groups, S):
+    """wt (groups, K, S) with wt[g, k, r] = w[g * Og + r, k] and bp (groups, S) with bp[g, r] = b[g * Og + r]:
+    the weights tap-major per group, each row's Og channels padded with zeros to S."""
+    O = w.shape[0]
+    Og, K = O // groups, w.size // O
+    wt = np.zeros((groups, K, S), w.dtype)
+    wt[:, :, :Og] = w.reshape(groups, Og, K).transpose(0, 2, 1)
+    bp = np.zeros((groups, S), w.dtype)
+    bp[:, :Og] = b.reshape(groups, Og)
+    return wt, bp
+
+
+@njit(inline="always")
 def _widen_into(gy, n, gp, Wp):
     """gp (O, L) <- gy[n] laid out as flat output rows (i * Wp + j), zero in the junk columns."""
     O, HO, WO = gy.shape[1], gy.shape[2], gy.shape[3]
@@ -235,10 +248,7 @@ def conv2d_forward_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     Og = O // groups
     S = Og + 5
     off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
-    wt = np.zeros((groups, K, S), w.dtype)
-    wt[:, :, :Og] = w.reshape(groups, Og, K).transpose(0, 2, 1)
-    bp = np.zeros((groups, S), w.dtype)
-    bp[:, :Og] = b.reshape(groups, Og)
+    wt, bp = _pack_tap_major(w, b, groups, S)
     T = tile_lanes(bp[0])
     xf = x.reshape(x.size)
     for n in prange(N):
@@ -303,10 +313,7 @@ def conv2d_forward_tiles_cpu(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
     T = tile_lanes(b)
     S = (Og + T - 1) // T * T
-    wt = np.zeros((groups, K, S), w.dtype)
-    wt[:, :, :Og] = w.reshape(groups, Og, K).transpose(0, 2, 1)
-    bp = np.zeros((groups, S), w.dtype)
-    bp[:, :Og] = b.reshape(groups, Og)
+    wt, bp = _pack_tap_major(w, b, groups, S)
     B = (P + 5) // 6 * 6
     e = np.empty(B, np.int64)  # where output position p = (i, j) reads xp: i * Wp + j
     for p in range(B):
@@ -547,12 +554,12 @@ def conv2d_grad_weight_tiles_cpu(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thre
                         a0, a1, a2, a3, a4, a5 = _fma6_at(a0, a1, a2, a3, a4, a5, gqg, S, o0, xg, ms,
                                                           d0, d1, d2, d3, d4, d5)
                         e = k0 * S + o0
-                        tile_store(pg, e, tile_add(tile_load(pg, e), a0))
-                        tile_store(pg, e + S, tile_add(tile_load(pg, e + S), a1))
-                        tile_store(pg, e + 2 * S, tile_add(tile_load(pg, e + 2 * S), a2))
-                        tile_store(pg, e + 3 * S, tile_add(tile_load(pg, e + 3 * S), a3))
-                        tile_store(pg, e + 4 * S, tile_add(tile_load(pg, e + 4 * S), a4))
-                        tile_store(pg, e + 5 * S, tile_add(tile_load(pg, e + 5 * S), a5))
+                        tile_add_at(pg, e, a0)
+                        tile_add_at(pg, e + S, a1)
+                        tile_add_at(pg, e + 2 * S, a2)
+                        tile_add_at(pg, e + 3 * S, a3)
+                        tile_add_at(pg, e + 4 * S, a4)
+                        tile_add_at(pg, e + 5 * S, a5)
     gwk = gw.reshape(O, K)
     for o in range(O):
         g, r = o // Og, o % Og
