@@ -4,7 +4,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from numbacnn._tiles import tile_add, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from numbacnn._tiles import tile_add, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 
 
 @njit
@@ -33,6 +33,16 @@ def test_tile_ops_match_numpy(dtype, lanes):
                              + x[4:4 + lanes].astype(np.float64) * w[1])
     np.testing.assert_allclose(out, expected, rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps)
     assert not out[:3].any() and not out[3 + lanes:].any()  # nothing written outside the tile
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tile_add_at_adds_into_one_tile(dtype):
+    arr = np.arange(40, dtype=dtype)
+    njit(lambda a: tile_add_at(a, 5, tile_fill(a.dtype.type(0.5))))(arr)
+    lanes = 64 // arr.itemsize
+    expected = np.arange(40, dtype=dtype)
+    expected[5:5 + lanes] += 0.5
+    assert np.array_equal(arr, expected)
 
 
 def test_tile_nan_and_inf_propagate():
