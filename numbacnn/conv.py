@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._checks import as_float, check_target, common_dtype, cuda_module, is_device_array
-from ._tiles import TILE_BYTES, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from .cpu.tiles import TILE_BYTES, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 from .geometry import ConvGeometry, conv_geometry  # noqa: F401  (re-exported: numbacnn.conv.conv_geometry)
 
 

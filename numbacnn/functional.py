@@ -13,7 +13,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from ._checks import as_float, check_target, common_dtype, cuda_module, is_device_array
-from ._tiles import tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from .cpu.tiles import tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 from .conv import GEMM_MATH
 
 # ----------------------------------------------------------------------------------------------

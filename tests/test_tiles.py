@@ -4,7 +4,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from numbacnn._tiles import tile_add, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from numbacnn.cpu.tiles import tile_add, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 
 
 @njit

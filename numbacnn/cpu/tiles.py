@@ -1,4 +1,4 @@
-"""Tiles: 64 bytes of a float array (16 float32 or 8 float64) held in registers as one LLVM vector.
+"""Tiles (numbacnn.cpu.tiles): 64 bytes of a float array (16 float32 or 8 float64) held in registers as one LLVM vector.
 
 Why: the fast convolution keeps a running sum per output position across all 150 taps of a LeNet
 kernel. Written with scalars or NumPy slices, Numba/LLVM keeps those sums in memory (a load and a
