@@ -16,6 +16,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 # The ops load on first use (module __getattr__), so `import numbacnn` and `numbacnn --help` stay quick:
 # importing Numba and compiling/loading kernels happens only when a kernel is needed.
 _LAZY = {
+    "_checks": ("formula_kernels",),
     "conv": ("corr2d", "conv2d", "conv2d_backward"),
     "functional": ("cross_entropy", "cross_entropy_backward", "linear", "linear_backward", "relu", "relu_backward",
                    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward"),
@@ -25,13 +26,13 @@ _LAZY = {
              "min_pool2d", "min_pool2d_backward"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
-_SUBMODULES = ("optim", "nn", "models", "train", "data", "trace", "reference", "cuda", "scenarios")
+_SUBMODULES = ("optim", "nn", "models", "train", "data", "trace", "reference", "cpu", "cuda", "scenarios")
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _WHERE, _SUBMODULES)
 
 __all__ = [
-    "__version__", "Parameter", "optim",
+    "__version__", "Parameter", "optim", "formula_kernels",
     "corr2d", "conv2d", "conv2d_backward",
     "max_pool2d", "max_pool2d_backward", "min_pool2d", "min_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward",

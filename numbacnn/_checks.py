@@ -1,11 +1,20 @@
-"""Argument checks shared by every op: clear errors that name the argument and its value."""
+"""Argument checks and target choice shared by every public op: clear errors that name the argument and value.
+
+The public functions (``numbacnn.conv``, ``pool``, ``functional``, ``optim``) call these once, then hand
+checked arrays to the chosen target's implementation (``numbacnn.cpu.<op>`` or ``numbacnn.cuda.<op>``).
+"""
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import importlib
 import numbers
+import warnings
 
 import numpy as np
 
-TARGETS = ("cpu", "cuda")
+DEVICES = ("cpu", "cuda")
+TARGETS = DEVICES  # the pre-0.2 name
 
 
 def is_device_array(x) -> bool:
@@ -68,20 +77,117 @@ def pair(v, name: str, minimum: int = 1) -> tuple[int, int]:
     return out
 
 
-def check_target(target) -> str:
-    """Normalise ``target``; ``"cudasim"`` means ``"cuda"`` run under Numba's simulator."""
-    if target == "cudasim":
+def check_device(device, name: str = "device") -> str:
+    """Normalise ``device``; ``"cudasim"`` means ``"cuda"`` run under Numba's simulator."""
+    if device == "cudasim":
         import os
 
         if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
             raise ValueError(
-                "target='cudasim' needs NUMBA_ENABLE_CUDASIM=1 set before numba is imported "
+                f"{name}='cudasim' needs NUMBA_ENABLE_CUDASIM=1 set before numba is imported "
                 "(e.g. `NUMBA_ENABLE_CUDASIM=1 python script.py`); the numbacnn CLI does this for you"
             )
         return "cuda"
-    if target not in TARGETS:
-        raise ValueError(f"target must be 'cpu', 'cuda' or 'cudasim', got {target!r}")
-    return target
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cudasim', got {device!r}")
+    return device
+
+
+check_target = check_device  # TODO(redesign): callers move to check_device / resolve_device
+
+
+def resolve_device(device=None, target=None, *arrays) -> str:
+    """'cpu' or 'cuda' for one op call.
+
+    ``device`` wins; ``None`` follows the arrays (any CUDA device array among them means 'cuda', as a PyTorch
+    op runs where its tensors are), else 'cpu'. ``target=`` is the pre-0.2 name of ``device=``: still
+    accepted, with a DeprecationWarning (``cross_entropy`` has no such alias: its ``target`` is the labels).
+    """
+    if target is not None:
+        warnings.warn("target= is deprecated since numbacnn 0.2 and will be removed in 0.3: use device= "
+                      "(same values: 'cpu', 'cuda', 'cudasim')", DeprecationWarning, stacklevel=3)
+        if device is not None and check_device(device) != check_device(target, "target"):
+            raise ValueError(f"device={device!r} and target={target!r} disagree: pass only device=")
+        if device is None:
+            return check_device(target, "target")
+    if device is not None:
+        return check_device(device)
+    return "cuda" if any(is_device_array(a) for a in arrays) else "cpu"
+
+
+def implementation(device: str, family: str):
+    """The module that runs ``family`` ('conv', 'pool', 'functional', 'optim') on ``device``:
+    ``numbacnn.cpu.<family>`` or ``numbacnn.cuda.<family>`` (the latter after checking for a GPU)."""
+    if device == "cuda":
+        cuda_module()
+    return importlib.import_module(f"numbacnn.{device}.{family}")
+
+
+_FORMULA_ONLY = contextvars.ContextVar("numbacnn_formula_kernels", default=False)
+
+
+@contextlib.contextmanager
+def formula_kernels():
+    """Inside ``with numbacnn.formula_kernels():`` every op runs kernel 1, the formula, one output element at a
+    time (on the CPU and on CUDA), unless a call names another ``kernel=``. For stepping through a whole
+    network (``numbacnn.nn`` layers, ``train-lenet``) in the code that reads like the book."""
+    token = _FORMULA_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _FORMULA_ONLY.reset(token)
+
+
+def check_kernel(kernel, available, op: str):
+    """``kernel`` (None: the fastest that fits the options; or a number from ``available``) as None or an int.
+
+    Under ``formula_kernels()`` a kernel of None means 1."""
+    if kernel is None:
+        return 1 if _FORMULA_ONLY.get() else None
+    if not _is_int(kernel) or int(kernel) not in available:
+        have = ", ".join(str(k) for k in available)
+        raise ValueError(f"kernel must be None (the fastest that fits) or one of {have} for {op}, got {kernel!r}")
+    return int(kernel)
+
+
+def check_flag(v, name: str) -> bool:
+    """``v`` as a bool; anything but True/False (NumPy's included) is a TypeError naming ``name``."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
+
+
+def host_float(x, name: str, ndim=None) -> np.ndarray:
+    """``as_float`` for an op running on the CPU: a CUDA device array is refused with a clear error."""
+    if is_device_array(x):
+        raise TypeError(f"{name} is a CUDA device array but the op runs on the CPU: pass device='cuda' "
+                        f"(or copy it with numbacnn.cuda.to_host)")
+    return as_float(x, name, ndim)
+
+
+def float_arrays(device: str, *specs):
+    """``(dtype, [arrays])`` for ``(array, name, ndim)`` specs, ready for ``device``'s kernels.
+
+    CPU: contiguous NumPy arrays of one dtype (float64 if any is float64, else float32). CUDA: device arrays
+    (``numbacnn.cuda.arrays.device_floats``: host data copied, device data used in place). ``None`` entries
+    (an absent bias) stay None. The checks and their messages are the same on both targets.
+    """
+    if device == "cuda":
+        from .cuda.arrays import device_floats
+
+        return device_floats(*specs)
+    checked = [None if a is None else host_float(a, name, ndim) for a, name, ndim in specs]
+    dt = common_dtype(*checked)
+    return dt, [None if a is None else np.ascontiguousarray(a, dt) for a in checked]
+
+
+def float_array(device: str, a, name: str, ndim, dtype):
+    """One more input of an op whose dtype is already fixed (a grad_out): converted on the CPU, checked on CUDA."""
+    if device == "cuda":
+        from .cuda.arrays import device_float
+
+        return device_float(a, name, ndim, dtype)
+    return np.ascontiguousarray(host_float(a, name, ndim), dtype)
 
 
 def cuda_module():
