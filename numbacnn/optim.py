@@ -70,6 +70,27 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
                        bool(maximize))
 
 
+class _HookHandle:
+    """What ``register_step_*_hook`` returns: ``remove()`` unsubscribes the hook (twice is harmless)."""
+
+    _next = 0
+
+    def __init__(self, hooks):
+        self._hooks, self.id = hooks, _HookHandle._next
+        _HookHandle._next += 1
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+
+def _add_hook(hooks, hook):
+    if not callable(hook):
+        raise TypeError(f"hook must be callable as hook(optimizer, args, kwargs), got {type(hook).__name__}")
+    handle = _HookHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
 def check_hyperparameters(lr, momentum, dampening, weight_decay, nesterov):
     """The same checks, in the same words, as torch.optim.SGD."""
     if lr is None or lr < 0.0:
@@ -97,6 +118,7 @@ class SGD:
         self.defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                              nesterov=nesterov, maximize=maximize)
         self.state = {p: {} for p in self.params}
+        self._pre_hooks, self._post_hooks = {}, {}
 
     def __getattr__(self, name):
         defaults = self.__dict__.get("defaults", {})
@@ -109,8 +131,24 @@ class SGD:
         for p in self.params:
             p.grad = None
 
+    def register_step_pre_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` before every ``step()`` (PyTorch's signature); returns a handle
+        whose ``remove()`` unsubscribes. Observers (``numbacnn.trace.Tracer``) read parameters and buffers here."""
+        return _add_hook(self._pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` after every ``step()``; returns a handle with ``remove()``."""
+        return _add_hook(self._post_hooks, hook)
+
     def step(self):
-        """One SGD step over every parameter that has a gradient."""
+        """One SGD step over every parameter that has a gradient (the step hooks run before and after)."""
+        for hook in list(self._pre_hooks.values()):
+            hook(self, (), {})
+        self._step()
+        for hook in list(self._post_hooks.values()):
+            hook(self, (), {})
+
+    def _step(self):
         live = [p for p in self.params if p.grad is not None]
         bufs = [self.state[p].get("momentum_buffer") for p in live]
         sgd([p.data for p in live], [p.grad for p in live], bufs, **self.defaults)
