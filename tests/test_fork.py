@@ -57,7 +57,7 @@ def test_drawing_process_never_imports_numba(tmp_path):
         from numbacnn.commands.animate import _conv_traces, _run_kernels
         x = np.ones((1, 1, 4, 5), np.float32); w = np.array([[[[1, -1]]]], np.float32)
         trace, flipped = _run_kernels(_conv_traces, x, w, None, False, True, (4, 4), dict(target="cpu"))
-        import viz
+        from numbacnn import viz
         viz.conv(trace, flipped=flipped, dpi=30).save({str(tmp_path / 'a.gif')!r})
         assert trace.out.shape == (1, 1, 4, 4) and flipped is not None
         print("numba" in sys.modules)

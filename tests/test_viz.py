@@ -5,10 +5,9 @@ import subprocess
 import numpy as np
 import pytest
 
-import viz
-from numbacnn import scenarios
+from numbacnn import scenarios, viz
 from numbacnn.trace import trace_conv2d, trace_pool2d
-from viz.style import fmt
+from numbacnn.viz.style import fmt
 
 DPI = 40  # tiny figures: fast tests
 
@@ -317,7 +316,7 @@ def test_glyph_cache_draws_the_same_pixels_as_matplotlib(conv_trace):
     """viz._agg pastes cached glyph bitmaps; the frames equal those of the stock Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from viz import _agg
+    from numbacnn.viz import _agg
 
     cached = viz.conv(conv_trace, dpi=72)
     assert type(cached.fig.canvas) is _agg.CANVAS
@@ -332,7 +331,7 @@ def test_forked_child_forgets_cached_fonts(conv_trace):
     """FT2Font objects read their file through an offset shared across fork: a child must not reuse them."""
     import os
 
-    from viz import _agg
+    from numbacnn.viz import _agg
 
     anim = viz.conv(conv_trace, dpi=DPI)
     anim.frames()

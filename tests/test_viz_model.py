@@ -4,8 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 import numbacnn as nc
-import viz
-from numbacnn import nn, scenarios
+from numbacnn import nn, scenarios, viz
 from numbacnn.cli import main
 from numbacnn.trace import Tracer, load
 from numbacnn.train import train_batch

@@ -35,7 +35,7 @@ def output_options(f):
 
 def _check_output(path):
     """Validate -o before any work: unknown format -> usage error (2); unwritable -> failure (1)."""
-    from viz._save import SaveError, check_output
+    from numbacnn.viz._save import SaveError, check_output
 
     try:
         check_output(path)
@@ -47,7 +47,7 @@ def _check_output(path):
 
 def _save(anim, path, fps):
     """Render every frame with a progress bar, write the file, print its path."""
-    from viz._save import SaveError
+    from numbacnn.viz._save import SaveError
 
     try:
         with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=sys.stderr) as bar:
@@ -192,7 +192,7 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
         fail(str(exc), 1)
     except ValueError as exc:
         raise click.UsageError(str(exc))
-    import viz
+    from numbacnn import viz
 
     anim = viz.conv(trace, flipped=flipped, dpi=dpi)
     _save(anim, output, fps or 2)
@@ -217,7 +217,7 @@ def _run_kernels(fn, *args):
     from numbacnn._fork import Forked
 
     job = Forked(fn, *args)
-    import viz
+    from numbacnn import viz
 
     viz.preload()
     return job.result()
@@ -280,7 +280,7 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
         raise click.UsageError(str(exc))
     except NoGPUError as exc:
         fail(str(exc), 1)
-    import viz
+    from numbacnn import viz
 
     _save(viz.pool(*traces, dpi=dpi), output, fps or 2)
 
@@ -307,7 +307,7 @@ def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
     from numbacnn import scenarios
 
     record = _run_kernels(scenarios.learn_kernel, steps, lr, seed)
-    import viz
+    from numbacnn import viz
 
     _save(viz.learn_kernel(record, dpi=dpi), output, fps or 2)
 
@@ -342,7 +342,7 @@ def sgd_cmd(surface, steps, lr, momentum, dampening, weight_decay, nesterov, tra
                                              dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
     except ValueError as exc:
         raise click.UsageError(str(exc))
-    import viz
+    from numbacnn import viz
 
     _save(viz.sgd_paths(run, dpi=dpi), output, fps or 3)
 
@@ -367,7 +367,7 @@ def _sgd_trace(path, param, output, fps, dpi):
                                  param_hint="'--param'")
     output = output or f"sgd-trace-{str(name).replace('.', '-')}.gif"
     _check_output(output)
-    import viz
+    from numbacnn import viz
 
     try:
         anim = viz.sgd_trace(trace, name, dpi=dpi)
@@ -397,7 +397,7 @@ def features_cmd(trace_path, example, source, max_channels, output, fps, dpi):
         fail(f"{trace_path!r} is an op trace; features needs a training trace (numbacnn train-lenet --trace ...)", 1)
     output = output or "features.gif"
     _check_output(output)
-    import viz
+    from numbacnn import viz
 
     try:
         anim = viz.features(trace, example=example, max_channels=max_channels, source=source, dpi=dpi)
@@ -446,6 +446,6 @@ def cuda_grid_cmd(target, op, layout, threads, size, output, fps, dpi):
         fail(str(exc), 1)
     except ValueError as exc:
         raise click.UsageError(str(exc))
-    import viz
+    from numbacnn import viz
 
     _save(viz.cuda_grid(trace, dpi=dpi), output, fps or 4)
