@@ -1,4 +1,8 @@
-"""Pooling on the GPU: @cuda.jit kernels and host-side launchers, the same numbers as ``numbacnn.pool``.
+"""Pooling on the GPU (numbacnn.cuda.pool): @cuda.jit kernels and their launchers, numbered as on the CPU.
+
+Siblings: ``numbacnn.pool`` (the public functions: they check the arguments and call the launchers here),
+``numbacnn.reference.pool`` (plain NumPy), ``numbacnn.cpu.pool`` (the same launchers, @njit). Nothing here checks
+user input: arrays arrive as Numba device arrays of one float dtype (indices: integers), with a checked geometry.
 
 Window (i, j) of a plane covers rows i*sh - ph + p*dh (p < KH) and columns j*sw - pw + q*dw (q < KW); adaptive
 pooling uses rows floor(i*H/HO) .. ceil((i+1)*H/HO) - 1. Kernels (one thread per element, no atomics):
@@ -12,7 +16,8 @@ The backward kernels gather in the order the CPU kernels scatter (windows in row
 max/min_pool2d_backward take the forward's indices (``indices=``) as the CPU versions do: the same gather kernel
 then reads them instead of a fresh forward's (a gather needs no atomic adds where windows overlap).
 Pooling reads each input a few times and does almost no arithmetic: it is memory-bound, and one thread per
-element is already the fast layout, so there is no tiled variant.
+element is already the fast layout, so there is no tiled variant: KERNELS has kernel 1 only (min pooling runs
+max pooling's kernels with sign -1).
 """
 from __future__ import annotations
 
@@ -21,9 +26,11 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..pool import _avg_options, _flag, adaptive_pool_geometry, check_indices, pool_geometry
 from . import config
-from .arrays import device_float, device_floats, is_device, to_device
+
+KERNELS = {op: (1,) for op in (
+    "max_pool2d", "max_pool2d_backward", "min_pool2d", "min_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward")}
 
 # ----------------------------------------------------------------------------------------------
 # Kernels
@@ -248,156 +255,80 @@ def adaptive_avg_pool2d_backward_kernel1(gy, gx):
 
 
 # ----------------------------------------------------------------------------------------------
-# Launchers
+# Launchers, the same names and signatures as numbacnn.cpu.pool; ``kernel`` is None or 1 (the only one).
 
 
-def _x(x):
-    _, (x,) = device_floats((x, "x", 4))
-    return x
-
-
-def _grad(grad_out, x, out_hw):
-    gy = device_float(grad_out, "grad_out", 4, np.dtype(x.dtype))
-    expected = tuple(x.shape[:2]) + tuple(out_hw)
-    if tuple(gy.shape) != expected:
-        raise ValueError(f"grad_out must have the output's shape {expected}, got {tuple(gy.shape)}")
-    return gy
-
-
-def _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign):
-    x = _x(x)
-    geo = pool_geometry(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
+def max_pool2d(x, geo, sign=1.0, kernel=None):
+    """(out, idx) device arrays of max pooling (sign 1) or min pooling (sign -1); idx int64 h*W + w."""
     shape = tuple(x.shape[:2]) + geo.out_hw
     out = cuda.device_array(shape, dtype=x.dtype)
     idx = cuda.device_array(shape, dtype=np.int64)
     if out.size:
         max_pool2d_forward_kernel1[config.launch_1d(out.size)](x, out, idx, *geo.kernel, *geo.stride, *geo.padding,
                                                                *geo.dilation, sign)
-    return x, geo, out, idx
+    return out, idx
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """``numbacnn.max_pool2d`` on the GPU -> device array (N, C, HO, WO), or (out, int64 indices)."""
-    return_indices = _flag(return_indices, "return_indices")
-    _, _, out, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, 1.0)
-    return (out, idx) if return_indices else out
-
-
-def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """``numbacnn.min_pool2d`` on the GPU: -max_pool2d(-x), the first minimum wins."""
-    return_indices = _flag(return_indices, "return_indices")
-    _, _, out, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, -1.0)
-    return (out, idx) if return_indices else out
-
-
-def _indices(indices, expected):
-    """The forward's indices on the device as int64 of shape ``expected``, or a clear error."""
-    if is_device(indices):
-        idx = to_device(indices)
-        if np.dtype(idx.dtype) != np.int64:
-            raise TypeError(f"indices must be int64 positions h*W + w (the forward's return_indices output), "
-                            f"got dtype {np.dtype(idx.dtype)}")
-        if tuple(idx.shape) != tuple(expected):
-            raise ValueError(f"indices must have the output's shape {tuple(expected)}, got {tuple(idx.shape)}")
-        return idx
-    return cuda.to_device(check_indices(indices, expected))
-
-
-def _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, sign, indices):
+def max_pool2d_backward(grad_out, x, geo, indices=None, sign=1.0, kernel=None):
+    """Gradient w.r.t. x (a device array, N, C, H, W) of max (sign 1) / min (sign -1) pooling; the winners are
+    read from ``indices`` (the forward's) when given, else found again by a forward pass."""
     if indices is None:
-        x, geo, _, idx = _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, sign)
-    else:  # the forward's winners: no search
-        x = _x(x)
-        geo = pool_geometry(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
-        idx = _indices(indices, tuple(x.shape[:2]) + geo.out_hw)
-    gy = _grad(grad_out, x, geo.out_hw)
+        _, indices = max_pool2d(x, geo, sign)
     gx = cuda.device_array(tuple(x.shape), dtype=x.dtype)
     if gx.size:
-        max_pool2d_backward_kernel1[config.launch_1d(gx.size)](gy, idx, gx, *geo.kernel, *geo.stride, *geo.padding,
-                                                               *geo.dilation)
+        max_pool2d_backward_kernel1[config.launch_1d(gx.size)](grad_out, indices, gx, *geo.kernel, *geo.stride,
+                                                               *geo.padding, *geo.dilation)
     return gx
 
 
-def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                        indices=None):
-    """Gradient of max_pool2d w.r.t. x as a device array (N, C, H, W); ``indices``: the forward's, if kept."""
-    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, 1.0, indices)
-
-
-def min_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                        indices=None):
-    """Gradient of min_pool2d w.r.t. x as a device array (N, C, H, W); ``indices``: the forward's, if kept."""
-    return _extreme_pool_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, -1.0, indices)
-
-
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
-    """``numbacnn.avg_pool2d`` on the GPU -> device array (N, C, HO, WO)."""
-    x = _x(x)
-    geo = pool_geometry(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode)
-    include, override = _avg_options(count_include_pad, divisor_override)
+def avg_pool2d(x, geo, count_include_pad=True, divisor_override=0, kernel=None):
+    """Average pooling -> device array (N, C, HO, WO); ``divisor_override`` 0 means none."""
     out = cuda.device_array(tuple(x.shape[:2]) + geo.out_hw, dtype=x.dtype)
     if out.size:
         avg_pool2d_forward_kernel1[config.launch_1d(out.size)](x, out, *geo.kernel, *geo.stride, *geo.padding,
-                                                               include, override)
+                                                               count_include_pad, divisor_override)
     return out
 
 
-def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                        divisor_override=None):
+def avg_pool2d_backward(grad_out, x, geo, count_include_pad=True, divisor_override=0, kernel=None):
     """Gradient of avg_pool2d w.r.t. x as a device array (N, C, H, W)."""
-    x = _x(x)
-    geo = pool_geometry(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode)
-    include, override = _avg_options(count_include_pad, divisor_override)
-    gy = _grad(grad_out, x, geo.out_hw)
     gx = cuda.device_array(tuple(x.shape), dtype=x.dtype)
     if gx.size:
-        avg_pool2d_backward_kernel1[config.launch_1d(gx.size)](gy, gx, *geo.kernel, *geo.stride, *geo.padding,
-                                                               include, override)
+        avg_pool2d_backward_kernel1[config.launch_1d(gx.size)](grad_out, gx, *geo.kernel, *geo.stride, *geo.padding,
+                                                               count_include_pad, divisor_override)
     return gx
 
 
-def adaptive_avg_pool2d(x, output_size):
-    """``numbacnn.adaptive_avg_pool2d`` on the GPU -> device array (N, C, HO, WO)."""
-    x = _x(x)
-    out = cuda.device_array(tuple(x.shape[:2]) + adaptive_pool_geometry(tuple(x.shape), output_size), dtype=x.dtype)
+def adaptive_avg_pool2d(x, out_hw, kernel=None):
+    """Adaptive average pooling -> device array (N, C, HO, WO) = out_hw."""
+    out = cuda.device_array(tuple(x.shape[:2]) + tuple(out_hw), dtype=x.dtype)
     if out.size:
         adaptive_avg_pool2d_forward_kernel1[config.launch_1d(out.size)](x, out)
     return out
 
 
-def adaptive_avg_pool2d_backward(grad_out, x, output_size):
+def adaptive_avg_pool2d_backward(grad_out, x, kernel=None):
     """Gradient of adaptive_avg_pool2d w.r.t. x as a device array (N, C, H, W)."""
-    x = _x(x)
-    gy = _grad(grad_out, x, adaptive_pool_geometry(tuple(x.shape), output_size))
     gx = cuda.device_array(tuple(x.shape), dtype=x.dtype)
     if gx.size:
-        adaptive_avg_pool2d_backward_kernel1[config.launch_1d(gx.size)](gy, gx)
+        adaptive_avg_pool2d_backward_kernel1[config.launch_1d(gx.size)](grad_out, gx)
     return gx
 
 
-def _adaptive_max(x, output_size):
-    x = _x(x)
-    shape = tuple(x.shape[:2]) + adaptive_pool_geometry(tuple(x.shape), output_size)
+def adaptive_max_pool2d(x, out_hw, kernel=None):
+    """(out, idx) device arrays of adaptive max pooling to (HO, WO) = out_hw; idx int64 h*W + w."""
+    shape = tuple(x.shape[:2]) + tuple(out_hw)
     out = cuda.device_array(shape, dtype=x.dtype)
     idx = cuda.device_array(shape, dtype=np.int64)
     if out.size:
         adaptive_max_pool2d_forward_kernel1[config.launch_1d(out.size)](x, out, idx)
-    return x, out, idx
+    return out, idx
 
 
-def adaptive_max_pool2d(x, output_size, return_indices=False):
-    """``numbacnn.adaptive_max_pool2d`` on the GPU -> device array, or (out, int64 indices)."""
-    return_indices = _flag(return_indices, "return_indices")
-    _, out, idx = _adaptive_max(x, output_size)
-    return (out, idx) if return_indices else out
-
-
-def adaptive_max_pool2d_backward(grad_out, x, output_size):
+def adaptive_max_pool2d_backward(grad_out, x, kernel=None):
     """Gradient of adaptive_max_pool2d w.r.t. x as a device array (N, C, H, W)."""
-    x, out, idx = _adaptive_max(x, output_size)
-    gy = _grad(grad_out, x, out.shape[2:])
+    _, idx = adaptive_max_pool2d(x, tuple(grad_out.shape[2:]))
     gx = cuda.device_array(tuple(x.shape), dtype=x.dtype)
     if gx.size:
-        adaptive_max_pool2d_backward_kernel1[config.launch_1d(gx.size)](gy, idx, gx)
+        adaptive_max_pool2d_backward_kernel1[config.launch_1d(gx.size)](grad_out, idx, gx)
     return gx
