@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -37,23 +38,153 @@ def test_conv_default_writes_a_gif_named_after_it(tmp_path):
     assert path.is_file() and str(path) in out
 
 
-@pytest.mark.parametrize("args, ext", [
-    (["conv", "--kernel", "1,0;0,-1", "--input", "checker", "--padding", "1", "--stride", "2"], ".png"),
-    (["conv", "--flip", "--kernel", "1,2;0,-1", "--input", "checker", "--size", "4"], ".gif"),
-    (["conv", "--channels", "2,2", "--size", "3x4"], ".gif"),
-    (["conv", "--backward", "--size", "3x4"], ".gif"),
-    (["pool", "--compare", "--input", "checker", "--image-size", "4"], ".gif"),
-    (["pool", "--mode", "avg", "--size", "3", "--stride", "2", "--padding", "1"], ".png"),
-    (["learn-kernel", "--steps", "3"], ".gif"),
-    (["sgd", "--steps", "3"], ".html"),
-    (["sgd", "--surface", "rosenbrock", "--steps", "3", "--no-nesterov", "--dampening", "0.5"], ".gif"),
-])
-def test_subcommands_write_each_format(tmp_path, args, ext):
+@pytest.fixture
+def drawn(monkeypatch):
+    """What each command handed to numbacnn.viz (the traces and records), and the frame count it saved."""
+    from numbacnn import viz
+    from numbacnn.commands import animate
+
+    seen = {}
+
+    def spy(name, real):
+        def wrapper(*args, **kwargs):
+            seen[name], seen[f"{name}_kwargs"] = args, kwargs
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(viz, name, wrapper)
+
+    for name in ("conv", "pool", "learn_kernel", "sgd_paths"):
+        spy(name, getattr(viz, name))
+    real_save = animate._save
+
+    def save(anim, *args):
+        seen["frames"] = len(anim)
+        return real_save(anim, *args)
+
+    monkeypatch.setattr(animate, "_save", save)
+    return seen
+
+
+def _ref_conv(t, flip=False):
+    from numbacnn.reference.conv import conv2d
+
+    m = t.meta
+    return conv2d(t.x, t.weight, None, tuple(m["stride"]), tuple(m["padding"]), tuple(m["dilation"]), flip=flip)
+
+
+def _kernel(text):
+    from numbacnn import scenarios
+
+    return scenarios.parse_kernel(text)
+
+
+def _checker():
+    from numbacnn import scenarios
+
+    return scenarios.preset_input("checker")
+
+
+def _conv_stride_padding(seen):
+    t = seen["conv"][0]
+    assert seen["conv_kwargs"]["flipped"] is None
+    x = _checker()
+    assert t.op == "conv2d" and np.array_equal(t.x[0, 0], x)
+    assert np.array_equal(t.weight[0, 0], [[1, 0], [0, -1]])
+    assert tuple(t.meta["stride"]) == (2, 2) and tuple(t.meta["padding"]) == (1, 1, 1, 1)
+    ho, wo = (x.shape[0] + 2 - 2) // 2 + 1, (x.shape[1] + 2 - 2) // 2 + 1
+    assert t.out.shape == (1, 1, ho, wo) and np.array_equal(t.out, _ref_conv(t))
+    assert seen["frames"] == ho * wo  # one frame per window
+
+
+def _conv_flip(seen):
+    t = seen["conv"][0]
+    flipped = seen["conv_kwargs"]["flipped"]
+    assert t.op == "conv2d" and not t.meta["flip"] and max(t.x.shape[2:]) == 4
+    assert np.array_equal(t.weight[0, 0], [[1, 2], [0, -1]]) and np.array_equal(t.out, _ref_conv(t))
+    assert flipped is not None and flipped.meta["flip"]
+    assert np.array_equal(flipped.kernel[0, 0], [[-1, 0], [2, 1]])
+    assert np.array_equal(flipped.out, _ref_conv(flipped, flip=True))
+    assert seen["frames"] == t.out.size
+
+
+def _conv_channels(seen):
+    t = seen["conv"][0]
+    assert t.x.shape == (1, 2, 3, 4) and np.array_equal(t.x[0, 1], t.x[0, 0] + 1)
+    assert t.weight.shape[:2] == (2, 2) and np.array_equal(t.weight[0, 0], _kernel("edge"))
+    assert np.array_equal(t.weight[1, 1], t.weight[0, 0] + 2) and np.array_equal(t.weight[0, 1], t.weight[0, 0] + 1)
+    assert np.array_equal(t.out, _ref_conv(t)) and seen["frames"] == t.out.size  # 2 output channels
+
+
+def _conv_backward(seen):
+    from numbacnn.reference.conv import conv2d_backward
+
+    t = seen["conv"][0]
+    assert t.op == "conv2d_backward" and t.x.shape == (1, 1, 3, 4)
+    gx, gw, _ = conv2d_backward(t.grad_out, t.x, t.weight)
+    assert np.allclose(t.grad_x, gx) and np.allclose(t.grad_weight, gw)
+    assert seen["frames"] == t.weight[0, 0].size + t.x[0, 0].size  # the kernel's cells, then the input's
+
+
+def _pool_compare(seen):
+    from numbacnn.reference import pool as ref
+
+    traces = seen["pool"]
+    assert [t.op for t in traces] == ["max_pool2d", "avg_pool2d", "min_pool2d"]
+    for t, fn in zip(traces, (ref.max_pool2d, ref.avg_pool2d, ref.min_pool2d)):
+        assert max(t.x.shape[2:]) == 4 and np.allclose(t.out, fn(t.x, 2))
+
+
+def _pool_avg_options(seen):
+    from numbacnn.reference.pool import avg_pool2d
+
+    (t,) = seen["pool"]
+    digits = np.arange(36, dtype=np.float32).reshape(6, 6) * 7 % 10
+    assert t.op == "avg_pool2d" and np.array_equal(t.x[0, 0], digits)
+    assert tuple(t.meta["kernel_size"]) == (3, 3) and tuple(t.meta["stride"]) == (2, 2)
+    assert tuple(t.meta["padding"]) == (1, 1)
+    assert t.out.shape == (1, 1, 3, 3) and np.allclose(t.out, avg_pool2d(t.x, 3, 2, 1))
+    assert seen["frames"] == 9
+
+
+def _learn_kernel(seen):
+    (record,) = seen["learn_kernel"]
+    assert record.steps == 3 and record.kernels.shape[0] == 4 and len(record.losses) == 3
+
+
+def _sgd_default(seen):
+    (run,) = seen["sgd_paths"]
+    assert run["surface"] == "quadratic" and [p.variant for p in run["paths"]] == ["sgd", "momentum", "nesterov"]
+    assert all(p.positions.shape == (4, 2) for p in run["paths"])
+
+
+def _sgd_rosenbrock_damped(seen):
+    (run,) = seen["sgd_paths"]
+    assert run["surface"] == "rosenbrock" and [p.variant for p in run["paths"]] == ["sgd", "momentum"]
+    assert run["paths"][1].hyper["dampening"] == 0.5 and not run["paths"][1].hyper["nesterov"]
+    assert all(p.positions.shape == (4, 2) for p in run["paths"])
+
+
+@pytest.mark.parametrize("args, ext, check", [
+    (["conv", "--kernel", "1,0;0,-1", "--input", "checker", "--padding", "1", "--stride", "2"], ".png",
+     _conv_stride_padding),
+    (["conv", "--flip", "--kernel", "1,2;0,-1", "--input", "checker", "--size", "4"], ".gif", _conv_flip),
+    (["conv", "--channels", "2,2", "--size", "3x4"], ".gif", _conv_channels),
+    (["conv", "--backward", "--size", "3x4"], ".gif", _conv_backward),
+    (["pool", "--compare", "--input", "checker", "--image-size", "4"], ".gif", _pool_compare),
+    (["pool", "--mode", "avg", "--size", "3", "--stride", "2", "--padding", "1"], ".png", _pool_avg_options),
+    (["learn-kernel", "--steps", "3"], ".gif", _learn_kernel),
+    (["sgd", "--steps", "3"], ".html", _sgd_default),
+    (["sgd", "--surface", "rosenbrock", "--steps", "3", "--no-nesterov", "--dampening", "0.5"], ".gif",
+     _sgd_rosenbrock_damped),
+], ids=lambda v: v.__name__.strip("_") if callable(v) else None)
+def test_subcommands_write_each_format(tmp_path, drawn, args, ext, check):
+    """Each variant writes its file, and what was drawn is what its options ask for (so no option is dropped)."""
     out_file = tmp_path / f"a{ext}"
     code, out = run([*args, *SMALL, "-o", str(out_file)])
     assert code == 0, out
     assert out_file.is_file() and out_file.stat().st_size > 0
     assert str(out_file) in out
+    check(drawn)
 
 
 def test_image_file_input_is_read_as_grayscale(tmp_path):
@@ -118,10 +249,10 @@ def test_mp4_without_ffmpeg_names_the_fix(tmp_path, monkeypatch):
 def test_trace_commands_reject_bad_files(tmp_path):
     junk = tmp_path / "junk.nctrace"
     junk.write_text("nope")
-    code, out = run(["features", str(junk), *SMALL, "-o", str(tmp_path / "x.gif")])
-    assert code == 1 and "Error" in out
-    code, out = run(["sgd", "--trace", str(junk), *SMALL, "-o", str(tmp_path / "x.gif")])
-    assert code == 1 and "Error" in out
+    for cmd in (["features", str(junk)], ["sgd", "--trace", str(junk)]):
+        code, out = run([*cmd, *SMALL, "-o", str(tmp_path / "x.gif")])
+        assert code == 1, out
+        assert f"Error: {str(junk)!r} is truncated or is not a trace file" in out, out  # the reader's own words
 
 
 def test_cuda_grid_under_the_simulator(tmp_path):

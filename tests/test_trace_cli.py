@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from numbacnn import nn
 from numbacnn.cli import main
+from numbacnn.data import locate_fashion_mnist
 from numbacnn.optim import SGD
 from numbacnn.trace import Tracer, load, trace_conv2d
 from numbacnn.train import train_batch
@@ -87,15 +88,18 @@ def test_bad_files_exit_1_without_traceback(tmp_path, trace_path):
         for cmd in (["info", bad], ["export", bad, "--step", 0, "-o", tmp_path / "o.npz"]):
             r = invoke(*cmd)
             assert r.exit_code == 1, (cmd, r.output)
-            assert text in r.output and "Traceback" not in r.output and r.exception is None or \
-                isinstance(r.exception, SystemExit)
+            assert f"Error: {str(bad)!r}" in r.output, (cmd, r.output)  # the message names the file ...
+            assert text in r.output, (cmd, text, r.output)  # ... and says what is wrong with it
+            assert "Traceback" not in r.output, (cmd, r.output)
+            assert r.exception is None or isinstance(r.exception, SystemExit), (cmd, r.exception)
 
 
-FASHION = "/usr/share/datasets/fashion-mnist"
+FASHION = str(locate_fashion_mnist() or "")  # where the loader finds the data set (its own search), or ""
+NO_DATA = "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not __import__("os").path.isdir(FASHION), reason="Fashion-MNIST files not found")
+@pytest.mark.skipif(not FASHION, reason=NO_DATA)
 def test_train_lenet_trace_option(tmp_path):
     path = tmp_path / "lenet.nctrace"
     r = CliRunner().invoke(main, ["train-lenet", "--limit", "64", "--batch-size", "32", "--epochs", "1",
@@ -112,7 +116,7 @@ def test_train_lenet_trace_option(tmp_path):
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not __import__("os").path.isdir(FASHION), reason="Fashion-MNIST files not found")
+@pytest.mark.skipif(not FASHION, reason=NO_DATA)
 def test_train_lenet_trace_probe_is_the_first_test_images(tmp_path):
     from numbacnn.data import load_fashion_mnist
     from numbacnn.models import lenet

@@ -9,17 +9,6 @@ from helpers import assert_close
 rng = np.random.default_rng(5)
 
 
-def _pooling_available():
-    try:
-        nc.max_pool2d(np.zeros((1, 1, 2, 2), np.float32), 2)
-        return True
-    except NotImplementedError:
-        return False
-
-
-needs_pool = pytest.mark.skipif(not _pooling_available(), reason="pooling kernels not written yet")
-
-
 def _naive_window(x, n, chans, rows, cols):
     """Gather a window from an explicitly zero-padded x (independent of the tracer's clipping)."""
     big = 8
@@ -124,7 +113,6 @@ def test_cudasim_target_needs_the_simulator():
         trace_conv2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1)), target="cudasim")
 
 
-@needs_pool
 def test_book_pool_examples():
     X = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
     t = trace_pool2d(X, "max", 2, stride=1)
@@ -148,7 +136,6 @@ POOL_CASES = [
 ]
 
 
-@needs_pool
 @pytest.mark.parametrize("case", POOL_CASES, ids=[str(i) for i in range(len(POOL_CASES))])
 def test_pool_trace_matches_kernel(case):
     x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)

@@ -198,6 +198,39 @@ def test_train_prints_book_style_lines_and_plots(tiny):
     assert not [p for p in tiny.iterdir() if p.name.startswith(".curves")]
 
 
+def test_printed_accuracies_are_the_test_sets_and_the_epochs(tiny, monkeypatch):
+    """"test acc" is evaluate() on the test images after the epoch; "train acc" the epoch's running count."""
+    real_evaluate, real_batch, evaluated, correct = T.evaluate, T.train_batch, [], []
+
+    def evaluate(net, x, y, *a, **k):
+        evaluated.append((x, y, real_evaluate(net, x, y, *a, **k)))
+        return evaluated[-1][2]
+
+    def train_batch(*a, **k):
+        loss, right = real_batch(*a, **k)
+        correct.append((right, len(a[3])))
+        return loss, right
+
+    monkeypatch.setattr(T, "evaluate", evaluate)
+    monkeypatch.setattr(T, "train_batch", train_batch)
+    result = small(tiny, "--epochs", 2, "--lr", 0.3, "--save", tiny / "run.npz")
+    assert result.exit_code == 0, result.output
+    ds = data.load_fashion_mnist(tiny / "data", download_missing=False)
+    assert len(evaluated) == 2 and len(correct) == 2 * 4  # 64 examples in batches of 16, two epochs
+    for epoch, (x, y, acc) in enumerate(evaluated, 1):
+        assert np.array_equal(x, ds.test_images) and np.array_equal(y, ds.test_labels)  # the test set
+        line = [line for line in result.output.splitlines() if line.startswith(f"epoch {epoch}/2:")][0]
+        test_acc = float(line.split("test acc ")[1].split(",")[0])
+        train_acc = float(line.split("train acc ")[1].split(",")[0])
+        batches = correct[(epoch - 1) * 4:epoch * 4]
+        assert test_acc == round(acc, 3), line
+        assert train_acc == round(sum(r for r, _ in batches) / sum(n for _, n in batches), 3), line
+        assert train_acc != test_acc, line  # the data are chosen so the two differ: a swap shows
+    # and the last one is what the saved weights score on the test images, evaluated afresh
+    net = lenet("d2l").load_state_dict(_weights(tiny / "run.npz"))
+    assert round(real_evaluate(net, ds.test_images, ds.test_labels), 3) == test_acc
+
+
 def _weights(path):
     return T.read_checkpoint(path)[0]
 
