@@ -238,7 +238,7 @@ def test_to_cuda_without_gpu_raises_no_gpu_error():
 
 
 def test_to_rejects_unknown_devices():
-    with pytest.raises(ValueError, match="target"):
+    with pytest.raises(ValueError, match="device"):
         lenet().to("tpu")
 
 

@@ -1,0 +1,81 @@
+"""``Sequential`` (numbacnn.nn.containers): children "0", "1", ... in order, with observers of every layer.
+
+It names its children as ``torch.nn.Sequential`` does, so ``state_dict()`` keys match PyTorch's
+("0.weight", "0.bias", "3.weight", ...), and reports every layer's input and output to observers
+(the tracing layer, ``numbacnn.trace.Tracer``) when any are attached.
+"""
+from __future__ import annotations
+
+from .module import Module
+
+
+class Sequential(Module):
+    """Children "0", "1", ... run in order; backward runs them in reverse.
+
+    Observers (``add_observer``) get ``on_forward(i, name, layer, x, y)`` after each child's forward
+    and ``on_backward(i, name, layer, grad_y, grad_x)`` after each child's backward.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"layers[{i}] must be a numbacnn.nn.Module, got {type(layer).__name__}")
+        self.layers = list(layers)
+        self._observers = []
+
+    def children(self):
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def add_observer(self, obs):
+        self._observers.append(obs)
+        return obs
+
+    def remove_observer(self, obs):
+        self._observers.remove(obs)
+
+    def forward(self, x):
+        if not self._observers:
+            for layer in self.layers:
+                x = layer.forward(x)
+            return x
+        for i, layer in enumerate(self.layers):
+            y = layer.forward(x)
+            for obs in list(self._observers):
+                obs.on_forward(i, str(i), layer, x, y)
+            x = y
+        return x
+
+    def backward(self, grad_y, *, need_grad_x=True):
+        """Children's backward in reverse; returns the gradient w.r.t. the input.
+
+        ``need_grad_x=False`` (the input needs no gradient, as for a batch of images): a first child that can
+        skip its input gradient (``Conv2d``: ``can_skip_grad_x``) does and None is returned (observers then see
+        grad_x None for it); any other first child computes it as usual.
+        """
+        skip_first = not need_grad_x and bool(self.layers) and self.layers[0].can_skip_grad_x
+
+        def child_backward(i, grad_y):
+            layer = self.layers[i]
+            return layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
+
+        if not self._observers:
+            for i in range(len(self.layers) - 1, -1, -1):
+                grad_y = child_backward(i, grad_y)
+            return grad_y
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            grad_x = child_backward(i, grad_y)
+            for obs in list(self._observers):
+                obs.on_backward(i, str(i), layer, grad_y, grad_x)
+            grad_y = grad_x
+        return grad_y

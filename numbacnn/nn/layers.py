@@ -1,0 +1,145 @@
+"""Layers that change the shape (numbacnn.nn.layers): ``Conv2d`` and ``Linear`` with parameters, ``Flatten``.
+
+Each forward calls the public op (``numbacnn.conv2d``, ``numbacnn.linear``) on the layer's device and keeps
+its input; each backward calls the op's backward and adds the parameter gradients into ``p.grad``.
+No ``kernel=`` is passed: the op picks the fastest kernel, or the formula inside ``numbacnn.formula_kernels()``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import conv as _conv
+from .. import functional as F
+from .._checks import is_device_array, pair
+from ..parameter import Parameter
+from .initialization import fans, init, make_rng
+from .module import Module, accumulate_grad, saved_for_backward
+
+
+def _check_sizes(**sizes):
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+
+
+class Conv2d(Module):
+    """x (N, C, H, W) -> (N, O, HO, WO) with weight (O, C/groups, KH, KW) and bias (O,).
+
+    Initialised as PyTorch does: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C/groups*KH*KW.
+    """
+
+    can_skip_grad_x = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 *, rng=None, dtype=np.float32):
+        super().__init__()
+        kh, kw = pair(kernel_size, "kernel_size")
+        _check_sizes(in_channels=in_channels, out_channels=out_channels, groups=groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
+        self.dilation, self.groups = dilation, int(groups)
+        rng = make_rng(rng)
+        self.weight = Parameter(np.zeros((out_channels, in_channels // groups, kh, kw), dtype), name="weight")
+        self.bias = Parameter(np.zeros(out_channels, dtype), name="bias") if bias else None
+        self.reset_parameters(rng)
+
+    def _own_parameters(self):
+        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
+
+    def reset_parameters(self, rng=None):
+        """PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias."""
+        rng = make_rng(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(fans(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound, rng)
+
+    def _options(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def forward(self, x):
+        self._saved = x
+        b = None if self.bias is None else self.bias.data
+        return _conv.conv2d(x, self.weight.data, b, **self._options(), device=self.device)
+
+    def backward(self, grad_y, *, need_grad_x=True):
+        """Add the weight and bias gradients into ``.grad``; return grad_x (None if ``need_grad_x=False``)."""
+        x = saved_for_backward(self)
+        b = None if self.bias is None else self.bias.data
+        gx, gw, gb = _conv.conv2d_backward(grad_y, x, self.weight.data, b, **self._options(),
+                                           need_grad_x=need_grad_x, device=self.device)
+        accumulate_grad(self.weight, gw)
+        if self.bias is not None:
+            accumulate_grad(self.bias, gb)
+        return gx
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != 0:
+            s += f", padding={self.padding}"
+        if self.dilation != 1:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class Linear(Module):
+    """x (N, I) -> (N, O) with weight (O, I) and bias (O,); PyTorch's default initialisation."""
+
+    def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float32):
+        super().__init__()
+        _check_sizes(in_features=in_features, out_features=out_features)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(np.zeros((out_features, in_features), dtype), name="weight")
+        self.bias = Parameter(np.zeros(out_features, dtype), name="bias") if bias else None
+        self.reset_parameters(rng)
+
+    def _own_parameters(self):
+        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
+
+    def reset_parameters(self, rng=None):
+        rng = make_rng(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound, rng)
+
+    def forward(self, x):
+        self._saved = x
+        return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data, device=self.device)
+
+    def backward(self, grad_y):
+        x = saved_for_backward(self)
+        b = None if self.bias is None else self.bias.data
+        gx, gw, gb = F.linear_backward(grad_y, x, self.weight.data, b, device=self.device)
+        accumulate_grad(self.weight, gw)
+        if self.bias is not None:
+            accumulate_grad(self.bias, gb)
+        return gx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """(N, C, H, W) -> (N, C*H*W) (dimensions from ``start_dim`` on are merged, as torch.nn.Flatten)."""
+
+    def __init__(self, start_dim=1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        self._saved = tuple(x.shape)
+        shape = tuple(x.shape[:self.start_dim]) + (-1,)
+        return x.reshape(shape) if is_device_array(x) else np.ascontiguousarray(x).reshape(shape)
+
+    def backward(self, grad_y):
+        return grad_y.reshape(saved_for_backward(self, "input shape"))
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}"
