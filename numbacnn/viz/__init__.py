@@ -1,4 +1,4 @@
-"""Animations drawn from traces of numbacnn's kernels (viz draws; it never computes the numbers).
+"""Animations drawn from traces of numbacnn's kernels (numbacnn.viz draws; it never computes the numbers).
 
 Each function builds one matplotlib figure and returns an ``Animation``: ``len(anim)`` frames,
 ``anim.save("out.gif" | ".mp4" | ".html" | ".png", fps=2)``, and inline playback in Jupyter.
@@ -16,10 +16,10 @@ from ._anim import Animation, preload
 from ._save import FORMATS, SaveError
 from .conv import conv
 from .cuda_grid import cuda_grid
-from .features import features, sgd_trace
+from .features import features
 from .learn import learn_kernel
 from .pool import pool
-from .sgd import sgd_paths
+from .sgd import sgd_paths, sgd_trace
 
 __all__ = ["Animation", "FORMATS", "SaveError", "conv", "cuda_grid", "features", "learn_kernel", "pool", "preload",
            "sgd_paths", "sgd_trace"]

@@ -1,4 +1,4 @@
-"""A matrix drawn as coloured cells with its numbers; built once, updated with ``set``."""
+"""A matrix drawn as coloured cells with its numbers (numbacnn.viz._grid); built once, updated with ``set``."""
 from __future__ import annotations
 
 import numpy as np

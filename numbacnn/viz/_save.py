@@ -1,4 +1,4 @@
-"""Writing an animation to disk; the format follows the file extension.
+"""Writing an animation to disk (numbacnn.viz._save); the format follows the file extension.
 
 .gif  Pillow (which matplotlib already depends on)
 .mp4  ffmpeg, when it is on PATH (a clear error naming the fix otherwise)

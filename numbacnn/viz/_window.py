@@ -1,4 +1,4 @@
-"""The sliding-window scene shared by conv and pool: source grids with the window, equation rows, result maps.
+"""The sliding-window scene of conv and pool (numbacnn.viz._window): the window on its grid, equations, results.
 
 Layout (one figure)::
 
@@ -69,6 +69,30 @@ class Scene:
     width: float = 12.0                # figure width in inches
     ratios: tuple | None = None        # widths of the (source, equations, results) columns
     row_height: float | None = None    # inches per equation row
+
+
+# Helpers the builders share (viz.conv, viz.pool)
+
+
+def padded(plane, pads, value=0.0):
+    """(values, mask): ``plane`` (H, W) padded by pads = (top, bottom, left, right) with ``value``; mask marks
+    the padding cells (drawn hatched)."""
+    pt, pb, pl, pr = pads
+    vals = np.pad(np.asarray(plane, np.float64), ((pt, pb), (pl, pr)), constant_values=value)
+    mask = np.pad(np.zeros(plane.shape, bool), ((pt, pb), (pl, pr)), constant_values=True)
+    return vals, mask
+
+
+def window_cells(rows, cols, pt, pl):
+    """(len(rows) * len(cols), 2) int: the window's cells as (row, col) in the grid padded by pt rows, pl columns."""
+    r, c = np.meshgrid(rows + pt, cols + pl, indexing="ij")
+    return np.stack([r.ravel(), c.ravel()], axis=1)
+
+
+def span_text(word, idx) -> str:
+    """Which rows (or columns) a window reads: span_text("row", [2]) = "row 2", [0, 1, 2] -> "rows 0 to 2"."""
+    lo, hi = int(np.min(idx)), int(np.max(idx))
+    return f"{word} {lo}" if lo == hi else f"{word}s {lo} to {hi}"
 
 
 def _operator_text(fig, left_ax, right_ax, s):

@@ -1,11 +1,12 @@
-"""Sliding-window convolution from op traces (numbacnn.trace.trace_conv2d): forward, flipped, multi-channel,
-and the backward pass (the kernel's gradient as a correlation, the input's gradient as a full convolution)."""
+"""Convolution drawn window by window (numbacnn.viz.conv) from numbacnn.trace.trace_conv2d: forward, flipped,
+multi-channel, and the backward pass (the kernel's gradient as a correlation, the input's gradient as a full
+convolution)."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import style
-from ._window import Equation, Result, Scene, Source, render
+from ._window import Equation, Result, Scene, Source, padded, render, span_text, window_cells
 
 MAX_TERMS = 9  # captions spell out every product up to this many
 
@@ -18,28 +19,11 @@ def _arith(a, b, total, pad=None) -> str:
     return " + ".join(f"{par(x)}·{par(y)}" for x, y in zip(a, b)) + f" = {style.fmt(total, 3)}"
 
 
-def _span(idx) -> str:
-    lo, hi = int(np.min(idx)), int(np.max(idx))
-    return f"{lo}" if lo == hi else f"{lo}–{hi}"
-
-
-def _padded(plane, pads, value=0.0):
-    pt, pb, pl, pr = pads
-    vals = np.pad(np.asarray(plane, np.float64), ((pt, pb), (pl, pr)), constant_values=value)
-    mask = np.pad(np.zeros(plane.shape, bool), ((pt, pb), (pl, pr)), constant_values=True)
-    return vals, mask
-
-
 def _check_single_example(t):
     if t.x.shape[0] != 1:
         raise ValueError(f"the animation shows one example: x must have N=1, got shape {t.x.shape}")
     if t.meta.get("groups", 1) != 1:
         raise ValueError(f"the animation shows groups=1 only, got groups={t.meta.get('groups')}")
-
-
-def _window_cells(rows, cols, pt, pl):
-    r, c = np.meshgrid(rows + pt, cols + pl, indexing="ij")
-    return np.stack([r.ravel(), c.ravel()], axis=1)
 
 
 def forward_scene(trace, flipped=None) -> Scene:
@@ -52,7 +36,7 @@ def forward_scene(trace, flipped=None) -> Scene:
     pads = tuple(t.meta["padding"])
     pt, _, pl, _ = pads
     n, o, i, j = t.pos.T
-    cells = np.stack([_window_cells(t.rows[m], t.cols[m], pt, pl) for m in range(F)])
+    cells = np.stack([window_cells(t.rows[m], t.cols[m], pt, pl) for m in range(F)])
     ticks = (list(range(-pt, H + pads[1])), list(range(-pl, W + pads[3])))
     active = np.ones(F, bool)
     opts = _options_text(t.meta)
@@ -61,7 +45,7 @@ def forward_scene(trace, flipped=None) -> Scene:
     a_scheme = style.scheme(t.x)
     rows = []
     for c in range(Cg):
-        vals, mask = _padded(t.x[0, c], pads)
+        vals, mask = padded(t.x[0, c], pads)
         title = "input x" + (f", channel {c}" if C > 1 else "") + (" (hatched: padding)" if mask.any() else "")
         src = Source(vals, mask, title, cells, active, ticks, a_scheme)
         partial = t.products[:, c].reshape(F, -1).astype(np.float64).sum(axis=1)
@@ -86,7 +70,7 @@ def forward_scene(trace, flipped=None) -> Scene:
     captions = []
     for m in range(F):
         where = f"y[{i[m]}, {j[m]}]" if O == 1 else f"y[{o[m]}][{i[m]}, {j[m]}]"
-        src_txt = f"x {_rc('row', t.rows[m])}, {_rc('col', t.cols[m])}"
+        src_txt = f"x {span_text('row', t.rows[m])}, {span_text('col', t.cols[m])}"
         if C == 1 and "bias" not in t.arrays:
             captions.append(f"{where} from {src_txt}:  {_arith(t.window[m], t.kernel[o[m]], t.result[m])}")
         else:
@@ -149,10 +133,10 @@ def backward_scene(trace) -> Scene:
     on_w = np.arange(F) < Mw
     on_x = ~on_w
     # phase 1: grad_weight[p, q] = sum_ij grad_out[i, j] * x[rows_i, cols_j] (a correlation of x with grad_out)
-    vals, mask = _padded(t.x[0, 0], pads)
+    vals, mask = padded(t.x[0, 0], pads)
     cells_w = np.zeros((F, HO * WO, 2), int)
     for m in range(Mw):
-        cells_w[m] = _window_cells(t.gw_rows[m], t.gw_cols[m], pt, pl)
+        cells_w[m] = window_cells(t.gw_rows[m], t.gw_cols[m], pt, pl)
     src_w = Source(vals, mask, "input x" + (" (hatched: padding)" if mask.any() else ""), cells_w, on_w,
                    (list(range(-pt, H + pb)), list(range(-pl, W + pr))))
     pad_f = lambda a, n: np.concatenate([a, np.repeat(a[-1:] * 0, n, axis=0)])
@@ -180,7 +164,7 @@ def backward_scene(trace) -> Scene:
         _, _, h, w = t.gx_pos[m]
         rr = (h + pt - np.arange(KH)[::-1] * dh) - r0  # spatial order: the last kernel row sits on top
         cc = (w + pl - np.arange(KW)[::-1] * dw) - c0
-        cells_x[Mw + m] = _window_cells(rr, cc, 0, 0)
+        cells_x[Mw + m] = window_cells(rr, cc, 0, 0)
     src_x = Source(spread, spad, "grad_out, spread by the stride and padded" if (sh, sw) != (1, 1)
                    else "grad_out, padded for a full convolution", cells_x, on_x,
                    (list(range(r0, r1 + 1)), list(range(c0, c1 + 1))))
@@ -228,8 +212,3 @@ def conv(trace, *, flipped=None, dpi: int = 100):
     else:
         raise ValueError(f"trace must come from trace_conv2d, got op={trace.op!r}")
     return render(scene, record=trace, dpi=dpi)
-
-
-def _rc(word, idx) -> str:
-    lo, hi = int(np.min(idx)), int(np.max(idx))
-    return f"{word} {lo}" if lo == hi else f"{word}s {lo} to {hi}"

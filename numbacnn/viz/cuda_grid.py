@@ -1,4 +1,4 @@
-"""Which CUDA block and thread computed each output element (an op trace with ``block``/``thread`` fields)."""
+"""Which CUDA block and thread computed each output (numbacnn.viz.cuda_grid), from ``block``/``thread`` trace fields."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,45 +1,12 @@
-"""Model traces (numbacnn.trace.load(path) -> Trace): feature maps across training, a parameter's gradient
-and momentum buffer over the steps."""
+"""Feature maps across training (numbacnn.viz.features): one example through every layer of a model trace
+(numbacnn.trace.load(path) -> Trace), step after step."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from . import style
 from ._anim import Animation, new_figure
-
-
-def _as_2d(a) -> np.ndarray:
-    """A 1-D vector as a near-square block (padded with NaN), 2-D kept; (C, H, W) handled by the caller."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 2:
-        return a
-    v = a.ravel()
-    cols = min(len(v), max(1, math.ceil(math.sqrt(len(v) * 1.5))))
-    rows = math.ceil(len(v) / cols)
-    out = np.full(rows * cols, np.nan)
-    out[:len(v)] = v
-    return out.reshape(rows, cols)
-
-
-def _mosaic(a) -> np.ndarray:
-    """A parameter as one 2-D picture: (O, C, KH, KW) -> its O*C kernels tiled in reading order (kernel (o, c) at
-    tile o*C + c) with NaN gaps; 2-D kept; 1-D as a block."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 4:
-        O, C, KH, KW = a.shape
-        n = O * C
-        cols = math.ceil(math.sqrt(n))
-        rows = math.ceil(n / cols)
-        out = np.full((rows * (KH + 1) - 1, cols * (KW + 1) - 1), np.nan)
-        for k, tile in enumerate(a.reshape(n, KH, KW)):
-            r, c = divmod(k, cols)
-            out[r * (KH + 1):r * (KH + 1) + KH, c * (KW + 1):c * (KW + 1) + KW] = tile
-        return out
-    if a.ndim == 2:
-        return a
-    return _as_2d(a)
+from ._maps import as_2d, column_scheme, frame_limits, imshow, range_text
 
 
 def _scalars_at(trace, steps):
@@ -47,40 +14,6 @@ def _scalars_at(trace, steps):
     loss = {int(s): l for s, l in zip(sc["step"], sc["loss"])}
     acc = {int(s): a for s, a in zip(sc["step"], sc["acc"])}
     return sc, [loss.get(int(s), np.nan) for s in steps], [acc.get(int(s), np.nan) for s in steps]
-
-
-def _imshow(ax, shape, kw):
-    import matplotlib
-
-    cmap = matplotlib.colormaps[kw["cmap"]].with_extremes(bad="white")
-    im = ax.imshow(np.zeros(shape), cmap=cmap, vmin=kw["vmin"], vmax=kw["vmax"], interpolation="nearest",
-                   aspect="equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return im
-
-
-def _frame_limits(d) -> np.ndarray:
-    """Per frame: the colour limit of one column, d (S, channels, h, w) -> (S,) positive floats.
-
-    The 99.5th percentile of |values| in that frame (robust: one outlier does not wash the maps out).
-    """
-    out = np.ones(len(d))
-    for f, a in enumerate(d):
-        v = np.abs(a[np.isfinite(a)])
-        if v.size:
-            m = float(np.percentile(v, 99.5))
-            out[f] = m if m > 0 else (float(v.max()) if v.max() > 0 else 1.0)
-    return out
-
-
-def _column_scheme(signed: bool) -> dict:
-    """The colour map of a column (diverging for signed data, grey otherwise); its limits are set per frame."""
-    return {"cmap": style.SIGNED_CMAP if signed else style.IMAGE_CMAP, "vmin": -1.0 if signed else 0.0, "vmax": 1.0}
-
-
-def _range_text(m: float, signed: bool) -> str:
-    return f"±{m:.2g}" if signed else f"0 – {m:.2g}"
 
 
 def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, source: str | None = None,
@@ -122,7 +55,7 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, sou
         per = []
         for s in steps:
             a = np.asarray(read(n, s, kind)[example], dtype=np.float64)
-            per.append(a[:max_channels] if a.ndim == 3 else _as_2d(a)[None])
+            per.append(a[:max_channels] if a.ndim == 3 else as_2d(a)[None])
         shapes.append("×".join(map(str, a.shape)))
         data.append(np.stack(per))
     nrow = max(d.shape[1] for d in data)
@@ -139,11 +72,11 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, sou
     for c, ((title, kind, n), d) in enumerate(zip(cols, data)):
         finite = d[np.isfinite(d)]
         signed = bool(finite.size) and float(finite.min()) < 0
-        lim = _frame_limits(d)
+        lim = frame_limits(d)
         col = []
         for r in range(d.shape[1]):
             ax = fig.add_subplot(top[r, c])
-            col.append(_imshow(ax, d.shape[2:], _column_scheme(signed)))
+            col.append(imshow(ax, d.shape[2:], column_scheme(signed)))
             if r == 0:
                 head = ax.set_title("", fontsize=style.FONT["label"], pad=3, linespacing=1.25)
                 heads.append((head, (title if len(title) < 16 else title[:15] + "…") + f"\n{shapes[c]}"))
@@ -177,7 +110,7 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, sou
             for r, im in enumerate(col):
                 im.set_data(d[f, r])
                 im.set_clim(-m if signed else 0.0, m)
-            head.set_text(f"{text}\n{_range_text(m, signed)}")
+            head.set_text(f"{text}\n{range_text(m, signed)}")
         s = steps[f]
         if np.isfinite(loss_at[f]):
             mark.set_data([s], [loss_at[f]])
@@ -191,68 +124,3 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, sou
                               "heads": [h for h, _ in heads]},
                      record=dict(steps=steps, data=data, limits=limits, signed=signs, source=source),
                      dynamic=dynamic)
-
-
-def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
-    """One frame per recorded step: parameter ``name``'s gradient, momentum buffer (after the step) and update
-    as heatmaps (flattened to 2-D), and their norms over the steps."""
-    steps = list(trace.steps)
-    if not steps:
-        raise ValueError(f"{trace.path!r} holds no recorded steps")
-    kinds = [("grad", "gradient g"), ("momentum_after", "momentum buffer b"), ("update", "update Δ = p' − p")]
-    arrays = {k: trace.param(name, k).astype(np.float64) for k, _ in kinds}
-    if np.all(np.isnan(arrays["momentum_after"])):
-        kinds = [kinds[0], kinds[2]]
-    flat = {k: np.stack([_mosaic(a[s]) for s in range(len(a))]) for k, a in arrays.items()}
-    fig = new_figure(4.2 * len(kinds), 6.6, dpi)
-    gs = fig.add_gridspec(2, len(kinds), height_ratios=[1.0, 0.55], left=0.07, right=0.95, top=0.79, bottom=0.09,
-                          wspace=0.3, hspace=0.3)
-    hp = trace.hyperparameters
-    opts = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("lr", "momentum", "dampening", "weight_decay",
-                                                                   "nesterov") and v not in (0, 0.0, False))
-    fig.suptitle(f"Parameter {name} {tuple(trace.param(name, 'value', steps[:1]).shape[1:])} during training "
-                 f"({opts})", fontsize=style.FONT["title"])
-    caption = fig.text(0.5, 0.905, "", ha="center", va="center", fontsize=style.FONT["caption"])
-    images, heads, limits = [], [], []
-    for c, (k, title) in enumerate(kinds):
-        ax = fig.add_subplot(gs[0, c])
-        d = flat[k]
-        im = _imshow(ax, d.shape[1:], _column_scheme(True))
-        ax.set_aspect("equal" if max(d.shape[1:]) <= 4 * min(d.shape[1:]) else "auto")
-        heads.append((ax.set_title("", fontsize=style.FONT["label"], linespacing=1.3), title))
-        limits.append(_frame_limits(d[:, None]))
-        images.append(im)
-    fig.text(0.5, 1 - 0.95 / 6.6, "blue < 0 < red, white = 0; each map is scaled per step to the range in its "
-             "title (kernels tiled, one per output x input channel)", ha="center", va="center", fontsize=8.5,
-             color="#444444")
-    n_ax = fig.add_subplot(gs[1, :])
-    norms = {}
-    for k, title in kinds:
-        a = arrays[k].reshape(len(steps), -1)
-        norms[k] = np.sqrt(np.nansum(a * a, axis=1))
-        n_ax.plot(steps, norms[k], lw=1.4, label=f"‖{title.split(' ')[-1] if k != 'update' else 'Δ'}‖",
-                  color={"grad": style.SERIES["gradient"], "momentum_after": style.SERIES["buffer"],
-                         "update": style.SERIES["update"]}[k])
-    mark = n_ax.axvline(steps[0], color=style.WINDOW, lw=2.5, zorder=5)
-    n_ax.set_yscale("log")
-    n_ax.legend(fontsize=8, loc="upper right")
-    n_ax.set_xlabel("step", fontsize=8, labelpad=1)
-    n_ax.tick_params(labelsize=7)
-    n_ax.grid(alpha=0.3)
-    dynamic = images + [h for h, _ in heads] + [mark, caption]
-
-    def update(f):
-        for im, (k, _), (head, title), lim in zip(images, kinds, heads, limits):
-            im.set_data(flat[k][f])
-            im.set_clim(-lim[f], lim[f])
-            head.set_text(f"{title}\n{_range_text(lim[f], True)}")
-        s = steps[f]
-        mark.set_xdata([s, s])
-        caption.set_text(f"step {s}: " + ",  ".join(f"‖{t.split(' ')[-1] if k != 'update' else 'Δ'}‖ = "
-                                                    f"{norms[k][f]:.3g}" for k, t in kinds))
-        return dynamic
-
-    return Animation(fig, update, len(steps), name="sgd-trace", title=f"SGD state of {name}",
-                     artists={"images": images, "kinds": [k for k, _ in kinds], "caption": caption,
-                              "heads": [h for h, _ in heads]},
-                     record=dict(steps=steps, arrays=arrays, flat=flat, limits=limits), dynamic=dynamic)

@@ -1,4 +1,4 @@
-"""Learning a kernel (D2L 6.2.4): the kernel's values, the prediction against the target, and the loss curve."""
+"""Learning a kernel drawn (numbacnn.viz.learn, D2L 6.2.4): the kernel, the prediction vs. the target, the loss."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,11 +1,11 @@
-"""Pooling from op traces (numbacnn.trace.trace_pool2d): the window, the chosen element of max/min, the mean of avg."""
+"""Pooling drawn window by window (numbacnn.viz.pool) from numbacnn.trace.trace_pool2d: the window, the element
+max/min picks, the mean avg computes."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import style
-from ._window import Equation, Result, Scene, Source, render
-from .conv import _padded, _rc, _window_cells
+from ._window import Equation, Result, Scene, Source, padded, render, span_text, window_cells
 
 NAMES = {"max_pool2d": "max", "min_pool2d": "min", "avg_pool2d": "avg"}
 
@@ -37,8 +37,8 @@ def pool(*traces, dpi: int = 100):
     ph, pw = t0.meta["padding"]
     pads = (ph, _extra(t0.rows, H), pw, _extra(t0.cols, W))
     pad_value = {"max": -np.inf, "min": np.inf}.get(NAMES[t0.op], 0.0) if len(traces) == 1 else 0.0
-    vals, mask = _padded(t0.x[0, 0], pads, pad_value)
-    cells = np.stack([_window_cells(t0.rows[m], t0.cols[m], ph, pw) for m in range(F)])
+    vals, mask = padded(t0.x[0, 0], pads, pad_value)
+    cells = np.stack([window_cells(t0.rows[m], t0.cols[m], ph, pw) for m in range(F)])
     active = np.ones(F, bool)
     src = Source(vals, mask, "input x" + (" (hatched: padding)" if mask.any() else ""), cells, active,
                  (list(range(-ph, H + pads[1])), list(range(-pw, W + pads[3]))), style.scheme(t0.x))
@@ -60,7 +60,7 @@ def pool(*traces, dpi: int = 100):
     opts = f"{size[0]}x{size[1]} windows, stride {_pair(stride)}" + (f", padding {_pair((ph, pw))}" if ph or pw else "")
     captions = []
     for m in range(F):
-        where = f"y[{i[m]}, {j[m]}] from x {_rc('row', t0.rows[m])}, {_rc('col', t0.cols[m])}"
+        where = f"y[{i[m]}, {j[m]}] from x {span_text('row', t0.rows[m])}, {span_text('col', t0.cols[m])}"
         captions.append(f"{where}:  " + ",  ".join(_summary(t, m) for t in traces))
     modes = " vs. ".join(NAMES[t.op] for t in traces)
     title = f"{modes.capitalize()} pooling ({opts})" if len(traces) > 1 else f"{NAMES[t0.op]} pooling ({opts})"

@@ -1,10 +1,13 @@
-"""SGD, momentum and Nesterov side by side on a 2-D loss, with arrows for gradient, momentum buffer and update."""
+"""SGD drawn (numbacnn.viz.sgd): ``sgd_paths``, SGD, momentum and Nesterov side by side on a 2-D loss with arrows
+for gradient, momentum buffer and update (numbacnn.scenarios.sgd_paths computes them); ``sgd_trace``, a
+parameter's gradient, momentum buffer and update over the recorded steps of a training trace."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import style
 from ._anim import Animation, new_figure
+from ._maps import column_scheme, frame_limits, imshow, mosaic, range_text
 
 TITLES = {"sgd": "plain SGD", "momentum": "momentum", "nesterov": "Nesterov momentum"}
 
@@ -146,3 +149,68 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
 
     return Animation(fig, update, steps, name="sgd", title="SGD with and without momentum",
                      artists={"panels": panels, "caption": caption}, record=run, dynamic=dynamic)
+
+
+def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
+    """One frame per recorded step: parameter ``name``'s gradient, momentum buffer (after the step) and update
+    as heatmaps (flattened to 2-D), and their norms over the steps."""
+    steps = list(trace.steps)
+    if not steps:
+        raise ValueError(f"{trace.path!r} holds no recorded steps")
+    kinds = [("grad", "gradient g"), ("momentum_after", "momentum buffer b"), ("update", "update Δ = p' − p")]
+    arrays = {k: trace.param(name, k).astype(np.float64) for k, _ in kinds}
+    if np.all(np.isnan(arrays["momentum_after"])):
+        kinds = [kinds[0], kinds[2]]
+    flat = {k: np.stack([mosaic(a[s]) for s in range(len(a))]) for k, a in arrays.items()}
+    fig = new_figure(4.2 * len(kinds), 6.6, dpi)
+    gs = fig.add_gridspec(2, len(kinds), height_ratios=[1.0, 0.55], left=0.07, right=0.95, top=0.79, bottom=0.09,
+                          wspace=0.3, hspace=0.3)
+    hp = trace.hyperparameters
+    opts = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("lr", "momentum", "dampening", "weight_decay",
+                                                                   "nesterov") and v not in (0, 0.0, False))
+    fig.suptitle(f"Parameter {name} {tuple(trace.param(name, 'value', steps[:1]).shape[1:])} during training "
+                 f"({opts})", fontsize=style.FONT["title"])
+    caption = fig.text(0.5, 0.905, "", ha="center", va="center", fontsize=style.FONT["caption"])
+    images, heads, limits = [], [], []
+    for c, (k, title) in enumerate(kinds):
+        ax = fig.add_subplot(gs[0, c])
+        d = flat[k]
+        im = imshow(ax, d.shape[1:], column_scheme(True))
+        ax.set_aspect("equal" if max(d.shape[1:]) <= 4 * min(d.shape[1:]) else "auto")
+        heads.append((ax.set_title("", fontsize=style.FONT["label"], linespacing=1.3), title))
+        limits.append(frame_limits(d[:, None]))
+        images.append(im)
+    fig.text(0.5, 1 - 0.95 / 6.6, "blue < 0 < red, white = 0; each map is scaled per step to the range in its "
+             "title (kernels tiled, one per output x input channel)", ha="center", va="center", fontsize=8.5,
+             color="#444444")
+    n_ax = fig.add_subplot(gs[1, :])
+    norms = {}
+    for k, title in kinds:
+        a = arrays[k].reshape(len(steps), -1)
+        norms[k] = np.sqrt(np.nansum(a * a, axis=1))
+        n_ax.plot(steps, norms[k], lw=1.4, label=f"‖{title.split(' ')[-1] if k != 'update' else 'Δ'}‖",
+                  color={"grad": style.SERIES["gradient"], "momentum_after": style.SERIES["buffer"],
+                         "update": style.SERIES["update"]}[k])
+    mark = n_ax.axvline(steps[0], color=style.WINDOW, lw=2.5, zorder=5)
+    n_ax.set_yscale("log")
+    n_ax.legend(fontsize=8, loc="upper right")
+    n_ax.set_xlabel("step", fontsize=8, labelpad=1)
+    n_ax.tick_params(labelsize=7)
+    n_ax.grid(alpha=0.3)
+    dynamic = images + [h for h, _ in heads] + [mark, caption]
+
+    def update(f):
+        for im, (k, _), (head, title), lim in zip(images, kinds, heads, limits):
+            im.set_data(flat[k][f])
+            im.set_clim(-lim[f], lim[f])
+            head.set_text(f"{title}\n{range_text(lim[f], True)}")
+        s = steps[f]
+        mark.set_xdata([s, s])
+        caption.set_text(f"step {s}: " + ",  ".join(f"‖{t.split(' ')[-1] if k != 'update' else 'Δ'}‖ = "
+                                                    f"{norms[k][f]:.3g}" for k, t in kinds))
+        return dynamic
+
+    return Animation(fig, update, len(steps), name="sgd-trace", title=f"SGD state of {name}",
+                     artists={"images": images, "kinds": [k for k, _ in kinds], "caption": caption,
+                              "heads": [h for h, _ in heads]},
+                     record=dict(steps=steps, arrays=arrays, flat=flat, limits=limits), dynamic=dynamic)

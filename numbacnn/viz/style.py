@@ -1,4 +1,4 @@
-"""One colour scheme and one number format for every animation.
+"""One colour scheme and one number format for every animation (numbacnn.viz.style).
 
 Signed values (kernels, products, outputs, gradients, buffers) use a diverging map centred at zero:
 blue < 0 < red, white at 0. Non-negative images use grey (0 black, 1 white), so the book's
