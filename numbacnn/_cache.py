@@ -1,4 +1,4 @@
-"""Where Numba keeps the compiled kernels (``cache=True``), so only the first run pays for compilation.
+"""Where Numba keeps the compiled kernels (numbacnn._cache): ``cache=True``, so only the first run compiles.
 
 Numba writes its cache next to the sources (``numbacnn/__pycache__``) and, when that folder is not
 writable, in a user-wide folder. This module makes the second choice explicit and robust for a package

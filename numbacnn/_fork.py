@@ -1,10 +1,11 @@
-"""Run a function in a forked child while this process does something else, then take its result.
+"""Forked jobs (numbacnn._fork): run a function in a forked child while this process does something else.
 
 The CLI's animations need two slow, independent things: Numba (import, target set-up, cached kernels: the
 trace) and matplotlib (import, figure). ``Forked(fn, ...)`` starts ``fn`` in a child; ``.result()`` returns
 its value or raises its exception here (both travel pickled through a pipe). ``fn`` simply runs in this
-process where fork is missing or unsafe (Windows, macOS), where Numba is already loaded here (nothing to
-gain, and a forked child may not start Numba's OpenMP threads again), or when the child dies without an answer.
+process where fork is missing or unsafe (Windows, macOS), or when the child dies without an answer.
+Reached through numbacnn.speedups.run_beside, which also decides when forking is worth it (and has the
+switch that turns it off).
 """
 from __future__ import annotations
 
@@ -14,11 +15,8 @@ import sys
 
 
 def fork_available() -> bool:
+    """This platform forks safely for numbacnn's processes (not Windows, not macOS)."""
     return hasattr(os, "fork") and sys.platform != "darwin"
-
-
-def _worth_forking() -> bool:
-    return fork_available() and "numba" not in sys.modules
 
 
 class Forked:
@@ -27,7 +25,7 @@ class Forked:
     def __init__(self, fn, *args, **kwargs):
         self._call = (fn, args, kwargs)
         self._pid = None
-        if not _worth_forking():
+        if not fork_available():
             return
         sys.stdout.flush()
         sys.stderr.flush()

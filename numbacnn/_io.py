@@ -1,4 +1,4 @@
-"""Atomic file writes: a file appears complete or not at all, so an interrupted run never leaves half a file."""
+"""Atomic file writes (numbacnn._io): a file appears complete or not at all, never half written."""
 from __future__ import annotations
 
 import os

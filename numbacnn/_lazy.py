@@ -1,4 +1,4 @@
-"""Package attributes that load their submodule on first use (PEP 562 module ``__getattr__``).
+"""Lazy package attributes (numbacnn._lazy): names that load their submodule on first use (PEP 562).
 
 ``numbacnn`` and ``numbacnn.trace`` use it so that importing them does not import Numba: the kernels load
 when a name that needs them is first touched.

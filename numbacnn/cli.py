@@ -1,4 +1,4 @@
-"""The ``numbacnn`` command: a click group whose subcommands load lazily (so ``--help`` is instant).
+"""The ``numbacnn`` command (numbacnn.cli): a click group whose subcommands load lazily (``--help`` is instant).
 
 Each subcommand lives in ``numbacnn/commands/<module>.py`` as a click command named ``cli``.
 User mistakes end with a one-line message and exit code 2 (usage) or 1 (failure), never a traceback.
@@ -55,12 +55,12 @@ def main():
     """
 
 
-def ensure_cudasim(target: str) -> None:
-    """For ``--target cudasim``: re-run this process with NUMBA_ENABLE_CUDASIM=1 unless numba is not loaded yet.
+def ensure_cudasim(device: str) -> None:
+    """For ``--device cudasim``: re-run this process with NUMBA_ENABLE_CUDASIM=1 unless numba is not loaded yet.
 
     The simulator must be switched on before Numba is imported; a fresh process is the reliable way.
     """
-    if target != "cudasim" or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    if device != "cudasim" or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return
     if "numba" not in sys.modules:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
@@ -78,14 +78,12 @@ def fail(message: str, code: int = 1):
 
 
 def entry():
-    """The console script (``numbacnn``, ``python -m numbacnn``): run ``main``, then skip interpreter teardown.
+    """The console script (``numbacnn``, ``python -m numbacnn``): run ``main``, then end the process.
 
-    Once a command has finished, its files are written (atomically) and closed; what is left is Python tearing
-    down Numba's thread pool, LLVM and matplotlib, about half a second. So the streams are flushed and the
-    process ends with ``os._exit``, unless a non-daemon thread is still running (then the normal exit waits
-    for it). Tests call ``main`` through click's runner, which this does not affect.
+    It ends through numbacnn.speedups.end_process: os._exit after flushing, skipping interpreter tear-down
+    (sys.exit with NUMBACNN_SPEEDUPS=0). Tests call ``main`` through click's runner, which this does not affect.
     """
-    import threading
+    from numbacnn import speedups
 
     try:
         main(prog_name="numbacnn")
@@ -97,14 +95,7 @@ def entry():
     elif not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.exit(code)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (numbacnn ... | head): nothing left to say
-            pass
-    os._exit(code)
+    speedups.end_process(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,10 +1,11 @@
-"""Fashion-MNIST (D2L 3.5): find, download, verify and read the four IDX files.
+"""Fashion-MNIST (numbacnn.data, D2L 3.5): find, download, verify and read the four IDX files.
 
 ``load_fashion_mnist(root=None)`` searches, in order: ``root``, ``$NUMBACNN_DATA``, the user cache
 directory (``$XDG_CACHE_HOME/numbacnn/fashion-mnist``, default ``~/.cache/...``) and
 ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist`` package). Each file may be
 gzipped (``*.gz``) or raw IDX. When no place holds the data it downloads the four files from the
-dataset's official location into the cache, with a progress bar, and checks their published MD5 sums.
+dataset's official location into the cache, reporting progress (a line per file on stderr, or any
+``progress(name, done, total)`` callback: the CLI passes a progress bar), and checks their published MD5 sums.
 
 Images come back as float32 (N, 1, 28, 28) scaled to [0, 1] (torchvision's ``ToTensor``), labels as int64 (N,).
 """
@@ -165,24 +166,39 @@ def _md5(path) -> str:
     return h.hexdigest()
 
 
-def download_file(url: str, dest, md5: str | None = None, progress: bool = True, timeout: float = 30) -> Path:
-    """Fetch ``url`` into ``dest`` through a temporary file; verify ``md5``; nothing is left behind on failure."""
+def print_progress(name: str, done: int, total: int | None) -> None:
+    """The default download progress: one line on stderr as each file starts."""
+    if done == 0:
+        print(f"downloading {name}", file=sys.stderr, flush=True)
+
+
+def _progress_callback(progress):
+    """``progress``: True (print_progress), False or None (silent), or a callable(name, done, total)."""
+    if progress is True:
+        return print_progress
+    return progress or None
+
+
+def download_file(url: str, dest, md5: str | None = None, progress=True, timeout: float = 30) -> Path:
+    """Fetch ``url`` into ``dest`` through a temporary file; verify ``md5``; nothing is left behind on failure.
+
+    ``progress(dest.name, done, total)`` is called with done=0 as the transfer starts and after each chunk
+    (bytes so far; total None when the server does not say); True prints a line, False is silent.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    report = _progress_callback(progress)
     with atomic_path(dest, suffix=".part") as tmp:
         with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            if progress:
-                import click
-
-                with click.progressbar(length=total, label=f"downloading {dest.name}",
-                                       file=sys.stderr) as bar:
-                    for chunk in iter(lambda: resp.read(1 << 16), b""):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-            else:
-                for chunk in iter(lambda: resp.read(1 << 16), b""):
-                    out.write(chunk)
+            done = 0
+            if report is not None:
+                report(dest.name, done, total)
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                out.write(chunk)
+                done += len(chunk)
+                if report is not None:
+                    report(dest.name, done, total)
         if md5 is not None:
             got = _md5(tmp)
             if got != md5:
@@ -190,8 +206,10 @@ def download_file(url: str, dest, md5: str | None = None, progress: bool = True,
     return dest
 
 
-def download(directory=None, progress: bool = True, mirrors=None) -> Path:
-    """Download the four .gz files into ``directory`` (the cache by default), checking their MD5 sums."""
+def download(directory=None, progress=True, mirrors=None) -> Path:
+    """Download the four .gz files into ``directory`` (the cache by default), checking their MD5 sums.
+
+    ``progress``: see ``download_file``."""
     directory = Path(directory) if directory is not None else cache_dir()
     mirrors = MIRRORS if mirrors is None else mirrors
     for stem in FILES.values():
@@ -241,11 +259,13 @@ def _not_found_message(root, download_error=None) -> str:
     return "\n".join(lines)
 
 
-def load_fashion_mnist(root=None, *, download_missing: bool = True, progress: bool = True) -> FashionMNIST:
+def load_fashion_mnist(root=None, *, download_missing: bool = True, progress=True) -> FashionMNIST:
     """Fashion-MNIST as float32 images (N, 1, 28, 28) in [0, 1] and int64 labels (N,), train then test.
 
     ``root`` (the CLI's ``--data-dir``) is searched first; an explicit ``root`` that does not exist is an
     error (a typo should not silently fall back). See the module docstring for the search order.
+    ``progress`` reports a download: True prints a line per file, False is silent, or a callable
+    ``progress(name, done_bytes, total_bytes_or_None)``.
     Raises DataNotFoundError (naming every place searched and how to get the data) or DataFormatError
     (naming the bad file).
     """

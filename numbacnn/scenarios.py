@@ -1,4 +1,4 @@
-"""Small computations the animations replay, run with numbacnn's real kernels; plain arrays out, no drawing.
+"""Computations the animations replay (numbacnn.scenarios), run by numbacnn's kernels: plain arrays, no drawing.
 
 ``learn_kernel``: D2L 6.2.4, learning the edge kernel [[1, -1]] from an image and its edges
 (conv2d forward, conv2d_backward for the gradient, numbacnn.optim.sgd for the update).

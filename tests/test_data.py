@@ -157,6 +157,21 @@ def test_download_into_cache_verifies_checksums(isolated, server, monkeypatch, c
     assert data.locate_fashion_mnist() == data.cache_dir()
 
 
+def test_progress_callback_sees_every_byte(isolated, server, monkeypatch, capsys):
+    """A callable ``progress(name, done, total)`` replaces the default line: 0 first, then up to the file's size."""
+    url, www = server
+    _serve_dataset(www, monkeypatch)
+    monkeypatch.setattr(data, "MIRRORS", [url])
+    calls = []
+    load_fashion_mnist(progress=lambda *args: calls.append(args))
+    assert "downloading" not in capsys.readouterr().err
+    for name in (n + ".gz" for n in data.FILES.values()):
+        seen = [(done, total) for n, done, total in calls if n == name]
+        size = (www / name).stat().st_size
+        assert seen[0] == (0, size) and seen[-1] == (size, size)
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
 def test_checksum_mismatch_leaves_no_partial_file(isolated, server, monkeypatch):
     url, www = server
     md5 = _serve_dataset(www, monkeypatch)

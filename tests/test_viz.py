@@ -327,6 +327,17 @@ def test_glyph_cache_draws_the_same_pixels_as_matplotlib(conv_trace):
         assert 0 < len(cached.fig.canvas.renderer._glyphs) < 2000
 
 
+def test_speedups_off_draws_the_same_pixels_on_matplotlibs_canvas(conv_trace, monkeypatch):
+    """NUMBACNN_SPEEDUPS=0: the stock FigureCanvasAgg, every frame rendered here; the frames are identical."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fast = viz.conv(conv_trace, dpi=DPI).frames(workers=2)
+    monkeypatch.setenv("NUMBACNN_SPEEDUPS", "0")
+    plain = viz.conv(conv_trace, dpi=DPI)
+    assert type(plain.fig.canvas) is FigureCanvasAgg
+    assert np.array_equal(plain.frames(workers=2), fast)
+
+
 def test_forked_child_forgets_cached_fonts(conv_trace):
     """FT2Font objects read their file through an offset shared across fork: a child must not reuse them."""
     import os

@@ -1,1 +1,1 @@
-"""One module per CLI subcommand, each exposing a click command named ``cli``."""
+"""The CLI's subcommands (numbacnn.commands): one module per subcommand, each with a click command named ``cli``."""

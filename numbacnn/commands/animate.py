@@ -1,86 +1,23 @@
-"""`numbacnn animate ...`: run numbacnn's kernels with tracing and hand the record to ``viz``.
+"""`numbacnn animate ...` (numbacnn.commands.animate): run numbacnn's kernels with tracing, hand the record to
+numbacnn.viz.
 
-Every subcommand shares -o/--output (the extension picks .gif .mp4 .html .png), --fps and --dpi.
-The numbers come from the kernels (numbacnn.trace / numbacnn.scenarios); viz only draws them.
+Every subcommand shares -o/--output (the extension picks .gif .mp4 .html .png), --fps and --dpi
+(numbacnn.commands._common). The numbers come from the kernels (numbacnn.trace / numbacnn.scenarios); viz only
+draws them.
 """
 from __future__ import annotations
 
 import functools
 import os
-import sys
 
 import click
 
 from numbacnn.cli import ensure_cudasim, fail
 
+from ._common import (check_output, device_option, int_pair, load_trace, name_suffix, output_options, parse,
+                      run_kernels, save_animation)
+
 MAX_FRAMES = 1500  # one frame per window: beyond this a render takes minutes and the file is huge
-
-
-def output_options(f):
-    """-o/--output, --fps, --dpi: shared by every animation."""
-
-    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-                  help="Output file; the extension picks the format: .gif, .mp4 (needs ffmpeg), .html (a page "
-                       "with play controls) or .png (a contact sheet of every frame). Default: a descriptive "
-                       "name in the current folder.")
-    @click.option("--fps", type=click.FloatRange(min=0.1, max=60), default=None,
-                  help="Frames per second (default depends on the animation).")
-    @click.option("--dpi", type=click.IntRange(40, 300), default=100, show_default=True, help="Pixels per inch.")
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        return f(*args, **kwargs)
-
-    return wrapper
-
-
-def _check_output(path):
-    """Validate -o before any work: unknown format -> usage error (2); unwritable -> failure (1)."""
-    from numbacnn.viz._save import SaveError, check_output
-
-    try:
-        check_output(path)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'-o' / '--output'")
-    except SaveError as exc:
-        fail(str(exc), 1)
-
-
-def _save(anim, path, fps):
-    """Render every frame with a progress bar, write the file, print its path."""
-    from numbacnn.viz._save import SaveError
-
-    try:
-        with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=sys.stderr) as bar:
-            out = anim.save(path, fps=fps, progress=bar.update, workers=None)
-    except SaveError as exc:
-        fail(str(exc), 1)
-    except OSError as exc:
-        fail(f"cannot write {path!r}: {exc.strerror or exc}", 1)
-    anim.close()
-    click.echo(os.path.abspath(out))
-
-
-def _parse(fn, value, hint):
-    try:
-        return fn(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint)
-
-
-def _pair_opt(text, name, minimum):
-    """'2' -> 2, '2,1' -> (2, 1)."""
-    try:
-        parts = [int(v) for v in str(text).split(",")]
-    except ValueError:
-        raise click.BadParameter(f"must be an int or two ints like 2,1, got {text!r}", param_hint=f"'--{name}'")
-    if len(parts) not in (1, 2) or min(parts) < minimum:
-        raise click.BadParameter(f"must be one or two ints >= {minimum}, got {text!r}", param_hint=f"'--{name}'")
-    return parts[0] if len(parts) == 1 else tuple(parts)
-
-
-def _suffix(**opts):
-    return "".join(f"-{k}{str(v).replace(',', 'x').replace(' ', '').strip('()')}" for k, v in opts.items()
-                   if v not in (None, False, 0, 1, "0", "1", (1, 1), (0, 0)))
 
 
 @click.group("animate")
@@ -104,7 +41,7 @@ def cli():
 def _input(name, size):
     from numbacnn import scenarios
 
-    shape = _parse(scenarios.parse_size, size, "'--size'")
+    shape = parse(scenarios.parse_size, size, "'--size'")
     if name in ("d2l-edge", "checker", "digit"):
         x = scenarios.preset_input(name)
         if shape is not None:
@@ -142,23 +79,23 @@ def _input(name, size):
 @click.option("--backward", is_flag=True,
               help="Show the gradients instead: the kernel's (a correlation of x with the output gradient), "
                    "then the input's (a full convolution).")
-@click.option("--target", type=click.Choice(["cpu", "cuda", "cudasim"]), default="cpu", show_default=True)
+@device_option()
 @output_options
-def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, channels, bias, backward, target,
+def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, channels, bias, backward, device,
              output, fps, dpi):
     """Slide a kernel over an image one window at a time: the window, the products, their sum, the output."""
-    ensure_cudasim(target)
+    ensure_cudasim(device)
     import numpy as np
 
     from numbacnn import scenarios
 
-    K = _parse(scenarios.parse_kernel, kernel_text, "'--kernel'")
-    st = _pair_opt(stride, "stride", 1)
-    pd = _pair_opt(padding, "padding", 0)
-    dl = _pair_opt(dilation, "dilation", 1)
+    K = parse(scenarios.parse_kernel, kernel_text, "'--kernel'")
+    st = int_pair(stride, "stride", 1)
+    pd = int_pair(padding, "padding", 0)
+    dl = int_pair(dilation, "dilation", 1)
     cin, cout = 1, 1
     if channels is not None:
-        ch = _pair_opt(channels, "channels", 1)
+        ch = int_pair(channels, "channels", 1)
         cin, cout = (ch, 1) if isinstance(ch, int) else ch
         if cin > 4 or cout > 4:
             raise click.BadParameter(f"at most 4 input and 4 output channels are drawn, got {channels!r}",
@@ -172,22 +109,22 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     inp = input_name if input_name in ("d2l-edge", "checker", "digit") else os.path.splitext(
         os.path.basename(input_name))[0]
     default = (f"conv-{name}-{inp}" + ("-backward" if backward else "") + ("-flip" if flip else "")
-               + _suffix(s=stride, p=padding, d=dilation) + (f"-c{cin}x{cout}" if channels else "") + ".gif")
+               + name_suffix(s=stride, p=padding, d=dilation) + (f"-c{cin}x{cout}" if channels else "") + ".gif")
     output = output or default
-    _check_output(output)
+    check_output(output)
     x = np.stack([X + c for c in range(cin)])[None].astype(np.float32)
     w = np.stack([np.stack([K + c + o for c in range(cin)]) for o in range(cout)]).astype(np.float32)
     b = None if bias is None else np.full(cout, bias, np.float32)
     from numbacnn.cuda import NoGPUError
 
-    common = dict(stride=st, padding=pd, dilation=dl, target=target)
+    common = dict(stride=st, padding=pd, dilation=dl, target=device)
     ho, wo = _out_hw(x.shape, w.shape, st, pd, dl)
     frames = ho * wo * cout if not backward else K.size + X.size
     if frames > MAX_FRAMES:
         raise click.UsageError(f"that is {frames} frames (one per window); at most {MAX_FRAMES} are drawn: "
                                "use a smaller --size or a larger --stride")
     try:
-        trace, flipped = _run_kernels(_conv_traces, x, w, b, backward, flip, (ho, wo), common)
+        trace, flipped = run_kernels(_conv_traces, x, w, b, backward, flip, (ho, wo), common)
     except NoGPUError as exc:
         fail(str(exc), 1)
     except ValueError as exc:
@@ -195,7 +132,7 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     from numbacnn import viz
 
     anim = viz.conv(trace, flipped=flipped, dpi=dpi)
-    _save(anim, output, fps or 2)
+    save_animation(anim, output, fps or 2)
 
 
 def _conv_traces(x, w, b, backward, flip, out_hw, common):
@@ -206,21 +143,6 @@ def _conv_traces(x, w, b, backward, flip, out_hw, common):
         return trace_conv2d(x, w, b, backward=True, grad_out=_example_grad(out_hw), **common), None
     flipped = trace_conv2d(x, w, b, flip=True, **common) if flip else None
     return trace_conv2d(x, w, b, **common), flipped
-
-
-def _run_kernels(fn, *args):
-    """``fn(*args)``: the kernels, run in a forked child while matplotlib loads here (numbacnn._fork).
-
-    Numba's start-up and matplotlib's take about the same time and do not depend on each other; on two
-    cores this overlap takes ~0.5 s off every animation. fn's exceptions are raised here.
-    """
-    from numbacnn._fork import Forked
-
-    job = Forked(fn, *args)
-    from numbacnn import viz
-
-    viz.preload()
-    return job.result()
 
 
 def _out_hw(x_shape, w_shape, stride, padding, dilation):
@@ -252,43 +174,43 @@ def _example_grad(hw):
 @click.option("--input", "input_name", default="digits", show_default=True,
               help="digits (a 6x6 grid of numbers 0-9), d2l-edge, checker, digit, or an image file.")
 @click.option("--image-size", "image_size", default=None, help="Resize the input: N or HxW.")
-@click.option("--target", type=click.Choice(["cpu", "cuda", "cudasim"]), default="cpu", show_default=True)
+@device_option()
 @output_options
-def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, target, output, fps, dpi):
+def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, device, output, fps, dpi):
     """Pool one window at a time: the window, the element max/min picks, or the mean avg computes."""
-    ensure_cudasim(target)
+    ensure_cudasim(device)
     import numpy as np
 
-    ks = _pair_opt(pool_size, "size", 1)
-    st = None if stride is None else _pair_opt(stride, "stride", 1)
-    pd = _pair_opt(padding, "padding", 0)
+    ks = int_pair(pool_size, "size", 1)
+    st = None if stride is None else int_pair(stride, "stride", 1)
+    pd = int_pair(padding, "padding", 0)
     if input_name == "digits":
         X = (np.arange(36, dtype=np.float32).reshape(6, 6) * 7 % 10)
     else:
         X = _input(input_name, image_size)
     modes = ["max", "avg", "min"] if compare else [mode]
-    default = (f"pool-{'compare' if compare else mode}" + _suffix(k=pool_size, s=stride, p=padding) + ".gif")
+    default = (f"pool-{'compare' if compare else mode}" + name_suffix(k=pool_size, s=stride, p=padding) + ".gif")
     output = output or default
-    _check_output(output)
+    check_output(output)
     if X.size > MAX_FRAMES:
         raise click.UsageError(f"the input has {X.size} cells; at most {MAX_FRAMES} are drawn: use --image-size")
     from numbacnn.cuda import NoGPUError
 
     try:
-        traces = _run_kernels(_pool_traces, X[None, None], modes, ks, st, pd, target)
+        traces = run_kernels(_pool_traces, X[None, None], modes, ks, st, pd, device)
     except ValueError as exc:
         raise click.UsageError(str(exc))
     except NoGPUError as exc:
         fail(str(exc), 1)
     from numbacnn import viz
 
-    _save(viz.pool(*traces, dpi=dpi), output, fps or 2)
+    save_animation(viz.pool(*traces, dpi=dpi), output, fps or 2)
 
 
-def _pool_traces(x, modes, ks, st, pd, target):
+def _pool_traces(x, modes, ks, st, pd, device):
     from numbacnn.trace import trace_pool2d
 
-    return [trace_pool2d(x, m, ks, st, pd, target=target) for m in modes]
+    return [trace_pool2d(x, m, ks, st, pd, target=device) for m in modes]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -303,13 +225,13 @@ def _pool_traces(x, modes, ks, st, pd, target):
 def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
     """Learn the edge kernel [1, -1] from an image and its edges by gradient descent (D2L 6.2.4)."""
     output = output or "learn-kernel.gif"
-    _check_output(output)
+    check_output(output)
     from numbacnn import scenarios
 
-    record = _run_kernels(scenarios.learn_kernel, steps, lr, seed)
+    record = run_kernels(scenarios.learn_kernel, steps, lr, seed)
     from numbacnn import viz
 
-    _save(viz.learn_kernel(record, dpi=dpi), output, fps or 2)
+    save_animation(viz.learn_kernel(record, dpi=dpi), output, fps or 2)
 
 
 @cli.command("sgd")
@@ -336,28 +258,19 @@ def sgd_cmd(surface, steps, lr, momentum, dampening, weight_decay, nesterov, tra
     from numbacnn import scenarios
 
     output = output or f"sgd-{surface}.gif"
-    _check_output(output)
+    check_output(output)
     try:
-        run = _run_kernels(functools.partial(scenarios.sgd_paths, surface, steps, lr=lr, momentum=momentum,
+        run = run_kernels(functools.partial(scenarios.sgd_paths, surface, steps, lr=lr, momentum=momentum,
                                              dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
     except ValueError as exc:
         raise click.UsageError(str(exc))
     from numbacnn import viz
 
-    _save(viz.sgd_paths(run, dpi=dpi), output, fps or 3)
-
-
-def _load_trace(path):
-    from numbacnn.trace import TraceError, load
-
-    try:
-        return load(path)
-    except (TraceError, OSError) as exc:
-        fail(str(exc), 1)
+    save_animation(viz.sgd_paths(run, dpi=dpi), output, fps or 3)
 
 
 def _sgd_trace(path, param, output, fps, dpi):
-    trace = _load_trace(path)
+    trace = load_trace(path)
     if not hasattr(trace, "params"):
         fail(f"{path!r} is an op trace; --trace needs a training trace (numbacnn train-lenet --trace ...)", 1)
     params = list(trace.params)
@@ -366,14 +279,14 @@ def _sgd_trace(path, param, output, fps, dpi):
         raise click.BadParameter(f"{name!r} is not a traced parameter; traced: {', '.join(map(str, params))}",
                                  param_hint="'--param'")
     output = output or f"sgd-trace-{str(name).replace('.', '-')}.gif"
-    _check_output(output)
+    check_output(output)
     from numbacnn import viz
 
     try:
         anim = viz.sgd_trace(trace, name, dpi=dpi)
     except ValueError as exc:
         fail(str(exc), 1)
-    _save(anim, output, fps or 3)
+    save_animation(anim, output, fps or 3)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -392,23 +305,24 @@ def _sgd_trace(path, param, output, fps, dpi):
 @output_options
 def features_cmd(trace_path, example, source, max_channels, output, fps, dpi):
     """One example's feature maps through every layer of a traced network, across training steps."""
-    trace = _load_trace(trace_path)
+    trace = load_trace(trace_path)
     if not hasattr(trace, "layers"):
         fail(f"{trace_path!r} is an op trace; features needs a training trace (numbacnn train-lenet --trace ...)", 1)
     output = output or "features.gif"
-    _check_output(output)
+    check_output(output)
     from numbacnn import viz
 
     try:
         anim = viz.features(trace, example=example, max_channels=max_channels, source=source, dpi=dpi)
     except ValueError as exc:
         fail(str(exc), 1)
-    _save(anim, output, fps or 2)
+    save_animation(anim, output, fps or 2)
 
 
 @cli.command("cuda-grid")
-@click.option("--target", type=click.Choice(["cuda", "cudasim"]), default="cudasim", show_default=True,
-              help="A real GPU, or Numba's CUDA simulator (no GPU needed).")
+@device_option(("cuda", "cudasim"), "cudasim",
+               "Device: cuda (a real GPU) or cudasim (Numba's CUDA simulator, no GPU needed). --target is the "
+               "old name.")
 @click.option("--op", type=click.Choice(["conv2d", "max_pool2d"]), default="conv2d", show_default=True)
 @click.option("--layout", type=click.Choice(["simple", "tiled"]), default=None,
               help="Thread layout (default: what numbacnn.cuda runs): 1-D blocks or 2-D tiles.")
@@ -416,20 +330,20 @@ def features_cmd(trace_path, example, source, max_channels, output, fps, dpi):
                                               "the output spans several blocks.")
 @click.option("--size", default="8x10", show_default=True, help="Output size HxW.")
 @output_options
-def cuda_grid_cmd(target, op, layout, threads, size, output, fps, dpi):
+def cuda_grid_cmd(device, op, layout, threads, size, output, fps, dpi):
     """Colour each output element by the CUDA block that computed it; threads light up in launch order."""
-    ensure_cudasim(target)
+    ensure_cudasim(device)
     import numpy as np
 
     from numbacnn import scenarios
 
-    hw = _parse(scenarios.parse_size, size, "'--size'")
-    th = None if threads is None else _pair_opt(threads, "threads", 1)
+    hw = parse(scenarios.parse_size, size, "'--size'")
+    th = None if threads is None else int_pair(threads, "threads", 1)
     layout = layout or "tiled"
     if th is None:
         th = 16 if layout == "simple" else (4, 4)
     output = output or f"cuda-grid-{op}-{layout}.gif"
-    _check_output(output)
+    check_output(output)
     from numbacnn.cuda import NoGPUError
     from numbacnn.trace import trace_conv2d, trace_pool2d
 
@@ -438,14 +352,14 @@ def cuda_grid_cmd(target, op, layout, threads, size, output, fps, dpi):
         if op == "conv2d":
             x = rng.integers(0, 3, size=(1, 1, hw[0] + 2, hw[1] + 2)).astype(np.float32)
             w = np.array([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]], np.float32)
-            trace = trace_conv2d(x, w, target=target, layout=layout, threads=th)
+            trace = trace_conv2d(x, w, target=device, layout=layout, threads=th)
         else:
             x = rng.integers(0, 10, size=(1, 1, hw[0] * 2, hw[1] * 2)).astype(np.float32)
-            trace = trace_pool2d(x, "max", 2, target=target, layout=layout, threads=th)
+            trace = trace_pool2d(x, "max", 2, target=device, layout=layout, threads=th)
     except NoGPUError as exc:
         fail(str(exc), 1)
     except ValueError as exc:
         raise click.UsageError(str(exc))
     from numbacnn import viz
 
-    _save(viz.cuda_grid(trace, dpi=dpi), output, fps or 4)
+    save_animation(viz.cuda_grid(trace, dpi=dpi), output, fps or 4)

@@ -1,15 +1,17 @@
-"""`numbacnn demo`: the book's edge detection (D2L 6.2.3) computed by the Numba kernels."""
+"""`numbacnn demo` (numbacnn.commands.demo): the book's edge detection (D2L 6.2.3) computed by the Numba kernels."""
 import click
+
+from ._common import device_option
 
 
 @click.command("demo")
-@click.option("--target", type=click.Choice(["cpu", "cuda", "cudasim"]), default="cpu", show_default=True,
-              help="Where the kernel runs.")
-def cli(target):
+@device_option(help="Device the kernel runs on: cpu, cuda or cudasim (Numba's CUDA simulator). --target is the "
+                    "old name.")
+def cli(device):
     """Detect the edges of the book's 6x8 image with the kernel [[1, -1]] and print every array."""
     from numbacnn.cli import ensure_cudasim, fail
 
-    ensure_cudasim(target)
+    ensure_cudasim(device)
     import numpy as np
 
     import numbacnn as nc
@@ -19,12 +21,12 @@ def cli(target):
     X[:, 2:6] = 0
     K = np.array([[1.0, -1.0]], dtype=np.float32)
     try:
-        Y = nc.conv2d(X[None, None], K[None, None], target=target)
+        Y = nc.conv2d(X[None, None], K[None, None], target=device)
     except NoGPUError as exc:
         fail(str(exc))
-    if target != "cpu":
+    if device != "cpu":
         from numbacnn.cuda import to_host
         Y = to_host(Y)
     np.set_printoptions(linewidth=120)
     click.echo(f"input X (6x8, a dark band in columns 2-5):\n{X}\n\nkernel K = {K.tolist()}\n")
-    click.echo(f"Y = conv2d(X, K) on {target}: +1 where light turns dark, -1 where dark turns light\n{Y[0, 0]}")
+    click.echo(f"Y = conv2d(X, K) on {device}: +1 where light turns dark, -1 where dark turns light\n{Y[0, 0]}")

@@ -1,4 +1,4 @@
-"""`numbacnn trace`: look inside trace files (``info``) and take arrays out of them (``export``)."""
+"""`numbacnn trace` (numbacnn.commands.trace): look inside trace files (``info``), take arrays out (``export``)."""
 import click
 
 

@@ -1,4 +1,4 @@
-"""`numbacnn train-lenet`: the book's section 6.6, LeNet on Fashion-MNIST with numbacnn's own kernels."""
+"""`numbacnn train-lenet` (numbacnn.commands.train_lenet): D2L 6.6, LeNet on Fashion-MNIST with numbacnn's kernels."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,8 @@ import time
 
 import click
 
-TARGETS = ["cpu", "cuda", "cudasim"]
+from ._common import DownloadBars, device_option
+
 # Options that define the model and the data order: a resumed run must keep them.
 FIXED_ON_RESUME = ("variant", "init", "seed", "batch_size", "limit")
 OPTIM_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
@@ -54,22 +55,23 @@ def _stop_on_sigterm():
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def _device_label(target):
-    if target == "cpu":
+def _device_label(device):
+    if device == "cpu":
         return "cpu"
-    if target == "cudasim":
+    if device == "cudasim":
         return "cudasim (Numba's CUDA simulator)"
     try:
         from numba import cuda
 
-        return f"cuda:0 ({cuda.get_current_device().name.decode() if isinstance(cuda.get_current_device().name, bytes) else cuda.get_current_device().name})"
+        name = cuda.get_current_device().name
+        return f"cuda:0 ({name.decode() if isinstance(name, bytes) else name})"
     except Exception:  # pragma: no cover - name lookup is cosmetic
         return "cuda"
 
 
 @click.command("train-lenet")
-@click.option("--target", type=click.Choice(TARGETS), default="cpu", show_default=True,
-              help="Where the kernels run (cudasim: Numba's CUDA simulator, tiny runs only).")
+@device_option(help="Device the kernels run on: cpu, cuda or cudasim (Numba's CUDA simulator, tiny runs only). "
+                    "--target is the old name.")
 @click.option("--variant", type=click.Choice(["d2l", "modern"]), default="d2l", show_default=True,
               help="d2l: the book's sigmoid + average pooling; modern: ReLU + max pooling.")
 @click.option("--init", "init", type=click.Choice(["xavier", "default"]), default="xavier", show_default=True,
@@ -102,7 +104,7 @@ def _device_label(target):
               help="With --trace: N examples of each recorded batch whose feature maps are kept, and the first N "
                    "test images as a fixed probe run forward at every recorded step (0: neither).")
 @click.pass_context
-def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening, weight_decay, nesterov, seed, limit,
+def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening, weight_decay, nesterov, seed, limit,
         data_dir, download, plot, save, resume, trace_path=None, trace_every=50, trace_samples=4):
     """Train LeNet on Fashion-MNIST (D2L 6.6) and report loss and accuracy after each epoch.
 
@@ -110,7 +112,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
     """
     from numbacnn.cli import ensure_cudasim, fail
 
-    ensure_cudasim(target)
+    ensure_cudasim(device)
     from numbacnn import data as data_mod
     from numbacnn.cuda import NoGPUError
     from numbacnn.models import lenet
@@ -147,7 +149,8 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
         fail(str(exc), 2)
 
     try:
-        ds = data_mod.load_fashion_mnist(data_dir, download_missing=download)
+        with DownloadBars() as bars:
+            ds = data_mod.load_fashion_mnist(data_dir, download_missing=download, progress=bars)
     except (data_mod.DataNotFoundError, data_mod.DataFormatError) as exc:
         fail(str(exc))
     click.echo(f"data: {data_mod.locate_fashion_mnist(data_dir)}")
@@ -157,7 +160,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
 
     net = lenet(config["variant"], init=config["init"], seed=config["seed"])
     try:
-        net.to(target)
+        net.to(device)
     except NoGPUError as exc:
         fail(str(exc))
     opt = SGD(net.parameters(), lr=config["lr"], momentum=config["momentum"], dampening=config["dampening"],
@@ -171,7 +174,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
             load_optimizer_state(opt, optim_state, net.device)
         opt.defaults.update({k: config[k] for k in OPTIM_OPTIONS})
 
-    device = _device_label(target)
+    device_label = _device_label(device)
     n_batches = len(batch_slices(len(x_train), config["batch_size"]))
     tracer = None
     if trace_path is not None:
@@ -182,7 +185,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
         probe = x_test[:trace_samples] if trace_samples and len(x_test) else None
         try:
             tracer = Tracer(net, opt, trace_path, every=trace_every, samples=trace_samples, probe=probe,
-                            meta=dict(config, epochs=epochs, target=target),
+                            meta=dict(config, epochs=epochs, target=device),
                             start_step=progress["epoch"] * n_batches + progress["batch"])
         except ValueError as exc:
             fail(f"--trace {trace_path}: {exc}", 2)
@@ -204,7 +207,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
     if resume is not None:
         click.echo(f"resuming {resume} at epoch {progress['epoch'] + 1}, batch {progress['batch'] + 1}")
     click.echo(f"training LeNet ({config['variant']}) on {len(x_train)} examples, testing on {len(x_test)}, "
-               f"on {device}")
+               f"on {device_label}")
     epoch = progress["epoch"]
     restore = _stop_on_sigterm()
     try:
@@ -243,7 +246,7 @@ def cli(ctx, target, variant, init, epochs, batch_size, lr, momentum, dampening,
             epoch += 1
             progress.update(epoch=epoch, batch=0, loss_sum=0.0, correct=0, seen=0, train_seconds=0.0)
             click.echo(f"epoch {epoch}/{epochs}: loss {train_loss:.3f}, train acc {train_acc:.3f}, "
-                       f"test acc {test_acc:.3f}, {speed:.1f} examples/sec on {device}")
+                       f"test acc {test_acc:.3f}, {speed:.1f} examples/sec on {device_label}")
             if save:
                 checkpoint()
             if plot:

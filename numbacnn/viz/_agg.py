@@ -1,4 +1,6 @@
-"""An Agg canvas that remembers rendered glyphs: same pixels as matplotlib's, a fraction of the text cost.
+"""A glyph-caching Agg canvas (numbacnn.viz._agg): same pixels as matplotlib's, a fraction of the text cost.
+
+A speed-up: numbacnn.speedups.figure_canvas hands it out, and NUMBACNN_SPEEDUPS=0 keeps matplotlib's own canvas.
 
 An animation redraws the same few strings (cell values, captions) at the same places frame after frame.
 matplotlib 3.11's Agg renderer lays out each string and renders every glyph with FreeType on every draw;

@@ -1,9 +1,13 @@
-"""Animation: a figure built once, an ``update(i)`` that only changes its artists, and ways to show or save it."""
+"""Animation (numbacnn.viz._anim): a figure built once, an ``update(i)`` that only changes its artists, and ways
+to show or save it. Rendering uses numbacnn.speedups (forked workers, the glyph-caching canvas) unless
+NUMBACNN_SPEEDUPS=0."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from numbacnn import speedups
 
 from . import _save
 
@@ -16,19 +20,17 @@ def preload():
     from matplotlib import colormaps, font_manager  # noqa: F401
     from matplotlib.figure import Figure  # noqa: F401
 
-    from ._agg import CANVAS  # noqa: F401
-
+    speedups.figure_canvas()
     font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
 
 
 def new_figure(width: float, height: float, dpi: int = 100):
-    """A matplotlib Figure on an Agg canvas (one that caches glyphs: viz._agg), outside pyplot's global state."""
+    """A matplotlib Figure on an Agg canvas (speedups.figure_canvas: one that caches glyphs), outside pyplot's
+    global state."""
     from matplotlib.figure import Figure
 
-    from ._agg import CANVAS
-
     fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
-    CANVAS(fig)
+    speedups.figure_canvas()(fig)
     return fig
 
 
@@ -83,11 +85,12 @@ class Animation:
         With ``dynamic`` artists, the static rest of the figure is drawn once and each frame redraws only
         the dynamic artists on top of it (identical pixels, a fraction of the time).
         ``workers`` > 1 (or None: one per CPU core, at most 4) renders contiguous ranges of frames in forked
-        processes that write into shared memory (Linux only; elsewhere, or if a worker fails, this process
-        renders everything itself). The pixels do not depend on ``workers``.
+        processes that write into shared memory (speedups.render_workers: Linux only, not with
+        NUMBACNN_SPEEDUPS=0; elsewhere, or if a worker fails, this process renders everything itself).
+        The pixels do not depend on ``workers``.
         """
         n = self.n_frames
-        workers = _worker_count(workers, n)
+        workers = speedups.render_workers(workers, n)
         sticky = list(self.appearing[0]) if self.appearing is not None else []
         animated = (self.dynamic or []) + sticky
         for a in animated:
@@ -230,18 +233,3 @@ class Animation:
         """Release the figure."""
         self.fig.clear()
 
-
-def _worker_count(workers, n_frames: int) -> int:
-    """How many processes render: 1 where fork is missing (or unsafe: macOS), and never more than n/8."""
-    import os
-
-    from numbacnn._fork import fork_available
-
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
-    if not fork_available():
-        return 1
-    if workers is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        workers = min(cores, 4)
-    return max(1, min(workers, n_frames // 8))

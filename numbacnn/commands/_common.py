@@ -1,0 +1,152 @@
+"""What the CLI's commands share (numbacnn.commands._common): the --device option, the output options of every
+animation, parsing of option values, rendering with a progress bar, and download progress bars."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import click
+
+from numbacnn.cli import fail
+
+DEVICES = ("cpu", "cuda", "cudasim")
+
+
+def device_option(choices=DEVICES, default="cpu", help=None):
+    """--device (also spelled --target, its old name) -> the command's ``device`` argument."""
+    return click.option("--device", "--target", "device", type=click.Choice(list(choices)), default=default,
+                        show_default=True,
+                        help=help or "Device the kernels run on: cpu, cuda (an NVIDIA GPU) or cudasim (Numba's "
+                                     "CUDA simulator, no GPU needed). --target is the old name.")
+
+
+def output_options(f):
+    """-o/--output, --fps, --dpi: shared by every animation."""
+
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                  help="Output file; the extension picks the format: .gif, .mp4 (needs ffmpeg), .html (a page "
+                       "with play controls) or .png (a contact sheet of every frame). Default: a descriptive "
+                       "name in the current folder.")
+    @click.option("--fps", type=click.FloatRange(min=0.1, max=60), default=None,
+                  help="Frames per second (default depends on the animation).")
+    @click.option("--dpi", type=click.IntRange(40, 300), default=100, show_default=True, help="Pixels per inch.")
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+def check_output(path):
+    """Validate -o before any work: unknown format -> usage error (2); unwritable -> failure (1)."""
+    from numbacnn.viz._save import SaveError, check_output
+
+    try:
+        check_output(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'-o' / '--output'")
+    except SaveError as exc:
+        fail(str(exc), 1)
+
+
+def save_animation(anim, path, fps):
+    """Render every frame with a progress bar, write the file, print its path."""
+    from numbacnn.viz._save import SaveError
+
+    try:
+        with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=sys.stderr) as bar:
+            out = anim.save(path, fps=fps, progress=bar.update, workers=None)
+    except SaveError as exc:
+        fail(str(exc), 1)
+    except OSError as exc:
+        fail(f"cannot write {path!r}: {exc.strerror or exc}", 1)
+    anim.close()
+    click.echo(os.path.abspath(out))
+
+
+def run_kernels(fn, *args):
+    """``fn(*args)``, the kernels, run beside matplotlib's loading (numbacnn.speedups.run_beside).
+
+    Numba's start-up and matplotlib's take about the same time and do not depend on each other; on two
+    cores this overlap takes ~0.5 s off every animation (NUMBACNN_SPEEDUPS=0: one after the other).
+    fn's exceptions are raised here.
+    """
+    from numbacnn import speedups
+
+    job = speedups.run_beside(fn, *args)
+    from numbacnn import viz
+
+    viz.preload()
+    return job.result()
+
+
+def load_trace(path):
+    """A trace file or folder (numbacnn.trace.load); a bad one ends the command with its message."""
+    from numbacnn.trace import TraceError, load
+
+    try:
+        return load(path)
+    except (TraceError, OSError) as exc:
+        fail(str(exc), 1)
+
+
+def parse(fn, value, hint):
+    """``fn(value)``, its ValueError shown as a usage error of the option ``hint``."""
+    try:
+        return fn(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint)
+
+
+def int_pair(text, name, minimum):
+    """'2' -> 2, '2,1' -> (2, 1): the value of option --``name``, each int at least ``minimum``."""
+    try:
+        parts = [int(v) for v in str(text).split(",")]
+    except ValueError:
+        raise click.BadParameter(f"must be an int or two ints like 2,1, got {text!r}", param_hint=f"'--{name}'")
+    if len(parts) not in (1, 2) or min(parts) < minimum:
+        raise click.BadParameter(f"must be one or two ints >= {minimum}, got {text!r}", param_hint=f"'--{name}'")
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def name_suffix(**opts):
+    """The options that differ from their defaults, for a default file name: s=2, p="1,0" -> '-s2-p1x0'."""
+    return "".join(f"-{k}{str(v).replace(',', 'x').replace(' ', '').strip('()')}" for k, v in opts.items()
+                   if v not in (None, False, 0, 1, "0", "1", (1, 1), (0, 0)))
+
+
+class DownloadBars:
+    """A click progress bar per downloaded file, for numbacnn.data's ``progress(name, done, total)`` callback.
+
+    ``with DownloadBars() as bars: load_fashion_mnist(..., progress=bars)``; a transfer that starts again
+    (done == 0: the next file, or the same file from another mirror) gets a new bar.
+    """
+
+    def __init__(self):
+        self._bar = None
+        self._done = 0
+
+    def __call__(self, name, done, total):
+        if done == 0:  # numbacnn.data calls with 0 first
+            self.close()
+            if total is None:  # the server did not say how much: a line instead of a bar
+                click.echo(f"downloading {name}", err=True)
+                return
+            self._bar = click.progressbar(length=total, label=f"downloading {name}", file=sys.stderr)
+            self._bar.__enter__()
+            self._done = 0
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+            self._done = done
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

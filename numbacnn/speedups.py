@@ -1,0 +1,116 @@
+"""Start-up and rendering speed-ups in one place (numbacnn.speedups), each with its plain path one flag away.
+
+``NUMBACNN_SPEEDUPS=0`` in the environment turns every one of them off; the numbers, the pictures (pixel for
+pixel) and the exit codes are the same either way, only slower::
+
+    NUMBACNN_SPEEDUPS=0 numbacnn animate conv --kernel edge
+
+    speed-up (on by default)                        machinery              switched off (plain path)
+    run_beside: the kernels (Numba's import, the    numbacnn._fork         the kernels run here, then
+      trace) run in a forked child while this                              matplotlib loads
+      process loads matplotlib (CLI animations)
+    render_workers: frames rendered by forked       numbacnn.viz._anim     every frame rendered in this
+      workers into shared memory                                           process
+    figure_canvas: an Agg canvas that caches        numbacnn.viz._agg      matplotlib's FigureCanvasAgg
+      glyph bitmaps (matplotlib's private text
+      path, re-done with a cache)
+    end_process: flush, then os._exit, skipping     here                   sys.exit (the interpreter
+      interpreter tear-down (about 0.5 s)                                  tears down as usual)
+
+Forking is also skipped where it is missing or unsafe (Windows, macOS) and once Numba is loaded in this
+process (nothing to gain; a forked child may not restart Numba's threads). The switch is read at each call.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+SWITCH = "NUMBACNN_SPEEDUPS"
+
+
+def enabled() -> bool:
+    """False when ``$NUMBACNN_SPEEDUPS`` is 0 (or false, no, off): then every function here takes the plain path."""
+    return os.environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def can_fork() -> bool:
+    """Speed-ups on, and a platform where fork is safe for these processes (not Windows, not macOS)."""
+    from ._fork import fork_available
+
+    return enabled() and fork_available()
+
+
+class _Here:
+    """The plain path of ``run_beside``: ``fn(*args, **kwargs)`` runs here when ``result()`` asks for it."""
+
+    def __init__(self, fn, *args, **kwargs):
+        self._call = (fn, args, kwargs)
+
+    def result(self):
+        fn, args, kwargs = self._call
+        return fn(*args, **kwargs)
+
+
+def run_beside(fn, *args, **kwargs):
+    """A job whose ``result()`` is ``fn(*args, **kwargs)`` (its exception raised there).
+
+    Speed-up: ``fn`` starts now in a forked child (numbacnn._fork.Forked), so this process can do something
+    else meanwhile (the CLI loads matplotlib while the kernels run). Plain: ``fn`` runs inside ``result()``.
+    """
+    if can_fork() and "numba" not in sys.modules:
+        from ._fork import Forked
+
+        return Forked(fn, *args, **kwargs)
+    return _Here(fn, *args, **kwargs)
+
+
+def render_workers(workers, n_frames: int) -> int:
+    """How many processes render ``n_frames`` frames (numbacnn.viz Animation.frames' ``workers``).
+
+    ``workers``: a positive int, or None for one per CPU core (at most 4). Never more than one per 8 frames.
+    Plain (or where fork is unsafe): 1, every frame rendered in this process.
+    """
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+    if not can_fork():
+        return 1
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(cores, 4)
+    return max(1, min(workers, n_frames // 8))
+
+
+def figure_canvas():
+    """The Agg canvas class for numbacnn.viz's figures.
+
+    Speed-up: numbacnn.viz._agg's canvas, which caches string layouts and glyph bitmaps (the same pixels;
+    matplotlib's stock canvas where its private text path differs). Plain: matplotlib's FigureCanvasAgg.
+    """
+    if enabled():
+        from .viz._agg import CANVAS
+
+        return CANVAS
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return FigureCanvasAgg
+
+
+def end_process(code: int):
+    """End the ``numbacnn`` command with exit status ``code``; never returns.
+
+    Speed-up: the command's files are written and closed; what is left is Python tearing down Numba's thread
+    pool, LLVM and matplotlib, about half a second. So the streams are flushed and the process ends with
+    ``os._exit``, unless a non-daemon thread is still running (then the normal exit waits for it).
+    Plain: ``sys.exit(code)``.
+    """
+    import threading
+
+    if not enabled() or any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                            if t is not threading.main_thread()):
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (numbacnn ... | head): nothing left to say
+            pass
+    os._exit(code)
