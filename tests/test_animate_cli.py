@@ -42,7 +42,6 @@ def test_conv_default_writes_a_gif_named_after_it(tmp_path):
 def drawn(monkeypatch):
     """What each command handed to numbacnn.viz (the traces and records), and the frame count it saved."""
     from numbacnn import viz
-    from numbacnn.commands import animate
 
     seen = {}
 
@@ -55,13 +54,13 @@ def drawn(monkeypatch):
 
     for name in ("conv", "pool", "learn_kernel", "sgd_paths"):
         spy(name, getattr(viz, name))
-    real_save = animate._save
+    real_save = viz.Animation.save
 
-    def save(anim, *args):
+    def save(anim, *args, **kwargs):
         seen["frames"] = len(anim)
-        return real_save(anim, *args)
+        return real_save(anim, *args, **kwargs)
 
-    monkeypatch.setattr(animate, "_save", save)
+    monkeypatch.setattr(viz.Animation, "save", save)
     return seen
 
 
