@@ -1,6 +1,7 @@
-"""Moving arrays between host and device, and checking device inputs the way the CPU ops check host inputs.
+"""Device arrays (numbacnn.cuda.arrays): moving them to and from the host, checking them as the CPU checks host arrays.
 
-Inputs to the CUDA ops may be NumPy arrays (copied to the device) or objects already on the device:
+The public ops (``numbacnn.functional`` etc., through ``numbacnn._checks.float_arrays``) use these to hand the
+CUDA launchers checked Numba device arrays. Inputs to the CUDA ops may be NumPy arrays (copied to the device) or objects already on the device:
 Numba device arrays, or anything with ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors),
 which are used in place, without a copy. Outputs are Numba device arrays; ``to_host`` reads them back.
 """
@@ -51,6 +52,12 @@ def _check_device(a, name, ndim):
     return a
 
 
+def device_array(a, name, ndim=None):
+    """A device object as a Numba device array (no copy), refused unless it holds float32 or float64 and has
+    ``ndim`` dimensions (None: any); errors name ``name``."""
+    return _check_device(to_device(a), name, ndim)
+
+
 def device_floats(*specs):
     """Check ``(array, name, ndim)`` specs and return them as device arrays of one float dtype.
 
@@ -94,3 +101,14 @@ def device_float(a, name, ndim, dtype):
             raise TypeError(f"{name} has dtype {np.dtype(a.dtype)} on the device, expected {np.dtype(dtype)}")
         return a
     return to_device(as_float(a, name, ndim), dtype)
+
+
+def device_scalar(a, name, dtype):
+    """A 1-element device array for a number (copied over in ``dtype``) or a 1-element float device array (used in
+    place: a loss's gradient kept on the GPU)."""
+    if is_device(a):
+        a = device_array(a, name)
+        if a.size != 1:
+            raise ValueError(f"{name} must be a scalar, got shape {tuple(a.shape)}")
+        return a.reshape(1)
+    return cuda.to_device(np.array([float(a)], dtype=dtype))

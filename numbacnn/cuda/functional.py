@@ -1,20 +1,30 @@
-"""Linear layer, activations and cross-entropy on the GPU: @cuda.jit kernels and their host-side launchers.
+"""linear, activations and cross-entropy on the GPU (numbacnn.cuda.functional): @cuda.jit kernels and launchers.
 
-Formulas as in ``numbacnn.functional``:
+Siblings: the public ops (which check the arguments and call the launchers here) are ``numbacnn.functional``,
+the book-like NumPy versions ``numbacnn.reference.functional``, the CPU kernels ``numbacnn.cpu.functional`` (same
+launcher names and signatures). The launchers take checked Numba device arrays of one float dtype (labels: ints)
+and return device arrays; they check nothing themselves.
+
+Formulas:
     linear        y[n, o] = b[o] + sum_k x[n, k] * w[o, k]
     its backward  gx[n, k] = sum_o gy[n, o] * w[o, k];  gw[o, k] = sum_n gy[n, o] * x[n, k];  gb[o] = sum_n gy[n, o]
     cross-entropy loss = mean_n [ logsumexp(logits[n]) - logits[n, target[n]] ]
 
-Kernels:
-    linear_forward_kernel1, linear_grad_input_kernel1, linear_grad_weight_kernel1   one thread per output element
-    matmul_kernel2       shared-memory tiled c[m, n] = sum_k A[m, k] * B[n, k] (+ bias[n]) that serves all three
-                         (A or B read transposed as needed); tile x tile threads per block
-    relu/sigmoid/tanh_kernel1 and their backward: one thread per element (sigmoid/tanh also from y)
-    cross_entropy_rows_kernel1   one thread per example: its loss term
-    mean_kernel1 / mean_kernel2  the batch mean: one thread walking the terms / one block tree-summing them
-    cross_entropy_backward_kernel1   one thread per logit
-Sums: the simple kernels add up in float64 (``acc = 0.0``) like the CPU kernels; the fast ones in the data's
-dtype, as PyTorch does on a GPU (float64 arithmetic is many times slower than float32 on most GPUs).
+KERNELS, what each number runs (``kernel=None``: 1 when ``numbacnn.cuda.config.simple``, else the highest):
+
+    linear                  1 linear_forward_kernel1 (one thread per output)   2 linear_matmul_kernel2
+    linear_backward         1 linear_grad_input_kernel1 + linear_grad_weight_kernel1 + conv's channel_sum_kernel1
+                            2 linear_matmul_kernel2 twice (A or B read transposed) + conv's channel_sum_kernel2
+    relu ... tanh_backward  1 <op>_forward_kernel1 / <op>_backward_kernel1 (or <op>_backward_from_y_kernel1 given y=):
+                              one thread per element of the flat arrays
+    cross_entropy           1 cross_entropy_forward_kernel1 (one thread per example: its loss term)
+                              + cross_entropy_mean_kernel1 (one thread adds the terms up in order)
+                            2 cross_entropy_forward_kernel1 + cross_entropy_mean_kernel2 (one block tree-sums them)
+    cross_entropy_backward  1 cross_entropy_backward_kernel1 (one thread per logit)
+
+linear_matmul_kernel2 is a shared-memory tiled c[m, n] = sum_k A[m, k] * B[n, k] (+ bias[n]) with tile x tile
+threads per block. Sums: the kernels 1 add up in float64 (``acc = 0.0``) like the CPU kernels; the kernels 2 in
+the data's dtype, as PyTorch does on a GPU (float64 arithmetic is many times slower than float32 on most GPUs).
 """
 from __future__ import annotations
 
@@ -23,11 +33,18 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..functional import check_labels
 from . import config
-from .arrays import _check_device, device_float, device_floats, flat, is_device, to_device
+from .arrays import flat
 from .conv import channel_sum1, channel_sum2
 from .reduce import block_sum
+
+KERNELS = {
+    "linear": (1, 2), "linear_backward": (1, 2),
+    "relu": (1,), "relu_backward": (1,),
+    "sigmoid": (1,), "sigmoid_backward": (1,),
+    "tanh": (1,), "tanh_backward": (1,),
+    "cross_entropy": (1, 2), "cross_entropy_backward": (1,),
+}
 
 # ----------------------------------------------------------------------------------------------
 # Kernels: linear
@@ -79,7 +96,7 @@ def _element(a, row, col, transposed):
 
 
 @cuda.jit
-def matmul_kernel2(a, ta, b, tb, bias, has_bias, c):
+def linear_matmul_kernel2(a, ta, b, tb, bias, has_bias, c):
     """c[m, n] = sum_k A[m, k] * B[n, k] (+ bias[n]), with A = a or a.T (ta) and B = b or b.T (tb).
 
     Block (T, T) computes the tile c[m0:m0+T, n0:n0+T]. It walks k in steps of T: the threads copy a T x T
@@ -116,7 +133,7 @@ def matmul_kernel2(a, ta, b, tb, bias, has_bias, c):
 
 
 @cuda.jit
-def relu_kernel1(x, y):
+def relu_forward_kernel1(x, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = x[i] if x[i] > 0 else 0
@@ -130,7 +147,7 @@ def relu_backward_kernel1(gy, x, gx):
 
 
 @cuda.jit
-def sigmoid_kernel1(x, y):
+def sigmoid_forward_kernel1(x, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = 1.0 / (1.0 + math.exp(-x[i]))
@@ -153,7 +170,7 @@ def sigmoid_backward_from_y_kernel1(gy, y, gx):
 
 
 @cuda.jit
-def tanh_kernel1(x, y):
+def tanh_forward_kernel1(x, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = math.tanh(x[i])
@@ -193,7 +210,7 @@ def _row_max_and_sum(logits, n):
 
 
 @cuda.jit
-def cross_entropy_rows_kernel1(logits, target, terms):
+def cross_entropy_forward_kernel1(logits, target, terms):
     """terms[n] = logsumexp(logits[n]) - logits[n, target[n]]; NaN for a label outside [0, K)."""
     N, K = logits.shape
     n = cuda.grid(1)
@@ -208,7 +225,7 @@ def cross_entropy_rows_kernel1(logits, target, terms):
 
 
 @cuda.jit
-def mean_kernel1(values, out):
+def cross_entropy_mean_kernel1(values, out):
     """out[0] = mean of values: one thread adds them up in order (launch with one thread)."""
     if cuda.grid(1) == 0:
         acc = 0.0
@@ -218,7 +235,7 @@ def mean_kernel1(values, out):
 
 
 @cuda.jit
-def mean_kernel2(values, out):
+def cross_entropy_mean_kernel2(values, out):
     """out[0] = mean of values: the threads of one block each sum a stride, then tree-sum the partials."""
     acc = 0.0
     for i in range(cuda.threadIdx.x, values.size, cuda.blockDim.x):
@@ -243,70 +260,6 @@ def cross_entropy_backward_kernel1(grad, logits, target, gl):
     gl[n, k] = grad[0] * (p - onehot) / N
 
 
-# ----------------------------------------------------------------------------------------------
-# Launchers
-
-
-def matmul2(a, ta, b, tb, c, bias=None):
-    """c = A @ B.T (+ bias) with the tiled kernel; ``ta`` / ``tb`` say a / b hold A / B transposed."""
-    T = config.tile
-    grid = (config.blocks(c.shape[1], T), config.blocks(c.shape[0], T))
-    has_bias = bias is not None
-    matmul_kernel2[grid, (T, T), 0, 2 * T * T * c.dtype.itemsize](a, ta, b, tb, bias if has_bias else c[0],
-                                                                  has_bias, c)
-
-
-def _check_linear(x, weight, bias):
-    dt, (x, weight, bias) = device_floats((x, "x", 2), (weight, "weight", 2), (bias, "bias", 1))
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} features but weight expects {weight.shape[1]} "
-                         f"(weight shape {tuple(weight.shape)})")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    return dt, x, weight, bias
-
-
-def linear(x, weight, bias=None):
-    """x (N, I) @ weight (O, I).T + bias (O,) -> device array (N, O)."""
-    dt, x, weight, bias = _check_linear(x, weight, bias)
-    y = cuda.device_array((x.shape[0], weight.shape[0]), dtype=dt)
-    if y.size == 0:  # an empty batch launches nothing (a grid of 0 blocks is an error)
-        return y
-    if config.simple:
-        has_bias = bias is not None
-        linear_forward_kernel1[config.launch_1d(y.size)](x, weight, bias if has_bias else y[0], y, has_bias)
-    else:
-        matmul2(x, False, weight, False, y, bias)
-    return y
-
-
-def linear_backward(grad_out, x, weight, bias=None):
-    """(grad_x (N, I), grad_weight (O, I), grad_bias (O,) or None) as device arrays."""
-    dt, x, weight, bias = _check_linear(x, weight, bias)
-    gy = device_float(grad_out, "grad_out", 2, dt)
-    if tuple(gy.shape) != (x.shape[0], weight.shape[0]):
-        raise ValueError(f"grad_out must have shape {(x.shape[0], weight.shape[0])}, got {tuple(gy.shape)}")
-    gx = cuda.device_array(tuple(x.shape), dtype=dt)
-    gw = cuda.device_array(tuple(weight.shape), dtype=dt)
-    if x.shape[0] == 0:  # an empty batch: the gradients are zero sums
-        gw = cuda.to_device(np.zeros(tuple(weight.shape), dt))
-        gb = None if bias is None else cuda.to_device(np.zeros(weight.shape[0], dt))
-        return gx, gw, gb
-    if config.simple:
-        linear_grad_input_kernel1[config.launch_1d(gx.size)](gy, weight, gx)
-        linear_grad_weight_kernel1[config.launch_1d(gw.size)](gy, x, gw)
-    else:
-        matmul2(gy, False, weight, True, gx)  # gx[n, k] = sum_o gy[n, o] * w.T[k, o]
-        matmul2(gy, True, x, True, gw)  # gw[o, k] = sum_n gy.T[o, n] * x.T[k, n]
-    gb = None
-    if bias is not None:
-        gb = cuda.device_array(weight.shape[0], dtype=dt)
-        # the bias gradient is conv's channel sum over images of 1 x 1 pixels
-        gy4 = _contiguous(gy).reshape(gy.shape[0], gy.shape[1], 1, 1)
-        (channel_sum1 if config.simple else channel_sum2)(gy4, gb)
-    return gx, gw, gb
-
-
 @cuda.jit
 def copy2d_kernel1(a, out):
     """out[r, k] = a[r, k]: a C-ordered copy of a strided matrix (e.g. a transposed tensor from another library)."""
@@ -314,6 +267,26 @@ def copy2d_kernel1(a, out):
     if t < out.size:
         r, k = t // out.shape[1], t % out.shape[1]
         out[r, k] = a[r, k]
+
+
+# ----------------------------------------------------------------------------------------------
+# Launchers: allocate the outputs, pick the kernel, launch it
+
+
+def _number(kernel):
+    """The kernel to run: as asked, or for None 1 under ``config.simple`` and else 2, the fastest."""
+    if kernel is None:
+        return 1 if config.simple else 2
+    return kernel
+
+
+def _linear_matmul(a, ta, b, tb, c, bias=None):
+    """c = A @ B.T (+ bias) with linear_matmul_kernel2; ``ta`` / ``tb`` say a / b hold A / B transposed."""
+    T = config.tile
+    grid = (config.blocks(c.shape[1], T), config.blocks(c.shape[0], T))
+    has_bias = bias is not None
+    linear_matmul_kernel2[grid, (T, T), 0, 2 * T * T * c.dtype.itemsize](a, ta, b, tb, bias if has_bias else c[0],
+                                                                         has_bias, c)
 
 
 def _contiguous(a):
@@ -325,106 +298,106 @@ def _contiguous(a):
     return out
 
 
-def _unary(kernel, name):
-    def forward(x):
-        _, (x,) = device_floats((x, "x", None))
-        y = cuda.device_array(tuple(x.shape), dtype=x.dtype)
-        if x.size:
-            kernel[config.launch_1d(x.size)](flat(x), flat(y))
+def linear(x, weight, bias, *, kernel=None):
+    """x (N, I) @ weight (O, I).T + bias (O,) (None: no bias) -> device array (N, O)."""
+    y = cuda.device_array((x.shape[0], weight.shape[0]), dtype=x.dtype)
+    if y.size == 0:  # an empty batch launches nothing (a grid of 0 blocks is an error)
         return y
-    forward.__name__ = forward.__qualname__ = name
-    return forward
-
-
-def _unary_backward(kernel, name, from_y=None):
-    def backward(grad_out, x, *, y=None):
-        if y is not None:  # the forward's output: the from_y kernel (x may be None)
-            dt, (y,) = device_floats((y, "y", None))
-            if x is not None and tuple(x.shape) != tuple(y.shape):
-                raise ValueError(f"y must have x's shape {tuple(x.shape)}, got {tuple(y.shape)}")
-            x, kernel_ = y, from_y
-        elif x is None:
-            raise TypeError(f"{name} needs x or y (the forward's output), got neither")
-        else:
-            dt, (x,) = device_floats((x, "x", None))
-            kernel_ = kernel
-        gy = device_float(grad_out, "grad_out", None, dt)
-        if tuple(gy.shape) != tuple(x.shape):
-            what = "x" if y is None else "y"
-            raise ValueError(f"grad_out must have {what}'s shape {tuple(x.shape)}, got {tuple(gy.shape)}")
-        gx = cuda.device_array(tuple(x.shape), dtype=dt)
-        if x.size:
-            kernel_[config.launch_1d(x.size)](flat(gy, "grad_out"), flat(x), flat(gx))
-        return gx
-
-    def backward_x_only(grad_out, x):
-        return backward(grad_out, x)
-
-    f = backward if from_y is not None else backward_x_only
-    f.__name__ = f.__qualname__ = name
-    return f
-
-
-relu = _unary(relu_kernel1, "relu")
-relu.__doc__ = "max(x, 0) elementwise -> device array."
-relu_backward = _unary_backward(relu_backward_kernel1, "relu_backward")
-relu_backward.__doc__ = "grad_out where x > 0, else 0 -> device array."
-sigmoid = _unary(sigmoid_kernel1, "sigmoid")
-sigmoid.__doc__ = "1 / (1 + exp(-x)) elementwise -> device array."
-sigmoid_backward = _unary_backward(sigmoid_backward_kernel1, "sigmoid_backward", sigmoid_backward_from_y_kernel1)
-sigmoid_backward.__doc__ = "grad_out * s * (1 - s), s = sigmoid(x), or grad_out * (1 - y) * y given y= -> device array."
-tanh = _unary(tanh_kernel1, "tanh")
-tanh.__doc__ = "tanh(x) elementwise -> device array."
-tanh_backward = _unary_backward(tanh_backward_kernel1, "tanh_backward", tanh_backward_from_y_kernel1)
-tanh_backward.__doc__ = "grad_out * (1 - tanh(x)**2), or grad_out * (1 - y**2) given y= -> device array."
-
-
-def _check_ce(logits, target):
-    _, (logits,) = device_floats((logits, "logits", 2))
-    if logits.shape[0] == 0 or logits.shape[1] == 0:
-        raise ValueError(f"logits must be non-empty, got shape {tuple(logits.shape)}")
-    if is_device(target):
-        # Labels already on the GPU are checked for dtype and shape only: checking their range would mean
-        # reading them back. An out-of-range label makes the loss NaN instead.
-        t = to_device(target)
-        if np.dtype(t.dtype).kind not in "iu":
-            raise TypeError(f"target must hold integer class labels, got dtype {np.dtype(t.dtype)}")
-        if t.ndim != 1 or t.shape[0] != logits.shape[0]:
-            raise ValueError(f"target must have shape ({logits.shape[0]},) to match logits "
-                             f"{tuple(logits.shape)}, got {tuple(t.shape)}")
+    if _number(kernel) == 1:
+        has_bias = bias is not None
+        linear_forward_kernel1[config.launch_1d(y.size)](x, weight, bias if has_bias else y[0], y, has_bias)
     else:
-        t = cuda.to_device(check_labels(tuple(logits.shape), target))
-    return logits, t
+        _linear_matmul(x, False, weight, False, y, bias)
+    return y
 
 
-def cross_entropy(logits, target):
-    """Mean cross-entropy of logits (N, K) against labels (N,) -> 0-d device array (read: float(to_host(loss)))."""
-    logits, t = _check_ce(logits, target)
+def linear_backward(grad_out, x, weight, bias, *, kernel=None):
+    """(grad_x (N, I), grad_weight (O, I), grad_bias (O,) or None) as device arrays."""
+    dt, gy = x.dtype, grad_out
+    gx = cuda.device_array(tuple(x.shape), dtype=dt)
+    gw = cuda.device_array(tuple(weight.shape), dtype=dt)
+    if x.shape[0] == 0:  # an empty batch: the gradients are zero sums
+        gw = cuda.to_device(np.zeros(tuple(weight.shape), dt))
+        gb = None if bias is None else cuda.to_device(np.zeros(weight.shape[0], dt))
+        return gx, gw, gb
+    number = _number(kernel)
+    if number == 1:
+        linear_grad_input_kernel1[config.launch_1d(gx.size)](gy, weight, gx)
+        linear_grad_weight_kernel1[config.launch_1d(gw.size)](gy, x, gw)
+    else:
+        _linear_matmul(gy, False, weight, True, gx)  # gx[n, k] = sum_o gy[n, o] * w.T[k, o]
+        _linear_matmul(gy, True, x, True, gw)  # gw[o, k] = sum_n gy.T[o, n] * x.T[k, n]
+    gb = None
+    if bias is not None:
+        gb = cuda.device_array(weight.shape[0], dtype=dt)
+        # the bias gradient is conv's channel sum over images of 1 x 1 pixels
+        gy4 = _contiguous(gy).reshape(gy.shape[0], gy.shape[1], 1, 1)
+        (channel_sum1 if number == 1 else channel_sum2)(gy4, gb)
+    return gx, gw, gb
+
+
+def _map(kernel, *inputs):
+    """kernel(*flat inputs, flat out), one thread per element, into a new device array shaped like the last input;
+    ``inputs`` are (array, name) pairs (a strided device array is refused, naming it)."""
+    like = inputs[-1][0]
+    out = cuda.device_array(tuple(like.shape), dtype=like.dtype)
+    if out.size:
+        kernel[config.launch_1d(out.size)](*(flat(a, name) for a, name in inputs), flat(out))
+    return out
+
+
+def relu(x, *, kernel=None):
+    """max(x, 0) elementwise -> device array."""
+    return _map(relu_forward_kernel1, (x, "x"))
+
+
+def relu_backward(grad_out, x, *, kernel=None):
+    """grad_out where x > 0, else 0 -> device array."""
+    return _map(relu_backward_kernel1, (grad_out, "grad_out"), (x, "x"))
+
+
+def sigmoid(x, *, kernel=None):
+    """1 / (1 + exp(-x)) elementwise -> device array."""
+    return _map(sigmoid_forward_kernel1, (x, "x"))
+
+
+def sigmoid_backward(grad_out, x, y=None, *, kernel=None):
+    """grad_out * s * (1 - s), s = sigmoid(x), or s = y (the forward's output) given y= -> device array."""
+    if y is not None:
+        return _map(sigmoid_backward_from_y_kernel1, (grad_out, "grad_out"), (y, "y"))
+    return _map(sigmoid_backward_kernel1, (grad_out, "grad_out"), (x, "x"))
+
+
+def tanh(x, *, kernel=None):
+    """tanh(x) elementwise -> device array."""
+    return _map(tanh_forward_kernel1, (x, "x"))
+
+
+def tanh_backward(grad_out, x, y=None, *, kernel=None):
+    """grad_out * (1 - t * t), t = tanh(x), or t = y (the forward's output) given y= -> device array."""
+    if y is not None:
+        return _map(tanh_backward_from_y_kernel1, (grad_out, "grad_out"), (y, "y"))
+    return _map(tanh_backward_kernel1, (grad_out, "grad_out"), (x, "x"))
+
+
+def cross_entropy(logits, target, *, kernel=None):
+    """Mean cross-entropy of logits (N, K) against labels (N,) -> 0-d device array (read: float(to_host(loss))).
+    A label outside [0, K) makes the loss NaN."""
     N = logits.shape[0]
     terms = cuda.device_array(N, dtype=np.float64)  # float64, like the CPU kernel's running total
-    cross_entropy_rows_kernel1[config.launch_1d(N)](logits, t, terms)
+    cross_entropy_forward_kernel1[config.launch_1d(N)](logits, target, terms)
     loss = cuda.device_array(1, dtype=logits.dtype)
-    if config.simple:
-        mean_kernel1[1, 1](terms, loss)
+    if _number(kernel) == 1:
+        cross_entropy_mean_kernel1[1, 1](terms, loss)
     else:
         tpb = config.threads_per_block
-        mean_kernel2[1, tpb, 0, tpb * terms.dtype.itemsize](terms, loss)
+        cross_entropy_mean_kernel2[1, tpb, 0, tpb * terms.dtype.itemsize](terms, loss)
     return loss.reshape(())
 
 
-def cross_entropy_backward(grad_out, logits, target):
-    """grad_logits (N, K) = grad_out * (softmax(logits) - onehot(target)) / N as a device array.
-
-    ``grad_out`` is a number or a 1-element device array (e.g. the loss's own gradient, kept on the GPU).
-    """
-    logits, t = _check_ce(logits, target)
-    if is_device(grad_out):
-        g = _check_device(to_device(grad_out), "grad_out", None)
-        if g.size != 1:
-            raise ValueError(f"grad_out must be a scalar, got shape {tuple(g.shape)}")
-        g = g.reshape(1)
-    else:
-        g = cuda.to_device(np.array([float(grad_out)], dtype=logits.dtype))
+def cross_entropy_backward(grad_out, logits, target, *, kernel=None):
+    """grad_logits (N, K) = grad_out[0] * (softmax(logits) - onehot(target)) / N as a device array;
+    ``grad_out`` is a 1-element device array."""
     gl = cuda.device_array(tuple(logits.shape), dtype=logits.dtype)
-    cross_entropy_backward_kernel1[config.launch_1d(gl.size)](g, logits, t, gl)
+    cross_entropy_backward_kernel1[config.launch_1d(gl.size)](grad_out, logits, target, gl)
     return gl

@@ -1,4 +1,9 @@
-"""Plain NumPy fully connected layer, activations and cross-entropy, each with its backward beside it."""
+"""linear, activations and cross-entropy in plain NumPy (numbacnn.reference.functional), each backward beside it.
+
+The book-like oracle of the kernels. Siblings: the public ops ``numbacnn.functional``, the CPU kernels
+``numbacnn.cpu.functional`` (with ``cpu.linear_tiles`` and ``cpu.fast_exp``) and the GPU kernels
+``numbacnn.cuda.functional``.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -63,18 +68,4 @@ def cross_entropy_backward(grad_out, logits, target):
     return grad_out * p / len(target)
 
 
-def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-        maximize=False):
-    """torch.optim.SGD's algorithm, line by line, on NumPy arrays (updated in place)."""
-    for i, p in enumerate(params):
-        g = -grads[i] if maximize else grads[i]
-        if weight_decay != 0:
-            g = g + weight_decay * p
-        if momentum != 0:
-            if momentum_buffers[i] is None:
-                momentum_buffers[i] = g.copy()
-            else:
-                momentum_buffers[i][...] = momentum * momentum_buffers[i] + (1 - dampening) * g
-            buf = momentum_buffers[i]
-            g = g + momentum * buf if nesterov else buf
-        p -= lr * g
+from .optim import sgd  # noqa: E402,F401  (moved to reference/optim.py; numbacnn.reference imports it from here)

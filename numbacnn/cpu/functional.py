@@ -1,0 +1,281 @@
+"""linear, activations and cross-entropy on the CPU (numbacnn.cpu.functional): kernel 1, the formula, and launchers.
+
+Siblings: the public ops (which check the arguments and call the launchers here) are ``numbacnn.functional``,
+the book-like NumPy versions ``numbacnn.reference.functional``, the GPU kernels ``numbacnn.cuda.functional``
+(same launcher names and signatures). Faster kernels sit in ``numbacnn.cpu.linear_tiles`` (linear's kernel 2)
+and ``numbacnn.cpu.fast_exp`` (sigmoid's and cross_entropy's kernel 2, with a vectorized exp).
+
+KERNELS, what each number runs (``kernel=None``: the highest number, always):
+
+    linear                  1 linear_forward_kernel1          2 linear_forward_kernel2 (4 x 3 register blocks)
+    linear_backward         1 linear_grad_input_kernel1 + linear_grad_weight_kernel1
+                            2 linear_grad_input_kernel2 + linear_grad_weight_kernel2 (matmul_tiles; small shapes
+                              the forward kernel 2)
+    relu, relu_backward     1 relu_forward_kernel1 / relu_backward_kernel1
+    sigmoid                 1 sigmoid_forward_kernel1 (libm exp)  2 sigmoid_forward_kernel2 (vectorized exp)
+    sigmoid_backward        1 sigmoid_backward_kernel1, or sigmoid_backward_from_y_kernel1 given y=
+                            2 sigmoid_backward_kernel2 (vectorized exp; needs x: given y= there is no exp)
+    tanh, tanh_backward     1 tanh_forward_kernel1 / tanh_backward_kernel1, or tanh_backward_from_y_kernel1 given y=
+    cross_entropy           1 cross_entropy_forward_kernel1 (two passes per row, libm exp)
+                            2 cross_entropy_forward_kernel2 (label check fused in, vectorized exp)
+    cross_entropy_backward  1 cross_entropy_backward_kernel1
+
+Shapes: linear x (N, I), weight (O, I), bias (O,) -> (N, O); activations keep any shape (flat, contiguous);
+cross_entropy logits (N, K), labels (N,) int64 -> a scalar of the logits' dtype, NaN for a label outside [0, K).
+The launchers take checked, C-contiguous arrays of one float dtype and check nothing themselves.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .fast_exp import cross_entropy_forward_kernel2, sigmoid_backward_kernel2, sigmoid_forward_kernel2
+from .linear_tiles import linear_forward_kernel2, linear_grad_input_kernel2, linear_grad_weight_kernel2
+
+KERNELS = {
+    "linear": (1, 2), "linear_backward": (1, 2),
+    "relu": (1,), "relu_backward": (1,),
+    "sigmoid": (1, 2), "sigmoid_backward": (1, 2),
+    "tanh": (1,), "tanh_backward": (1,),
+    "cross_entropy": (1, 2), "cross_entropy_backward": (1,),
+}
+
+# ----------------------------------------------------------------------------------------------
+# Kernels 1: the formulas, one output element at a time (sums in float64, acc = 0.0)
+
+
+@njit(parallel=True, cache=True)
+def linear_forward_kernel1(x, w, b, y):
+    """y[n, o] = b[o] + sum_k x[n, k] * w[o, k]."""
+    N, I = x.shape
+    O = w.shape[0]
+    for n in prange(N):
+        for o in range(O):
+            acc = 0.0
+            for k in range(I):
+                acc += x[n, k] * w[o, k]
+            y[n, o] = acc + b[o]
+
+
+@njit(parallel=True, cache=True)
+def linear_grad_input_kernel1(gy, w, gx):
+    """gx[n, k] = sum_o gy[n, o] * w[o, k]."""
+    N, O = gy.shape
+    I = w.shape[1]
+    for n in prange(N):
+        for k in range(I):
+            acc = 0.0
+            for o in range(O):
+                acc += gy[n, o] * w[o, k]
+            gx[n, k] = acc
+
+
+@njit(parallel=True, cache=True)
+def linear_grad_weight_kernel1(gy, x, gw, gb):
+    """gw[o, k] = sum_n gy[n, o] * x[n, k];  gb[o] = sum_n gy[n, o]."""
+    N, O = gy.shape
+    I = x.shape[1]
+    for o in prange(O):
+        for k in range(I):
+            acc = 0.0
+            for n in range(N):
+                acc += gy[n, o] * x[n, k]
+            gw[o, k] = acc
+        acc = 0.0
+        for n in range(N):
+            acc += gy[n, o]
+        gb[o] = acc
+
+
+@njit(parallel=True, cache=True)
+def relu_forward_kernel1(x, y):
+    """y = x where x > 0, else 0; flat views of the contiguous arrays, split across the threads."""
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    zero = yf.dtype.type(0)
+    for i in prange(xf.size):
+        yf[i] = xf[i] if xf[i] > 0 else zero
+
+
+@njit(parallel=True, cache=True)
+def relu_backward_kernel1(gy, x, gx):
+    """gx = gy where x > 0, else 0 (PyTorch's choice at x == 0)."""
+    gyf, xf, gxf = gy.reshape(-1), x.reshape(-1), gx.reshape(-1)
+    zero = gxf.dtype.type(0)
+    for i in prange(xf.size):
+        gxf[i] = gyf[i] if xf[i] > 0 else zero
+
+
+@njit(cache=True)
+def sigmoid_forward_kernel1(x, y):
+    """y = 1 / (1 + exp(-x)), libm's exp."""
+    for i in range(x.size):
+        y.flat[i] = 1.0 / (1.0 + math.exp(-x.flat[i]))
+
+
+@njit(cache=True)
+def sigmoid_backward_kernel1(gy, x, gx):
+    """gx = gy * s * (1 - s) with s = sigmoid(x)."""
+    for i in range(x.size):
+        s = 1.0 / (1.0 + math.exp(-x.flat[i]))
+        gx.flat[i] = gy.flat[i] * s * (1.0 - s)
+
+
+@njit(parallel=True, cache=True)
+def sigmoid_backward_from_y_kernel1(gy, y, gx):
+    """gx = gy * (1 - y) * y from the forward's output y = sigmoid(x): no exp (PyTorch's formula and order)."""
+    gyf, yf, gxf = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
+    one = yf.dtype.type(1)
+    for i in prange(yf.size):
+        gxf[i] = gyf[i] * (one - yf[i]) * yf[i]
+
+
+@njit(cache=True)
+def tanh_forward_kernel1(x, y):
+    """y = tanh(x), libm's tanh."""
+    for i in range(x.size):
+        y.flat[i] = math.tanh(x.flat[i])
+
+
+@njit(cache=True)
+def tanh_backward_kernel1(gy, x, gx):
+    """gx = gy * (1 - tanh(x)**2)."""
+    for i in range(x.size):
+        t = math.tanh(x.flat[i])
+        gx.flat[i] = gy.flat[i] * (1.0 - t * t)
+
+
+@njit(parallel=True, cache=True)
+def tanh_backward_from_y_kernel1(gy, y, gx):
+    """gx = gy * (1 - y * y) from the forward's output y = tanh(x) (PyTorch's formula)."""
+    gyf, yf, gxf = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
+    one = yf.dtype.type(1)
+    for i in prange(yf.size):
+        gxf[i] = gyf[i] * (one - yf[i] * yf[i])
+
+
+@njit(inline="always")
+def _row_max_and_sum(logits, n):
+    """(m, s) with m = max_k logits[n, k] and s = sum_k exp(logits[n, k] - m): the stable log-sum-exp pieces."""
+    K = logits.shape[1]
+    m = logits[n, 0]
+    for k in range(1, K):
+        m = max(m, logits[n, k])
+    s = 0.0
+    for k in range(K):
+        s += math.exp(logits[n, k] - m)
+    return m, s
+
+
+@njit(cache=True)
+def cross_entropy_forward_kernel1(logits, target):
+    """mean_n [ logsumexp(logits[n]) - logits[n, target[n]] ], with the row max subtracted first; NaN for a
+    label outside [0, K)."""
+    N, K = logits.shape
+    total = 0.0
+    for n in range(N):
+        if target[n] < 0 or target[n] >= K:
+            return np.nan
+        m, s = _row_max_and_sum(logits, n)
+        total += m + math.log(s) - logits[n, target[n]]
+    return total / N
+
+
+@njit(cache=True)
+def cross_entropy_backward_kernel1(grad, logits, target, gl):
+    """gl[n, k] = grad * (softmax(logits[n])[k] - [k == target[n]]) / N."""
+    N, K = logits.shape
+    for n in range(N):
+        m, s = _row_max_and_sum(logits, n)
+        for k in range(K):
+            p = math.exp(logits[n, k] - m) / s
+            gl[n, k] = grad * (p - (1.0 if k == target[n] else 0.0)) / N
+
+
+# ----------------------------------------------------------------------------------------------
+# Launchers: allocate the outputs, pick the kernel (None: the fastest), run it
+
+
+def linear(x, weight, bias, *, kernel=None):
+    """y (N, O) = x (N, I) @ weight (O, I).T + bias (O,) (None: no bias)."""
+    b = np.zeros(weight.shape[0], x.dtype) if bias is None else bias
+    y = np.empty((x.shape[0], weight.shape[0]), x.dtype)
+    forward = linear_forward_kernel1 if kernel == 1 else linear_forward_kernel2
+    forward(x, weight, b, y)
+    return y
+
+
+def linear_backward(grad_out, x, weight, bias, *, kernel=None):
+    """(grad_x (N, I), grad_weight (O, I), grad_bias (O,) or None when bias is None)."""
+    gx = np.empty_like(x)
+    gw = np.empty_like(weight)
+    gb = np.empty(weight.shape[0], x.dtype)
+    if kernel == 1:
+        linear_grad_input_kernel1(grad_out, weight, gx)
+        linear_grad_weight_kernel1(grad_out, x, gw, gb)
+    else:
+        linear_grad_input_kernel2(grad_out, weight, gx)
+        linear_grad_weight_kernel2(grad_out, x, gw, gb)
+    return gx, gw, (None if bias is None else gb)
+
+
+def _map(kernel, *arrays):
+    """kernel(*arrays, out) into a new array shaped like the last input; returns out."""
+    out = np.empty_like(arrays[-1])
+    kernel(*arrays, out)
+    return out
+
+
+def relu(x, *, kernel=None):
+    """max(x, 0), elementwise."""
+    return _map(relu_forward_kernel1, x)
+
+
+def relu_backward(grad_out, x, *, kernel=None):
+    """grad_out where x > 0, else 0."""
+    return _map(relu_backward_kernel1, grad_out, x)
+
+
+def sigmoid(x, *, kernel=None):
+    """1 / (1 + exp(-x)), elementwise."""
+    return _map(sigmoid_forward_kernel1 if kernel == 1 else sigmoid_forward_kernel2, x)
+
+
+def sigmoid_backward(grad_out, x, y=None, *, kernel=None):
+    """grad_out * s * (1 - s) with s = sigmoid(x), or s = y (the forward's output) when y is given."""
+    if y is not None:
+        if kernel == 2:
+            raise ValueError("kernel 2 of sigmoid_backward computes sigmoid(x) again with the vectorized exp, got y= "
+                             "(the forward's output, which needs no exp): kernel 1 takes y=")
+        return _map(sigmoid_backward_from_y_kernel1, grad_out, y)
+    return _map(sigmoid_backward_kernel1 if kernel == 1 else sigmoid_backward_kernel2, grad_out, x)
+
+
+def tanh(x, *, kernel=None):
+    """tanh(x), elementwise."""
+    return _map(tanh_forward_kernel1, x)
+
+
+def tanh_backward(grad_out, x, y=None, *, kernel=None):
+    """grad_out * (1 - t * t) with t = tanh(x), or t = y (the forward's output) when y is given."""
+    if y is not None:
+        return _map(tanh_backward_from_y_kernel1, grad_out, y)
+    return _map(tanh_backward_kernel1, grad_out, x)
+
+
+def cross_entropy(logits, target, *, kernel=None):
+    """Mean cross-entropy of logits (N, K) against int64 labels (N,), as a scalar of the logits' dtype (NaN for a
+    label outside [0, K))."""
+    if kernel == 1:
+        loss = cross_entropy_forward_kernel1(logits, target)
+    else:
+        loss, _ = cross_entropy_forward_kernel2(logits, target)  # (nan, first bad row) for a bad label
+    return logits.dtype.type(loss)
+
+
+def cross_entropy_backward(grad_out, logits, target, *, kernel=None):
+    """grad_logits (N, K) = grad_out * (softmax(logits) - onehot(target)) / N; grad_out a Python float."""
+    gl = np.empty_like(logits)
+    cross_entropy_backward_kernel1(grad_out, logits, target, gl)
+    return gl
