@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings, strategies as st
 import numbacnn as nc
 from numbacnn import pool as pool_mod
 from numbacnn import reference as ref
-from numbacnn.pool import PoolGeometry, pool_geometry
+from numbacnn.geometry import PoolGeometry, pool_geometry
 from golden.format import load_cases
 from helpers import HAS_TORCH, assert_close
 
@@ -56,6 +56,27 @@ def test_reference_matches_golden(name, opts, a):
         np.testing.assert_array_equal(idx, a["indices"], err_msg=f"{name} indices")
 
 
+TWO_BY_TWO_TIES = [c for c in CASES if "_2x2_" in c[0]]
+
+
+@pytest.mark.parametrize("name,opts,a", TWO_BY_TWO_TIES, ids=[c[0] for c in TWO_BY_TWO_TIES])
+def test_2x2_ties_match_golden_bit_for_bit(name, opts, a):
+    """2x2 stride 2 with ties (and -0.0 beside 0.0) on every kernel number: PyTorch's winner, to the bit."""
+    from numbacnn.cpu.pool import KERNELS
+
+    op, kwargs = opts["op"], opts["kwargs"]
+    bits = lambda v: np.asarray(v).view(np.uint8)  # noqa: E731  (-0.0 and 0.0 differ)
+    for kernel in KERNELS[op]:
+        y, idx = getattr(nc, op)(a["x"], **kwargs, return_indices=True, kernel=kernel)
+        np.testing.assert_array_equal(idx, a["indices"], err_msg=f"{name} indices, kernel {kernel}")
+        np.testing.assert_array_equal(bits(y), bits(a["y"]), err_msg=f"{name} y, kernel {kernel}")
+        gx = getattr(nc, op + "_backward")(a["grad_out"], a["x"], **kwargs, kernel=kernel)
+        if op == "min_pool2d":  # torch's min is -max(-x): its gradient's zeros are -0.0, only the values count
+            assert_close(gx, a["grad_x"], name=f"{name} grad_x, kernel {kernel}", **EXACT)
+        else:
+            np.testing.assert_array_equal(bits(gx), bits(a["grad_x"]), err_msg=f"{name} grad_x, kernel {kernel}")
+
+
 def test_golden_covers_the_options():
     ops = {o["op"] for _, o, _ in CASES}
     assert ops == {"max_pool2d", "min_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"}
@@ -64,6 +85,9 @@ def test_golden_covers_the_options():
     assert any(k.get("count_include_pad") is False for k in kw) and any(k.get("divisor_override") for k in kw)
     ties = [a for _, o, a in CASES if o["op"] in WITH_INDICES and len(np.unique(a["x"])) < a["x"].size // 2]
     assert len(ties) >= 5
+    lenet = dict(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    ties_2x2 = {o["op"] for _, o, a in CASES if o["kwargs"] == lenet and len(np.unique(a["x"])) < a["x"].size // 2}
+    assert ties_2x2 == {"max_pool2d", "min_pool2d"}  # the fast 2x2 kernels meet ties too
 
 
 # ---------------------------------------------------------------- the book's own numbers (D2L 6.5)
@@ -151,34 +175,56 @@ def test_geometry_for_the_cuda_version():
         geo.kernel = (2, 2)
 
 
-def test_cuda_target_dispatches_with_the_same_arguments(monkeypatch):
-    calls = []
+def test_public_layer_hands_checked_arguments_to_the_target(monkeypatch):
+    """Each op validates once and calls its target's launcher with checked arrays, the geometry and the options;
+    device= (or the deprecated target=) picks the target module."""
+    from numbacnn import _checks
+    from numbacnn.cpu.pool import KERNELS
 
-    class FakeCuda:
+    calls, devices = [], []
+
+    class FakeTarget:
         def __getattr__(self, name):
-            return lambda *args, **kwargs: calls.append((name, args, kwargs)) or name
+            return lambda *args, **kwargs: calls.append((name, args, kwargs)) or (args[0], args[0])
 
-    monkeypatch.setattr(pool_mod, "cuda_module", lambda: FakeCuda())
-    x, g = object(), object()
-    assert nc.max_pool2d(x, 2, 1, 0, 1, True, True, target="cuda") == "max_pool2d"
-    assert calls[-1] == ("max_pool2d", (x, 2, 1, 0, 1, True, True), {})
-    nc.min_pool2d_backward(g, x, 3, target="cuda")
-    assert calls[-1] == ("min_pool2d_backward", (g, x, 3, None, 0, 1, False), {"indices": None})
-    nc.max_pool2d_backward(g, x, 2, indices=x, target="cuda")
-    assert calls[-1] == ("max_pool2d_backward", (g, x, 2, None, 0, 1, False), {"indices": x})
-    nc.avg_pool2d(x, 2, count_include_pad=False, divisor_override=3, target="cuda")
-    assert calls[-1] == ("avg_pool2d", (x, 2, None, 0, False, False, 3), {})
-    nc.avg_pool2d_backward(g, x, 2, target="cuda")
-    assert calls[-1] == ("avg_pool2d_backward", (g, x, 2, None, 0, False, True, None), {})
-    nc.adaptive_max_pool2d(x, 1, True, target="cuda")
-    assert calls[-1] == ("adaptive_max_pool2d", (x, 1, True), {})
-    nc.adaptive_avg_pool2d_backward(g, x, (2, 3), target="cuda")
-    assert calls[-1] == ("adaptive_avg_pool2d_backward", (g, x, (2, 3)), {})
-    names = {c[0] for c in calls}
-    for name in ("max_pool2d_backward", "min_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d_backward"):
-        getattr(nc, name)(*((g, x) if name.endswith("backward") else (x,)), 2, target="cuda")
-        names.add(calls[-1][0])
-    assert len(names) == 10
+    FakeTarget.KERNELS = KERNELS
+    monkeypatch.setattr(pool_mod, "implementation", lambda device, family: devices.append((device, family))
+                        or FakeTarget())
+    x = np.arange(60.0).reshape(1, 2, 6, 5)  # float64 stays float64
+    g = lambda *hw: np.ones((1, 2) + hw, np.int64)  # noqa: E731  (converted to x's dtype)
+    geo = lambda *a: pool_geometry(x.shape, *a)  # noqa: E731
+    nc.max_pool2d(x, 2, 1, 0, 1, True, True, kernel=1)
+    assert calls[-1][0] == "max_pool2d" and calls[-1][1][1:] == (geo(2, 1, 0, 1, True), 1.0)
+    assert calls[-1][2] == {"kernel": 1} and calls[-1][1][0].dtype == np.float64
+    nc.min_pool2d(x, 3)
+    assert calls[-1][1][1:] == (geo(3), -1.0) and calls[-1][2] == {"kernel": None}
+    nc.max_pool2d_backward(g(3, 2), x, 2, indices=np.zeros((1, 2, 3, 2), np.int32))
+    name, (gy, xx, got, idx, sign), _ = calls[-1]
+    assert (name, got, sign, idx.dtype, gy.dtype, gy.flags.c_contiguous) == \
+        ("max_pool2d_backward", geo(2), 1.0, np.int64, np.float64, True)
+    nc.min_pool2d_backward(g(2, 1), x, 3)
+    assert calls[-1][0] == "max_pool2d_backward" and calls[-1][1][2:] == (geo(3), None, -1.0)
+    nc.avg_pool2d(x, 2, count_include_pad=False, divisor_override=3)
+    assert calls[-1][0] == "avg_pool2d" and calls[-1][1][1:] == (geo(2, None, 0, 1), False, 3)
+    nc.avg_pool2d_backward(g(3, 2), x, 2)
+    assert calls[-1][0] == "avg_pool2d_backward" and calls[-1][1][2:] == (geo(2), True, 0)
+    nc.adaptive_avg_pool2d(x, (2, None))
+    assert calls[-1][0] == "adaptive_avg_pool2d" and calls[-1][1][1:] == ((2, 5),)
+    nc.adaptive_avg_pool2d_backward(g(2, 3), x, (2, 3))
+    assert calls[-1][0] == "adaptive_avg_pool2d_backward" and calls[-1][1][0].shape == (1, 2, 2, 3)
+    assert nc.adaptive_max_pool2d(x, 1, True)[0] is calls[-1][1][0]
+    nc.adaptive_max_pool2d_backward(g(1, 1), x, 1)
+    assert calls[-1][0] == "adaptive_max_pool2d_backward"
+    with nc.formula_kernels():
+        nc.avg_pool2d(x, 2)
+    assert calls[-1][2] == {"kernel": 1}
+    assert set(devices) == {("cpu", "pool")}
+    cpu_floats = lambda device, *specs: _checks.float_arrays("cpu", *specs)  # noqa: E731  (no GPU needed)
+    monkeypatch.setattr(pool_mod, "float_arrays", cpu_floats)
+    nc.max_pool2d(x, 2, device="cuda")
+    with pytest.warns(DeprecationWarning, match="use device="):
+        nc.avg_pool2d(x, 2, target="cuda")
+    assert devices[-2:] == [("cuda", "pool")] * 2
 
 
 # ---------------------------------------------------------------- finite differences (float64)
@@ -386,9 +432,12 @@ X4 = np.zeros((1, 2, 5, 5), np.float32)
     (nc.avg_pool2d_backward, (np.zeros((1, 2, 2)), X4, 2), {}, ValueError, ["grad_out", "4 dimensions"]),
     (nc.adaptive_avg_pool2d_backward, (np.zeros((1, 2, 1, 1)), X4, 2), {}, ValueError, ["grad_out", "(1, 2, 2, 2)"]),
     (nc.max_pool2d, (X4, 2), dict(target="tpu"), ValueError, ["target", "'tpu'"]),
-    (nc.avg_pool2d, (type("DeviceArray", (), {"__cuda_array_interface__": {}})(), 2), {}, TypeError,
-     ["x", "CUDA device array", "target='cuda'"]),
+    (nc.max_pool2d, (X4, 2), dict(device="tpu"), ValueError, ["device", "'tpu'"]),
+    (nc.max_pool2d, (X4, 2), dict(kernel=3), ValueError, ["kernel", "1, 2", "max_pool2d", "3"]),
+    (nc.avg_pool2d, (type("DeviceArray", (), {"__cuda_array_interface__": {}})(), 2), dict(device="cpu"), TypeError,
+     ["x", "CUDA device array", "device='cuda'"]),
 ], ids=lambda v: getattr(v, "__name__", None) if callable(v) else None)
+@pytest.mark.filterwarnings("ignore:target= is deprecated:DeprecationWarning")
 def test_bad_input(fn, args, kwargs, exc, words):
     with pytest.raises(exc) as info:
         fn(*args, **kwargs)

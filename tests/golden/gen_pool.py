@@ -154,6 +154,20 @@ def main():
     cases.append(case("aavg_float64", "adaptive_avg_pool2d", make_x(rng, (1, 2, 7, 5), dtype=np.float64),
                       dict(output_size=[3, 2]), rng))
 
+    # 2x2 stride 2 (the CPU's kernel 2) with ties: the first extreme of a window must win, in the indices and
+    # in the gradient; its own generator, so the cases above keep their inputs
+    rng2 = np.random.default_rng(19)
+    lenet = dict(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    signed_zeros = rng2.choice(np.array([-1.0, -0.0, 0.0, 1.0], np.float32), (2, 2, 6, 8))
+    for op in ("max_pool2d", "min_pool2d"):
+        cases.append(case(f"{op[:3]}_2x2_ties", op, make_x(rng2, (2, 3, 8, 7), ties=True), lenet, rng2))
+        cases.append(case(f"{op[:3]}_2x2_signed_zeros", op, signed_zeros, lenet, rng2))
+        flat = np.full((1, 2, 5, 6), 0.5, np.float32)  # one plane all equal, one of two values
+        flat[0, 1] = rng2.integers(0, 2, (5, 6))
+        cases.append(case(f"{op[:3]}_2x2_flat", op, flat, lenet, rng2))
+    cases.append(case("max_2x2_ties_float64", "max_pool2d", make_x(rng2, (1, 2, 6, 6), ties=True, dtype=np.float64),
+                      lenet, rng2))
+
     save_cases(GOLDEN_DIR / "pool.npz", cases)
     print(f"wrote {len(cases)} pooling cases (torch {torch.__version__})")
 
