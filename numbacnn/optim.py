@@ -1,4 +1,7 @@
-"""Stochastic gradient descent exactly as ``torch.optim.SGD`` computes it: a functional core and a thin class.
+"""SGD, the public optimizer (numbacnn.optim): ``sgd``, checked once and run by a target, and the ``SGD`` class.
+
+Exactly as ``torch.optim.SGD`` computes it: a functional core and a thin class. Siblings: ``numbacnn.cpu.optim``
+and ``numbacnn.cuda.optim`` (the fused update kernels) and ``numbacnn.reference.optim`` (plain NumPy).
 
 For each parameter p with gradient g (PyTorch's order of operations)::
 
@@ -15,59 +18,47 @@ Unlike the textbook form (v <- mu v + lr g), the learning rate multiplies the bu
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from ._checks import cuda_module, is_device_array
+from ._checks import check_kernel, implementation, is_device_array, resolve_device
 from .parameter import Parameter
 
 
-@njit(cache=True)
-def sgd_update_cpu(p, g, buf, first, lr, momentum, keep, weight_decay, nesterov, maximize):
-    """One fused pass over a parameter: every line of the algorithm above, per element.
+def _step_arrays(device, i, p, g):
+    """(params[i], grads[i]) ready for ``device``'s kernel: the parameter is updated in place, so it must already
+    be a float array there; the gradient is converted to the parameter's dtype (host data copied over)."""
+    if device == "cuda":
+        from .cuda.arrays import device_array, device_float
 
-    Scalars arrive in the parameter's dtype so float32 arithmetic matches PyTorch's;
-    ``keep`` is 1 - dampening. ``buf`` is ignored when momentum == 0; ``first`` says it holds no history yet.
-    """
-    for i in range(p.size):
-        d = -g.flat[i] if maximize else g.flat[i]
-        if weight_decay != 0:
-            d = d + weight_decay * p.flat[i]
-        if momentum != 0:
-            if first:
-                b = d
-            else:
-                b = momentum * buf.flat[i] + keep * d
-            buf.flat[i] = b
-            d = d + momentum * b if nesterov else b
-        p.flat[i] = p.flat[i] - lr * d
+        if not is_device_array(p):
+            raise TypeError(f"params[{i}] must be a CUDA device array like params[0], got {type(p).__name__}")
+        p = device_array(p, f"params[{i}]")
+        g = device_float(g, f"grads[{i}]", None, np.dtype(p.dtype))
+    else:
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            raise TypeError(f"params[{i}] must be a floating NumPy array, got {type(p).__name__}")
+        g = np.ascontiguousarray(g, dtype=p.dtype)
+    if tuple(g.shape) != tuple(p.shape):
+        raise ValueError(f"grads[{i}] has shape {tuple(g.shape)} but params[{i}] has shape {tuple(p.shape)}")
+    return p, g
 
 
 def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-        maximize=False):
+        maximize=False, kernel=None, device=None):
     """Update the arrays in ``params`` in place; fill ``momentum_buffers`` (a list, None before the first step).
 
-    Mirrors ``torch.optim._functional.sgd``. Arrays may be NumPy arrays or CUDA device arrays
-    (all of one kind); CUDA arrays are updated on the GPU by one fused kernel per parameter.
+    Mirrors ``torch.optim._functional.sgd``. Arrays may be NumPy arrays or CUDA device arrays, all of one kind:
+    ``device=None`` follows ``params[0]`` (CUDA arrays are updated on the GPU by one fused kernel per parameter).
+    ``kernel``: None or 1 (``numbacnn.cpu.optim.sgd_update_kernel1`` / ``numbacnn.cuda.optim.sgd_update_kernel1``).
     """
     if not (len(params) == len(grads) == len(momentum_buffers)):
         raise ValueError(f"params, grads and momentum_buffers must have the same length, got "
                          f"{len(params)}, {len(grads)} and {len(momentum_buffers)}")
-    if params and is_device_array(params[0]):
-        return cuda_module().sgd(params, grads, momentum_buffers, lr=lr, momentum=momentum, dampening=dampening,
-                                 weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
-    for i, (p, g) in enumerate(zip(params, grads)):
-        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
-            raise TypeError(f"params[{i}] must be a floating NumPy array, got {type(p).__name__}")
-        g = np.ascontiguousarray(g, dtype=p.dtype)
-        if g.shape != p.shape:
-            raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}")
-        first = momentum_buffers[i] is None
-        if momentum != 0 and first:
-            momentum_buffers[i] = np.empty_like(p)
-        buf = momentum_buffers[i] if momentum != 0 else p  # p stands in, unused, when there is no momentum
-        t = p.dtype.type
-        sgd_update_cpu(p, g, buf, first, t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov),
-                       bool(maximize))
+    device = resolve_device(device, None, *params[:1])
+    impl = implementation(device, "optim")
+    kernel = check_kernel(kernel, impl.KERNELS["sgd"], "sgd")
+    checked = [_step_arrays(device, i, p, g) for i, (p, g) in enumerate(zip(params, grads))]
+    impl.sgd([p for p, _ in checked], [g for _, g in checked], momentum_buffers, lr=lr, momentum=momentum,
+             dampening=dampening, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, kernel=kernel)
 
 
 class _HookHandle:

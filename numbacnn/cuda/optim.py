@@ -1,6 +1,10 @@
-"""SGD on the GPU: one fused elementwise kernel per parameter, the same lines as ``numbacnn.optim.sgd_update_cpu``.
+"""SGD on the GPU (numbacnn.cuda.optim): kernel 1, one fused elementwise update per parameter, and its launcher.
 
+Siblings: the public ``numbacnn.optim.sgd`` (checks the arguments, calls ``sgd`` here), ``numbacnn.cpu.optim``
+(the same lines as ``sgd_update_kernel1`` there) and ``numbacnn.reference.optim`` (plain NumPy).
 Per element (PyTorch's order): maximize -> weight decay -> momentum buffer (the first step copies) -> Nesterov -> update.
+
+KERNELS: sgd 1 = sgd_update_kernel1, one thread per element of the flat parameter.
 """
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import numpy as np
 from numba import cuda
 
 from . import config
-from .arrays import _check_device, device_float, flat, is_device, to_device
+from .arrays import flat, to_device
+
+KERNELS = {"sgd": (1,)}
 
 
 @cuda.jit
@@ -30,23 +36,11 @@ def sgd_update_kernel1(p, g, buf, first, lr, momentum, keep, weight_decay, neste
     p[i] = p[i] - lr * d
 
 
-def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-        maximize=False):
-    """Update the device arrays in ``params`` in place; new momentum buffers are device arrays.
-
-    Gradients may be device arrays of the parameter's dtype or host arrays (copied over).
-    """
-    if not (len(params) == len(grads) == len(momentum_buffers)):
-        raise ValueError(f"params, grads and momentum_buffers must have the same length, got "
-                         f"{len(params)}, {len(grads)} and {len(momentum_buffers)}")
+def sgd(params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize, kernel=None):
+    """Update the device arrays in ``params`` in place (grads: device arrays of each parameter's dtype and shape);
+    a None in ``momentum_buffers`` becomes a new device array on the first step with momentum."""
     for i, (p, g) in enumerate(zip(params, grads)):
-        if not is_device(p):
-            raise TypeError(f"params[{i}] must be a CUDA device array like params[0], got {type(p).__name__}")
-        p = _check_device(to_device(p), f"params[{i}]", None)
         dt = np.dtype(p.dtype)
-        g = device_float(g, f"grads[{i}]", None, dt)
-        if tuple(g.shape) != tuple(p.shape):
-            raise ValueError(f"grads[{i}] has shape {tuple(g.shape)} but params[{i}] has shape {tuple(p.shape)}")
         first = momentum_buffers[i] is None
         if momentum != 0 and first:
             momentum_buffers[i] = cuda.device_array(tuple(p.shape), dtype=dt)
