@@ -199,3 +199,40 @@ def test_backward_from_output_bad_input(op):
         bwd(g, None)
     with pytest.raises(TypeError, match="y must hold real numbers, got dtype complex128"):
         bwd(g, x, y=x.astype(complex))
+
+
+# ---------------------------------------------------------------- device= and kernel=
+
+def test_device_keyword_and_the_deprecated_target_alias():
+    x, w = np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)
+    with pytest.warns(DeprecationWarning, match="target= is deprecated"):
+        y = nc.linear(x, w, target="cpu")
+    np.testing.assert_array_equal(y, nc.linear(x, w, device="cpu"))
+    for op in (nc.relu, nc.sigmoid, nc.tanh):
+        with pytest.warns(DeprecationWarning):
+            op(x, target="cpu")
+        with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cudasim', got 'tpu'"):
+            op(x, device="tpu")
+    with pytest.raises(ValueError, match="device='cpu' and target='cuda' disagree"), pytest.warns(DeprecationWarning):
+        nc.relu_backward(x, x, device="cpu", target="cuda")
+
+
+def test_cross_entropy_target_is_the_labels_and_device_selects_the_device():
+    logits = np.array([[1.0, 2.0, 0.5], [0.1, 0.2, 3.0]], np.float32)
+    assert nc.cross_entropy(logits, target=[1, 2]) == nc.cross_entropy(logits, [1, 2], device="cpu")
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cudasim', got 'gpu'"):
+        nc.cross_entropy(logits, [1, 2], device="gpu")
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cudasim', got 'gpu'"):
+        nc.cross_entropy_backward(1.0, logits, [1, 2], device="gpu")
+    with pytest.raises(TypeError, match="multiple values for argument 'target'"):
+        nc.cross_entropy(logits, [1, 2], target="cpu")
+
+
+def test_the_formula_kernels_on_demand():
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((5, 9)), rng.standard_normal((4, 9)), rng.standard_normal(4)
+    assert_close(nc.linear(x, w, b, kernel=1), nc.linear(x, w, b), atol=1e-12, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"kernel must be None \(the fastest that fits\) or one of 1, 2 for linear"):
+        nc.linear(x, w, b, kernel=3)
+    with pytest.raises(ValueError, match="or one of 1 for relu, got True"):
+        nc.relu(x, kernel=True)

@@ -1,8 +1,12 @@
-"""The fast linear, sigmoid and cross-entropy kernels against kernel 1, the formula."""
+"""Every numbered CPU kernel of linear, the activations and cross-entropy against numbacnn.reference, and the fast
+kernels (numbacnn.cpu.linear_tiles, numbacnn.cpu.fast_exp) against kernel 1, the formula."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import numbacnn as nc
+from numbacnn import reference as ref
+from numbacnn.cpu import fast_exp, functional as cpu, linear_tiles
 from helpers import assert_close
 
 
@@ -10,22 +14,20 @@ from helpers import assert_close
 @given(N=st.integers(0, 9), I=st.integers(1, 13), O=st.integers(1, 11),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
 def test_linear_fast_kernels_match_simple(N, I, O, dtype, seed):
-    from numbacnn import functional as F
-
     rng = np.random.default_rng(seed)
     x, w, b, gy = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), (O,), (N, O)))
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
     y_s, y_f = np.empty((N, O), dtype), np.empty((N, O), dtype)
-    F.linear_forward_cpu_simple(x, w, b, y_s)
-    F.linear_forward_cpu(x, w, b, y_f)
+    cpu.linear_forward_kernel1(x, w, b, y_s)
+    linear_tiles.linear_forward_kernel2(x, w, b, y_f)
     assert_close(y_f, y_s, name="y", **tol)
     gx_s, gx_f = np.empty_like(x), np.empty_like(x)
-    F.linear_grad_input_cpu_simple(gy, w, gx_s)
-    F.linear_grad_input_cpu(gy, w, gx_f)
+    cpu.linear_grad_input_kernel1(gy, w, gx_s)
+    linear_tiles.linear_grad_input_kernel2(gy, w, gx_f)
     assert_close(gx_f, gx_s, name="grad_x", **tol)
     gw_s, gw_f, gb_s, gb_f = np.empty_like(w), np.empty_like(w), np.empty_like(b), np.empty_like(b)
-    F.linear_grad_weight_cpu_simple(gy, x, gw_s, gb_s)
-    F.linear_grad_weight_cpu(gy, x, gw_f, gb_f)
+    cpu.linear_grad_weight_kernel1(gy, x, gw_s, gb_s)
+    linear_tiles.linear_grad_weight_kernel2(gy, x, gw_f, gb_f)
     assert_close(gw_f, gw_s, name="grad_weight", **tol)
     assert_close(gb_f, gb_s, name="grad_bias", **tol)
 
@@ -36,18 +38,16 @@ def test_linear_fast_kernels_match_simple(N, I, O, dtype, seed):
 def test_linear_backward_tiles_match_simple(N, I, O, dtype, seed):
     """Shapes that reach the tile kernel (six or more rows of the result, a tile or more of columns), with
     a short last block of rows, a partial last tile of columns and sums over one to three blocks of k."""
-    from numbacnn import functional as F
-
     rng = np.random.default_rng(seed)
     x, w, gy = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), (N, O)))
     tol = dict(atol=1e-4, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
     gx_s, gx_f = np.empty_like(x), np.full_like(x, np.nan)
-    F.linear_grad_input_cpu_simple(gy, w, gx_s)
-    F.linear_grad_input_cpu(gy, w, gx_f)
+    cpu.linear_grad_input_kernel1(gy, w, gx_s)
+    linear_tiles.linear_grad_input_kernel2(gy, w, gx_f)
     assert_close(gx_f, gx_s, name="grad_x", **tol)
     gw_s, gw_f, gb_s, gb_f = np.empty_like(w), np.full_like(w, np.nan), np.empty(O, dtype), np.empty(O, dtype)
-    F.linear_grad_weight_cpu_simple(gy, x, gw_s, gb_s)
-    F.linear_grad_weight_cpu(gy, x, gw_f, gb_f)
+    cpu.linear_grad_weight_kernel1(gy, x, gw_s, gb_s)
+    linear_tiles.linear_grad_weight_kernel2(gy, x, gw_f, gb_f)
     assert_close(gw_f, gw_s, name="grad_weight", **tol)
 
 
@@ -57,23 +57,21 @@ def test_sigmoid_fast_exp_matches_libm(dtype):
 
     (In float32, math.exp(-x) overflows for x < -88.7 so the simple kernel gives 0 where the fast one keeps
     the exact subnormal value, below the smallest normal float32.)"""
-    from numbacnn import functional as F
-
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.standard_normal(4000) * 10, rng.uniform(-800, 800, 1000), np.linspace(-40, 40, 1001),
                         [0.0, -0.0, 1e-30, -1e-30, 88.7, -88.7, 103.9, -103.9, 708.5, -708.5, 745.2, -745.2, 1e30,
                          -1e30, np.inf, -np.inf, np.nan]]).astype(dtype)
     gy = rng.standard_normal(x.shape).astype(dtype)
     a, e = np.empty_like(x), np.empty_like(x)
-    F.sigmoid_cpu(x, a)
-    F.sigmoid_cpu_simple(x, e)
+    fast_exp.sigmoid_forward_kernel2(x, a)
+    cpu.sigmoid_forward_kernel1(x, e)
     ulp = np.spacing(np.abs(e).astype(dtype))
     assert np.array_equal(np.isnan(a), np.isnan(e))
     ok = np.isnan(e) | (np.abs(a.astype(np.float64) - e) <= np.maximum(3 * ulp, np.finfo(dtype).tiny))
     assert ok.all(), f"sigmoid: {x[~ok][:5]} -> {a[~ok][:5]}, expected {e[~ok][:5]}"
     # backward against the exact derivative, exp(-|x|) / (1 + exp(-|x|))**2 in float64 (the simple kernel
     # loses digits in s * (1 - s) where s is near 1; the fast one does not)
-    F.sigmoid_backward_cpu(gy, x, a)
+    fast_exp.sigmoid_backward_kernel2(gy, x, a)
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.exp(-np.abs(x.astype(np.float64)))
         exact = gy * e / (1 + e) ** 2
@@ -85,19 +83,132 @@ def test_sigmoid_fast_exp_matches_libm(dtype):
 @given(N=st.integers(1, 9), K=st.integers(1, 12), scale=st.sampled_from([0.1, 1.0, 30.0]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
 def test_cross_entropy_fast_kernel_matches_simple(N, K, scale, dtype, seed):
-    """The fused forward (label check in the kernel, vectorized exp) against cross_entropy_cpu."""
-    from numbacnn import functional as F
-
+    """Kernel 2 (label check fused in, vectorized exp) against kernel 1, the two-pass formula."""
     rng = np.random.default_rng(seed)
     logits = (rng.standard_normal((N, K)) * scale).astype(dtype)
     t = rng.integers(0, K, N)
-    fast = F.cross_entropy_cpu_fused
+    fast = fast_exp.cross_entropy_forward_kernel2
     loss, bad = fast(logits, t)
     assert bad == -1
-    assert_close(loss, F.cross_entropy_cpu(logits, t), atol=1e-6 if dtype == np.float32 else 1e-13,
+    assert_close(loss, cpu.cross_entropy_forward_kernel1(logits, t), atol=1e-6 if dtype == np.float32 else 1e-13,
                  rtol=1e-6 if dtype == np.float32 else 1e-13, name="loss")
     t2 = t.copy()
     t2[N // 2:] = K  # out of range from row N // 2 on: the first bad row is reported
     assert fast(logits, t2)[1] == N // 2
+    assert np.isnan(cpu.cross_entropy_forward_kernel1(logits, t2))  # kernel 1: NaN for a bad label
 
 
+# ---------------------------------------------------------------- every kernel number against numbacnn.reference
+
+def _tol(dtype):
+    return dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+
+
+def test_every_op_lists_its_kernels():
+    assert sorted(cpu.KERNELS) == sorted(["linear", "linear_backward", "relu", "relu_backward", "sigmoid",
+                                          "sigmoid_backward", "tanh", "tanh_backward", "cross_entropy",
+                                          "cross_entropy_backward"])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 3, 2), (5, 7, 3), (9, 40, 20), (70, 13, 17)])  # the last two reach the tiles
+@pytest.mark.parametrize("kernel", cpu.KERNELS["linear"])
+def test_linear_kernel_matches_reference(kernel, shape, dtype, bias):
+    N, I, O = shape
+    rng = np.random.default_rng(kernel * 100 + N)
+    x, w, b, gy = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), (O,), (N, O)))
+    b = b if bias else None
+    f64 = [None if a is None else a.astype(np.float64) for a in (x, w, b, gy)]
+    tol = dict(atol=1e-4, rtol=1e-5) if dtype == np.float32 else _tol(dtype)
+    y = nc.linear(x, w, b, kernel=kernel)
+    assert y.dtype == dtype
+    assert_close(y, ref.linear(*f64[:3]), name=f"kernel {kernel} y", **tol)
+    assert kernel in cpu.KERNELS["linear_backward"]
+    got = nc.linear_backward(gy, x, w, b, kernel=kernel)
+    want = ref.linear_backward(f64[3], *f64[:3])
+    for name, g, e in zip(("grad_x", "grad_weight", "grad_bias"), got, want):
+        if e is None:
+            assert g is None
+        else:
+            assert g.dtype == dtype
+            assert_close(g, e, name=f"kernel {kernel} {name}", **tol)
+
+
+ACTIVATIONS = [(op, k) for op in ("relu", "sigmoid", "tanh") for k in cpu.KERNELS[op]]
+BACKWARDS = [(op, k) for op in ("relu", "sigmoid", "tanh") for k in cpu.KERNELS[f"{op}_backward"]]
+
+
+def _activation_input(dtype):
+    x = (np.random.default_rng(4).standard_normal((2, 3, 5)) * 4).astype(dtype)
+    x.flat[:4] = [0.0, 30.0, -30.0, -0.0]  # relu at 0, saturated sigmoid / tanh
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op,kernel", ACTIVATIONS)
+def test_activation_kernel_matches_reference(op, kernel, dtype):
+    x = _activation_input(dtype)
+    y = getattr(nc, op)(x, kernel=kernel)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert_close(y, getattr(ref, op)(x.astype(np.float64)), name=f"{op} kernel {kernel}", **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op,kernel", BACKWARDS)
+def test_activation_backward_kernel_matches_reference(op, kernel, dtype):
+    x = _activation_input(dtype)
+    gy = np.random.default_rng(5).standard_normal(x.shape).astype(dtype)
+    x64, gy64 = x.astype(np.float64), gy.astype(np.float64)
+    bwd, want = getattr(nc, f"{op}_backward"), getattr(ref, f"{op}_backward")(gy64, x64)
+    assert_close(bwd(gy, x, kernel=kernel), want, name=f"{op}_backward kernel {kernel}", **_tol(dtype))
+    if op == "relu":
+        return
+    y = getattr(nc, op)(x)
+    if kernel == 2:  # kernel 2 computes the activation again from x: y= (no exp to compute) is kernel 1's
+        with pytest.raises(ValueError, match=f"kernel 2 of {op}_backward .* got y=.* kernel 1 takes y="):
+            bwd(gy, None, y=y, kernel=kernel)
+        return
+    got = bwd(gy, None, y=y, kernel=kernel)
+    assert_close(got, getattr(ref, f"{op}_backward")(gy64, x64, y=y.astype(np.float64)),
+                 name=f"{op}_backward y= kernel {kernel}", **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", cpu.KERNELS["cross_entropy"])
+def test_cross_entropy_kernel_matches_reference(kernel, dtype):
+    rng = np.random.default_rng(6)
+    logits = (rng.standard_normal((7, 5)) * 10).astype(dtype)
+    t = rng.integers(0, 5, 7)
+    loss = nc.cross_entropy(logits, t, kernel=kernel)
+    assert loss.dtype == dtype
+    assert_close(loss, ref.cross_entropy(logits.astype(np.float64), t), name=f"loss kernel {kernel}", **_tol(dtype))
+    with pytest.raises(ValueError, match=r"target has label 5 out of range \[0, 5\)"):
+        nc.cross_entropy(logits, np.where(np.arange(7) == 3, 5, t), kernel=kernel)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", cpu.KERNELS["cross_entropy_backward"])
+def test_cross_entropy_backward_kernel_matches_reference(kernel, dtype):
+    rng = np.random.default_rng(7)
+    logits = (rng.standard_normal((7, 5)) * 10).astype(dtype)
+    t = rng.integers(0, 5, 7)
+    g = nc.cross_entropy_backward(0.5, logits, t, kernel=kernel)
+    assert g.dtype == dtype
+    assert_close(g, ref.cross_entropy_backward(0.5, logits.astype(np.float64), t), name=f"kernel {kernel}",
+                 **_tol(dtype))
+
+
+@pytest.mark.parametrize("op", sorted(cpu.KERNELS))
+def test_kernel_numbers_are_checked(op):
+    args = {"linear": (np.ones((2, 3)), np.ones((4, 3))), "linear_backward": (np.ones((2, 4)), np.ones((2, 3)),
+                                                                             np.ones((4, 3))),
+            "cross_entropy": (np.ones((2, 3)), [0, 1]), "cross_entropy_backward": (1.0, np.ones((2, 3)), [0, 1])}
+    call = args.get(op, (np.ones(3),) if not op.endswith("_backward") else (np.ones(3), np.ones(3)))
+    with pytest.raises(ValueError, match=f"kernel must be None .* for {op}, got 9"):
+        getattr(nc, op)(*call, kernel=9)
+    with nc.formula_kernels():  # kernel None means 1: the same numbers as kernel=1
+        a = getattr(nc, op)(*call)
+    b = getattr(nc, op)(*call, kernel=1)
+    for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+        assert (u is None and v is None) or np.array_equal(u, v)

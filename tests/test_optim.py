@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import numbacnn as nc
-from numbacnn import reference as ref
+from numbacnn.cpu import optim as cpu
 from numbacnn.optim import SGD, sgd
+from numbacnn.reference.optim import sgd as reference_sgd
 from golden.format import load_cases
 from helpers import HAS_TORCH, assert_close
 
@@ -21,7 +22,7 @@ def _run(step_fn, opts):
     return params, bufs
 
 
-@pytest.mark.parametrize("impl", [sgd, ref.sgd], ids=["numba", "reference"])
+@pytest.mark.parametrize("impl", [sgd, reference_sgd], ids=["numba", "reference"])
 @pytest.mark.parametrize("name,opts,a", RUNS, ids=[c[0] for c in RUNS])
 def test_sgd_matches_torch_golden(impl, name, opts, a):
     params, bufs = _run(impl, opts)
@@ -116,3 +117,32 @@ def test_sgd_bad_input():
         SGD([np.zeros(2)], lr=0.1)
     with pytest.raises(ValueError, match="empty parameter list"):
         SGD([], lr=0.1)
+
+
+@pytest.mark.parametrize("kernel", cpu.KERNELS["sgd"])
+@pytest.mark.parametrize("name", ["sgd00", "sgd13", "sgd23", "sgd29"])
+def test_every_kernel_matches_the_reference(name, kernel):
+    """Each numbered CPU kernel against numbacnn.reference.optim.sgd, ten steps, float32 (as PyTorch computes)."""
+    opts = dict((c[0], c[1]) for c in RUNS)[name]
+    got = [INPUTS["init0"].copy(), INPUTS["init1"].copy()], [None, None]
+    want = [INPUTS["init0"].copy(), INPUTS["init1"].copy()], [None, None]
+    for k in range(10):
+        grads = [INPUTS["grads0"][k], INPUTS["grads1"][k]]
+        sgd(got[0], grads, got[1], **opts, kernel=kernel)
+        reference_sgd(want[0], grads, want[1], **opts)
+    for i in range(2):
+        assert_close(got[0][i], want[0][i], atol=1e-6, rtol=1e-6, name=f"{name} p{i}")
+        if opts["momentum"]:
+            assert_close(got[1][i], want[1][i], atol=1e-6, rtol=1e-6, name=f"{name} buf{i}")
+
+
+def test_sgd_kernel_and_device_are_checked():
+    p = [np.zeros(2, np.float32)]
+    with pytest.raises(ValueError, match="kernel must be None .* or one of 1 for sgd, got 2"):
+        sgd(p, [np.ones(2)], [None], lr=0.1, kernel=2)
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cudasim', got 'gpu'"):
+        sgd(p, [np.ones(2)], [None], lr=0.1, device="gpu")
+    with pytest.raises(TypeError, match=r"params\[0\] must be a floating NumPy array, got list"):
+        sgd([[0.0, 1.0]], [np.ones(2)], [None], lr=0.1)
+    sgd(p, [np.ones(2)], [None], lr=0.5, device="cpu")
+    np.testing.assert_array_equal(p[0], [-0.5, -0.5])

@@ -32,6 +32,24 @@ def test_to_device_and_to_host_round_trip():
 def test_loss_is_a_0d_device_array_read_with_float_to_host():
     import numbacnn.cuda as ncc
 
-    loss = ncc.cross_entropy(np.zeros((2, 4), np.float32), [1, 3])
+    import numbacnn as nc
+
+    loss = nc.cross_entropy(np.zeros((2, 4), np.float32), [1, 3], device="cuda")
     assert loss.shape == ()
     assert float(ncc.to_host(loss)) == pytest.approx(np.log(4))
+
+
+def test_device_array_and_device_scalar():
+    from numbacnn.cuda.arrays import device_array, device_scalar, to_device
+
+    d = to_device(np.zeros((2, 3), np.float32))
+    assert device_array(d, "x", 2) is d
+    with pytest.raises(ValueError, match=r"x must have 1 dimensions, got 2 \(shape \(2, 3\)\)"):
+        device_array(d, "x", 1)
+    with pytest.raises(TypeError, match="x must hold float32 or float64 on the device, got dtype int64"):
+        device_array(to_device(np.zeros(2, np.int64)), "x")
+    one = device_scalar(2.5, "grad_out", np.float32)
+    assert one.shape == (1,) and one.dtype == np.float32 and one.copy_to_host()[0] == 2.5
+    assert device_scalar(to_device(np.ones((1, 1))), "grad_out", np.float32).shape == (1,)
+    with pytest.raises(ValueError, match=r"grad_out must be a scalar, got shape \(2, 3\)"):
+        device_scalar(d, "grad_out", np.float32)
