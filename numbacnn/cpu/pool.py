@@ -73,19 +73,23 @@ def max_pool2d_forward_kernel1(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw, sign
                 idx[n, c, i, j] = arg
 
 
+@njit(inline="always")
+def _adaptive_window(i, size, out_size):
+    """Window i of adaptive pooling along one axis: floor(i*size/out_size) .. ceil((i+1)*size/out_size) - 1."""
+    return (i * size) // out_size, ((i + 1) * size + out_size - 1) // out_size
+
+
 @njit(parallel=True, cache=True)
 def adaptive_max_pool2d_forward_kernel1(x, out, idx):
-    """Like max_pool2d_forward_kernel1 with window rows floor(i*H/HO) .. ceil((i+1)*H/HO) - 1 (columns likewise)."""
+    """Like max_pool2d_forward_kernel1 over the windows of _adaptive_window (rows and columns)."""
     N, C, H, W = x.shape
     HO, WO = out.shape[2], out.shape[3]
     for job in prange(N * C):
         n, c = job // C, job % C
         for i in range(HO):
-            h0 = (i * H) // HO
-            h1 = ((i + 1) * H + HO - 1) // HO
+            h0, h1 = _adaptive_window(i, H, HO)
             for j in range(WO):
-                w0 = (j * W) // WO
-                w1 = ((j + 1) * W + WO - 1) // WO
+                w0, w1 = _adaptive_window(j, W, WO)
                 best = -np.inf
                 arg = h0 * W + w0
                 nans = 0
@@ -199,11 +203,9 @@ def adaptive_avg_pool2d_forward_kernel1(x, out):
     for job in prange(N * C):
         n, c = job // C, job % C
         for i in range(HO):
-            h0 = (i * H) // HO
-            h1 = ((i + 1) * H + HO - 1) // HO
+            h0, h1 = _adaptive_window(i, H, HO)
             for j in range(WO):
-                w0 = (j * W) // WO
-                w1 = ((j + 1) * W + WO - 1) // WO
+                w0, w1 = _adaptive_window(j, W, WO)
                 acc = x.dtype.type(0)
                 for h in range(h0, h1):
                     for w in range(w0, w1):
@@ -222,11 +224,9 @@ def adaptive_avg_pool2d_backward_kernel1(gy, gx):
             for w in range(W):
                 gx[n, c, h, w] = 0.0
         for i in range(HO):
-            h0 = (i * H) // HO
-            h1 = ((i + 1) * H + HO - 1) // HO
+            h0, h1 = _adaptive_window(i, H, HO)
             for j in range(WO):
-                w0 = (j * W) // WO
-                w1 = ((j + 1) * W + WO - 1) // WO
+                w0, w1 = _adaptive_window(j, W, WO)
                 delta = gx.dtype.type(gx.dtype.type(gy[n, c, i, j] / (h1 - h0)) / (w1 - w0))
                 for h in range(h0, h1):
                     for w in range(w0, w1):
