@@ -35,7 +35,8 @@ def sgd_update_kernel1(p, g, buf, first, lr, momentum, keep, weight_decay, neste
         p.flat[i] = p.flat[i] - lr * d
 
 
-def sgd(params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize, kernel=None):
+def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+        maximize=False, kernel=None):
     """Update the NumPy arrays in ``params`` in place (grads: contiguous, of each parameter's dtype and shape);
     a None in ``momentum_buffers`` becomes a new buffer on the first step with momentum."""
     for i, (p, g) in enumerate(zip(params, grads)):
