@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import numbacnn as nc
-from numbacnn.conv import conv_geometry
+from numbacnn.geometry import conv_geometry
 
 pytestmark = pytest.mark.cudasim
 
