@@ -128,9 +128,29 @@ def test_close_detaches_and_errors_mark_incomplete(tmp_path):
     assert not t.complete and "boom" in t.manifest["error"] and t.steps.tolist() == [0]
 
 
+def test_the_tracer_subscribes_to_the_step_hooks_and_patches_nothing(tmp_path):
+    """The tracer is one step pre-hook and one post-hook of the optimizer (``optimizer.step`` stays the class's);
+    close() unsubscribes both, other hooks keep running, and training goes on untraced."""
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    seen = []
+    other = opt.register_step_post_hook(lambda o, args, kwargs: seen.append(len(seen)))
+    tracer = Tracer(model, opt, tmp_path / "h.nctrace", every=1)
+    assert "step" not in opt.__dict__ and type(opt).step is SGD.step
+    assert len(opt._pre_hooks) == 1 and len(opt._post_hooks) == 2 and model._observers == [tracer]
+    train_batch(model, opt, *batch(0))
+    tracer.close()
+    assert opt._pre_hooks == {} and list(opt._post_hooks) == [other.id]
+    assert model._observers == [] and "step" not in opt.__dict__
+    train_batch(model, opt, *batch(1))  # after close: no step recorded, the count stays
+    assert seen == [0, 1] and tracer.step == 1 and load(tmp_path / "h.nctrace").steps.tolist() == [0]
+    with pytest.raises(TypeError, match="register_step_pre_hook"):
+        Tracer(model, object(), tmp_path / "o.nctrace")
+
+
 @pytest.mark.parametrize("background", [True, False])
 def test_a_failed_write_stops_training_with_a_clear_error(tmp_path, monkeypatch, background):
-    import numbacnn.trace.model as tm
+    import numbacnn.trace.writer as tm
 
     model = tiny_model()
     opt = SGD(model.parameters(), lr=0.1)

@@ -1,4 +1,4 @@
-"""Tracing: record what the kernels actually computed, stream it to disk, and load it back.
+"""Tracing (numbacnn.trace): record what the kernels actually computed, stream it to disk, and load it back.
 
 Op level (``numbacnn.trace.ops``; every field is listed in that module's docstring)::
 
@@ -8,7 +8,7 @@ Op level (``numbacnn.trace.ops``; every field is listed in that module's docstri
     trace_conv2d(x, w, target="cudasim").thread   # which CUDA block / thread computed each output
     t.save("conv.npz"); load("conv.npz")
 
-Model level (``numbacnn.trace.model``)::
+Model level (``numbacnn.trace.model`` records, ``writer`` writes, ``reader`` reads back)::
 
     with Tracer(model, optimizer, "run.nctrace", every=50, samples=4) as tracer:
         for x, y in batches:
@@ -23,7 +23,7 @@ from .._lazy import lazy_attributes
 
 # names load from their submodule on first use: reading and drawing an op trace (record, reader) needs no Numba
 _WHERE = {"VERSION": "format", "TraceError": "format", "OpTrace": "record", "TraceVerificationError": "ops",
-          "trace_conv2d": "ops", "trace_pool2d": "ops", "load": "reader", "Tracer": "model", "Trace": "model",
+          "trace_conv2d": "ops", "trace_pool2d": "ops", "load": "reader", "Tracer": "model", "Trace": "reader",
           "DEFAULT_EVERY": "model", "DEFAULT_SAMPLES": "model"}
 
 

@@ -1,4 +1,5 @@
-"""The trace file format's building blocks: atomic writes, NumPy ``.npz`` + JSON only (no pickle), clear errors.
+"""The trace file format's building blocks (numbacnn.trace.format): atomic writes, NumPy ``.npz`` + JSON only
+(no pickle), clear errors, and the names of a model trace's files and arrays.
 
 Every file is written to a temporary name in the same folder and moved into place with ``os.replace``,
 so a reader sees either the old file or the whole new one, never half of it.
@@ -17,6 +18,15 @@ MODEL_FORMAT = "numbacnn-trace"    # a folder: manifest.json + step/scalar chunk
 OP_FORMAT = "numbacnn-optrace"     # one .npz: the windows of one op call (numbacnn.trace.ops)
 VERSION = 1                        # bump when a reader of this version could misread a newer file
 HEADER_KEY = "__header__"          # the JSON header stored inside an op-trace .npz as a 0-d string array
+MANIFEST = "manifest.json"         # a model trace folder's table of contents (numbacnn.trace.model docstring)
+LAYER_KINDS = ("x", "y", "grad_y", "grad_x")      # layer/<i>/<kind> arrays of a recorded step
+PROBE_KINDS = ("x", "y")                          # probe/<i>/<kind>
+PARAM_KINDS = ("value", "grad", "momentum_before", "momentum_after", "value_after", "update")  # param/<name>/...
+
+
+def step_file(step) -> str:
+    """Where recorded step ``step`` lives inside a model trace folder: ``steps/step-00000050.npz``."""
+    return os.path.join("steps", f"step-{step:08d}.npz")
 
 
 class TraceError(ValueError):

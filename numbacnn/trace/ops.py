@@ -1,4 +1,5 @@
-"""Op-level traces: every window of one conv2d / pooling call, gathered around the real kernel's output.
+"""Op-level traces (numbacnn.trace.ops): every window of one conv2d / pooling call, gathered around the real
+kernel's output.
 
 The real kernel runs (``numbacnn.conv2d``, ``conv2d_backward``, ``max_pool2d`` ...); the windows are then
 gathered from its inputs with NumPy, and each window's sum is checked against what the kernel wrote
@@ -63,7 +64,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_float, check_target, is_device_array, pair
+from .._checks import as_float, pair, resolve_device
+from .._host_copy import to_numpy
 from ..geometry import conv_geometry
 from .record import OpTrace  # noqa: F401  (re-exported)
 
@@ -76,10 +78,6 @@ class TraceVerificationError(AssertionError):
 
 # ----------------------------------------------------------------------------------------------
 # helpers
-
-
-def _host(a):
-    return a.copy_to_host() if is_device_array(a) or hasattr(a, "copy_to_host") else np.asarray(a)
 
 
 def _check_size(count, what):
@@ -117,18 +115,20 @@ def _prepare(x, weight, bias):
 # conv2d
 
 
-def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False, target="cpu",
-                 backward=False, grad_out=None, threads=None, layout=None):
+def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False, device=None,
+                 backward=False, grad_out=None, threads=None, layout=None, target=None):
     """Run ``numbacnn.conv2d`` (or, with ``backward=True``, ``conv2d_backward``) and record every window.
 
     x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,) or None. For the backward pass ``grad_out``
-    (N, O, HO, WO) defaults to ones. For CUDA targets, ``layout`` ("simple" | "tiled", default: what
+    (N, O, HO, WO) defaults to ones. ``device``: "cpu" (default), "cuda" or "cudasim" (``target=`` is its
+    deprecated name; meta["target"] records it). For CUDA devices, ``layout`` ("simple" | "tiled", default: what
     numbacnn.cuda runs now) and ``threads`` (block size) choose the thread map (``numbacnn.trace.cuda_map``).
     Returns an ``OpTrace`` (fields in the module docstring).
     """
     import numbacnn as nc
 
-    tgt = check_target(target)
+    tgt = resolve_device(device, target)
+    device = device or target or "cpu"  # as named: "cudasim" is kept for the op call and the record
     x, weight, bias = _prepare(x, weight, bias)
     geo = conv_geometry(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
                         groups)
@@ -137,14 +137,14 @@ def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     HO, WO = geo.out_hw
     kernel = np.ascontiguousarray(weight[:, :, ::-1, ::-1]) if flip else weight
     meta = dict(stride=geo.stride, padding=geo.padding, dilation=geo.dilation, groups=geo.groups, flip=bool(flip),
-                target=target, x_shape=x.shape, weight_shape=weight.shape, out_shape=(N, O, HO, WO),
+                target=device, x_shape=x.shape, weight_shape=weight.shape, out_shape=(N, O, HO, WO),
                 has_bias=bias is not None, dtype=str(x.dtype), padding_arg=padding if isinstance(padding, str)
                 else list(pair(padding, "padding", 0)))
     if backward:
-        return _trace_conv2d_backward(nc, x, weight, bias, kernel, geo, meta, grad_out, target)
+        return _trace_conv2d_backward(nc, x, weight, bias, kernel, geo, meta, grad_out, device)
 
     _check_size(N * O * HO * WO * Cg * KH * KW, "trace_conv2d")
-    out = _host(nc.conv2d(x, weight, bias, stride, padding, dilation, groups, flip=flip, target=target))
+    out = to_numpy(nc.conv2d(x, weight, bias, stride, padding, dilation, groups, flip=flip, device=device))
     n, o, i, j = _grid(N, O, HO, WO)
     (sh, sw), (pt, _, pl, _), (dh, dw) = geo.stride, geo.padding, geo.dilation
     rows = i[:, None] * sh - pt + np.arange(KH) * dh
@@ -180,7 +180,7 @@ def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     return OpTrace("conv2d", meta, arrays)
 
 
-def _trace_conv2d_backward(nc, x, weight, bias, kernel, geo, meta, grad_out, target):
+def _trace_conv2d_backward(nc, x, weight, bias, kernel, geo, meta, grad_out, device):
     N, C, H, W = x.shape
     O, Cg, KH, KW = weight.shape
     HO, WO = geo.out_hw
@@ -193,9 +193,9 @@ def _trace_conv2d_backward(nc, x, weight, bias, kernel, geo, meta, grad_out, tar
         raise ValueError(f"grad_out must have the output's shape {(N, O, HO, WO)}, got {gy.shape}")
     _check_size(O * Cg * KH * KW * N * HO * WO + N * C * H * W * Og * KH * KW, "trace_conv2d(backward=True)")
     gx, gw, gb = nc.conv2d_backward(gy, x, weight, bias, geo.stride, _padding_arg(meta), geo.dilation, geo.groups,
-                                    flip=meta["flip"], target=target)
-    gx, gw = _host(gx), _host(gw)
-    gb = None if gb is None else _host(gb)
+                                    flip=meta["flip"], device=device)
+    gx, gw = to_numpy(gx), to_numpy(gw)
+    gb = None if gb is None else to_numpy(gb)
     flip = meta["flip"]
 
     # grad_weight[o, c, p, q] = sum_{n, i, j} grad_out[n, o, i, j] * x[n, ci, rows[i], cols[j]]
@@ -280,18 +280,20 @@ def pool_divisors(H, W, rows0, cols0, KH, KW, ph, pw, count_include_pad, divisor
 
 
 def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None, *, target="cpu", threads=None, layout=None):
+                 count_include_pad=True, divisor_override=None, *, device=None, threads=None, layout=None,
+                 target=None):
     """Run ``numbacnn.<mode>_pool2d`` on x (N, C, H, W) and record every window (fields in the module docstring).
 
     ``mode`` is ``"max"``, ``"min"`` or ``"avg"``; the other options are those of the pooling op
     (``dilation`` for max/min only; ``count_include_pad`` and ``divisor_override`` for avg only).
-    ``threads`` and ``layout`` choose the CUDA thread map, as in ``trace_conv2d``.
+    ``device`` (``target=`` deprecated), ``threads`` and ``layout`` as in ``trace_conv2d``.
     """
     import numbacnn as nc
 
     if mode not in _POOL_MODES:
         raise ValueError(f"mode must be 'max', 'min' or 'avg', got {mode!r}")
-    tgt = check_target(target)
+    tgt = resolve_device(device, target)
+    device = device or target or "cpu"  # as named: "cudasim" is kept for the op call and the record
     x = as_float(x, "x", 4)
     KH, KW = pair(kernel_size, "kernel_size")
     sh, sw = (KH, KW) if stride is None else pair(stride, "stride")
@@ -304,11 +306,11 @@ def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=
     fn = getattr(nc, name)
     indices = None
     if mode == "avg":
-        out = fn(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, target=target)
+        out = fn(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, device=device)
     else:
-        out, indices = fn(x, kernel_size, stride, padding, dilation, ceil_mode, True, target=target)
-        indices = _host(indices)
-    out = _host(out)
+        out, indices = fn(x, kernel_size, stride, padding, dilation, ceil_mode, True, device=device)
+        indices = to_numpy(indices)
+    out = to_numpy(out)
     HO, WO = out.shape[2:]
     _check_size(N * C * HO * WO * KH * KW, "trace_pool2d")
     n, c, i, j = _grid(N, C, HO, WO)
@@ -322,7 +324,7 @@ def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=
     window[pad] = pad_value
     result = out[n, c, i, j]
     meta = dict(mode=mode, kernel_size=(KH, KW), stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw),
-                ceil_mode=bool(ceil_mode), target=target, x_shape=x.shape, out_shape=out.shape, dtype=str(x.dtype),
+                ceil_mode=bool(ceil_mode), target=device, x_shape=x.shape, out_shape=out.shape, dtype=str(x.dtype),
                 pad_value=str(pad_value))
     arrays = dict(x=x, out=out, pos=np.stack([n, c, i, j], axis=1), rows=rows, cols=cols, window=window, pad=pad,
                   result=result)

@@ -1,4 +1,4 @@
-"""``OpTrace``: the record of one op call (every window of it), and its ``.npz`` file format.
+"""``OpTrace`` (numbacnn.trace.record): the record of one op call (every window of it), and its ``.npz`` file format.
 
 No Numba here: a record made by ``numbacnn.trace.ops`` can be read and drawn by a process that never loads a
 kernel (the CLI computes traces in a forked child while it loads matplotlib). Fields: see ``numbacnn.trace.ops``.
