@@ -1,9 +1,8 @@
-"""LeNet (D2L 6.6) as a ``numbacnn.nn.Sequential`` with PyTorch's layer indices."""
+"""LeNet (numbacnn.models): D2L 6.6's network as a ``numbacnn.nn.Sequential`` with PyTorch's layer indices."""
 from __future__ import annotations
 
-import numpy as np
-
 from . import nn
+from .nn.initialization import make_rng
 
 VARIANTS = ("d2l", "modern")
 INITS = ("xavier", "default")
@@ -26,7 +25,7 @@ def lenet(variant: str = "d2l", *, init: str = "xavier", seed=None) -> nn.Sequen
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = make_rng(seed)
     act = nn.Sigmoid if variant == "d2l" else nn.ReLU
 
     def pool():

@@ -1,4 +1,4 @@
-"""Parameter: an array and its gradient, the unit that layers expose and optimizers update."""
+"""Parameter (numbacnn.parameter): an array and its gradient, the unit that layers expose and optimizers update."""
 from __future__ import annotations
 
 import numpy as np

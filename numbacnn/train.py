@@ -1,4 +1,5 @@
-"""Training loop pieces (D2L 6.6 ``train_ch6``) for scripts: one step, one epoch, accuracy.
+"""Training loop pieces (numbacnn.train), D2L 6.6's ``train_ch6`` for scripts: one step, one epoch, accuracy,
+checkpoints.
 
 Images are float arrays (N, 1, 28, 28), labels integer arrays (N,). When the model lives on the GPU
 (``model.to("cuda")``) each batch is copied there; only the loss and the logits come back.
@@ -9,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._checks import is_device_array
+from ._host_copy import to_numpy
 from .functional import check_labels
 from .nn import CrossEntropyLoss, Sequential
 
@@ -25,18 +26,12 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _to_model(model, x):
+    """The batch as float32, on the model's device."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if model.device == "cuda":
         from .cuda import to_device
         return to_device(x)
     return x
-
-
-def _to_host(a):
-    if is_device_array(a):
-        from .cuda import to_host
-        return np.asarray(to_host(a))
-    return np.asarray(a)
 
 
 def _check_batch(x, y):
@@ -58,7 +53,7 @@ def train_batch(model, optimizer, x, y, loss_fn=None):
     logits = model.forward(xb)
     y = np.asarray(y)
     labels = check_labels((len(y), logits.shape[1]), y, "y")
-    loss = float(_to_host(loss_fn(logits, labels)))
+    loss = float(to_numpy(loss_fn(logits, labels)))
     if not math.isfinite(loss):
         raise NonFiniteLossError(loss)
     optimizer.zero_grad()
@@ -67,7 +62,7 @@ def train_batch(model, optimizer, x, y, loss_fn=None):
     else:
         model.backward(loss_fn.backward(1.0))
     optimizer.step()
-    correct = int((_to_host(logits).argmax(axis=1) == labels).sum())
+    correct = int((to_numpy(logits).argmax(axis=1) == labels).sum())
     return loss, correct
 
 
@@ -81,7 +76,7 @@ def predict(model, x, batch_size: int = 1000) -> np.ndarray:
     out = []
     for start in range(0, len(x), batch_size):
         logits = model.forward(_to_model(model, x[start:start + batch_size]))
-        out.append(_to_host(logits).argmax(axis=1))
+        out.append(to_numpy(logits).argmax(axis=1))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
@@ -152,7 +147,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
         state = optimizer.state_dict()
         for i, b in enumerate(state["momentum_buffers"]):
             if b is not None:
-                payload[f"optim/momentum_buffer/{i}"] = _to_host(b)
+                payload[f"optim/momentum_buffer/{i}"] = to_numpy(b)
         info["optimizer"] = {"defaults": state["defaults"], "n_params": len(state["momentum_buffers"])}
     payload["__meta__"] = np.array(json.dumps(info))
     path = Path(path)

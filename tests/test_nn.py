@@ -237,6 +237,37 @@ def test_to_cuda_without_gpu_raises_no_gpu_error():
         lenet().to("cuda")
 
 
+@pytest.mark.parametrize("variant", ["d2l", "modern"])
+def test_formula_kernels_reach_every_layer(monkeypatch, variant):
+    """Layers pass no kernel=: the ops pick the fastest by default, and inside numbacnn.formula_kernels()
+    every op of a whole network's forward and backward runs kernel 1, the formula."""
+    import numbacnn.conv
+    import numbacnn.functional
+    import numbacnn.pool
+
+    chosen = []
+    for module in (numbacnn.conv, numbacnn.pool, numbacnn.functional):
+        def spy(kernel, available, op, real=module.check_kernel):
+            chosen.append((op, real(kernel, available, op)))
+            return chosen[-1][1]
+
+        monkeypatch.setattr(module, "check_kernel", spy)
+    net, crit = lenet(variant, seed=0), nn.CrossEntropyLoss()
+    x, y = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32), np.array([3, 1])
+
+    def forward_backward():
+        crit(net.forward(x), y)
+        net.backward(crit.backward(), need_grad_x=False)
+
+    forward_backward()
+    assert chosen and all(k is None for _, k in chosen), chosen
+    chosen.clear()
+    with nc.formula_kernels():
+        forward_backward()
+    assert {"conv2d", "conv2d_backward", "linear", "linear_backward"} <= {op for op, _ in chosen}
+    assert len(chosen) >= 2 * len(net) and all(k == 1 for _, k in chosen), chosen
+
+
 def test_to_rejects_unknown_devices():
     with pytest.raises(ValueError, match="device"):
         lenet().to("tpu")
