@@ -52,7 +52,7 @@ def test_drawing_process_never_imports_numba(tmp_path):
         from numbacnn.commands._common import run_kernels
         from numbacnn.commands.animate import _conv_traces
         x = np.ones((1, 1, 4, 5), np.float32); w = np.array([[[[1, -1]]]], np.float32)
-        trace, flipped = run_kernels(_conv_traces, x, w, None, False, True, (4, 4), dict(target="cpu"))
+        trace, flipped = run_kernels(_conv_traces, x, w, None, False, True, (4, 4), dict(device="cpu"))
         from numbacnn import viz
         viz.conv(trace, flipped=flipped, dpi=30).save({str(tmp_path / 'a.gif')!r})
         assert trace.out.shape == (1, 1, 4, 4) and flipped is not None
@@ -73,7 +73,7 @@ def test_switched_off_the_kernels_run_in_the_drawing_process(tmp_path):
         from numbacnn.commands.animate import _conv_traces
         assert speedups.run_beside(os.getpid).result() == os.getpid()  # run here, not in a child
         x = np.ones((1, 1, 4, 5), np.float32); w = np.array([[[[1, -1]]]], np.float32)
-        trace, flipped = run_kernels(_conv_traces, x, w, None, False, False, (4, 4), dict(target="cpu"))
+        trace, flipped = run_kernels(_conv_traces, x, w, None, False, False, (4, 4), dict(device="cpu"))
         print("numba" in sys.modules)
     """)
     env = dict(os.environ, NUMBACNN_SPEEDUPS="0")

@@ -117,7 +117,7 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     b = None if bias is None else np.full(cout, bias, np.float32)
     from numbacnn.cuda import NoGPUError
 
-    common = dict(stride=st, padding=pd, dilation=dl, target=device)
+    common = dict(stride=st, padding=pd, dilation=dl, device=device)
     ho, wo = _out_hw(x.shape, w.shape, st, pd, dl)
     frames = ho * wo * cout if not backward else K.size + X.size
     if frames > MAX_FRAMES:
@@ -210,7 +210,7 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
 def _pool_traces(x, modes, ks, st, pd, device):
     from numbacnn.trace import trace_pool2d
 
-    return [trace_pool2d(x, m, ks, st, pd, target=device) for m in modes]
+    return [trace_pool2d(x, m, ks, st, pd, device=device) for m in modes]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -352,10 +352,10 @@ def cuda_grid_cmd(device, op, layout, threads, size, output, fps, dpi):
         if op == "conv2d":
             x = rng.integers(0, 3, size=(1, 1, hw[0] + 2, hw[1] + 2)).astype(np.float32)
             w = np.array([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]], np.float32)
-            trace = trace_conv2d(x, w, target=device, layout=layout, threads=th)
+            trace = trace_conv2d(x, w, device=device, layout=layout, threads=th)
         else:
             x = rng.integers(0, 10, size=(1, 1, hw[0] * 2, hw[1] * 2)).astype(np.float32)
-            trace = trace_pool2d(x, "max", 2, target=device, layout=layout, threads=th)
+            trace = trace_pool2d(x, "max", 2, device=device, layout=layout, threads=th)
     except NoGPUError as exc:
         fail(str(exc), 1)
     except ValueError as exc:

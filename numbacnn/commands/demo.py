@@ -21,7 +21,7 @@ def cli(device):
     X[:, 2:6] = 0
     K = np.array([[1.0, -1.0]], dtype=np.float32)
     try:
-        Y = nc.conv2d(X[None, None], K[None, None], target=device)
+        Y = nc.conv2d(X[None, None], K[None, None], device=device)
     except NoGPUError as exc:
         fail(str(exc))
     if device != "cpu":

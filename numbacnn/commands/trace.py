@@ -58,7 +58,7 @@ def info(file):
          f"created {m.get('created', '?')})")
     echo(f"  state:    {'complete' if t.complete else 'INCOMPLETE (interrupted run: readable up to the last step)'}"
          + (f"; error: {m['error']}" if m.get("error") else ""))
-    echo(f"  target:   {m.get('target')}    size on disk: {_size(size)}")
+    echo(f"  device:   {m.get('target')}    size on disk: {_size(size)}")
     s = m["sampling"]
     where = f"{steps[0]}..{steps[-1]}" if len(steps) else "none"
     echo(f"  steps:    {len(steps)} recorded ({where}; every {s['every']} steps, first {s['samples']} examples "
