@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 import numbacnn as nc
 from numbacnn import reference as ref
-from numbacnn.conv import conv_geometry
+from numbacnn.geometry import conv_geometry
 from golden.format import load_cases
 from helpers import HAS_TORCH, assert_close
 
@@ -148,7 +148,7 @@ def test_finite_differences(opts):
 def conv_problems(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
     C = groups * draw(st.integers(1, 2))
-    O = groups * draw(st.integers(1, 2))
+    O = groups * draw(st.one_of(st.integers(1, 6), st.integers(7, 40)))  # past one tile of channels (16) per group
     KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     kind = draw(st.sampled_from(["int", "pair", "same", "valid"]))
@@ -214,7 +214,12 @@ W4 = np.zeros((3, 2, 3, 3), np.float32)
     (dict(x=np.array([["a"]])), TypeError, ["x"]),
     (dict(bias=np.zeros(4)), ValueError, ["bias", "(3,)", "(4,)"]),
     (dict(target="tpu"), ValueError, ["target", "tpu"]),
+    (dict(device="tpu"), ValueError, ["device", "tpu"]),
+    (dict(kernel=4), ValueError, ["kernel", "conv2d", "4"]),
+    (dict(kernel=2, stride=2), ValueError, ["kernel 2 of conv2d needs stride 1", "stride=(2, 2)", "kernel 1"]),
+    (dict(flip=1), TypeError, ["flip", "True or False"]),
 ])
+@pytest.mark.filterwarnings("ignore:target= is deprecated:DeprecationWarning")
 def test_bad_input(kwargs, exc, words):
     args = dict(x=X4, weight=W4)
     args.update(kwargs)
@@ -224,9 +229,22 @@ def test_bad_input(kwargs, exc, words):
         assert word in str(info.value), f"{word!r} not in {info.value}"
 
 
+def test_target_is_a_deprecated_name_of_device():
+    with pytest.warns(DeprecationWarning, match="use device="):
+        y = nc.conv2d(X4, W4, target="cpu")
+    assert np.array_equal(y, nc.conv2d(X4, W4, device="cpu"))
+
+
 def test_bad_grad_out_shape():
     with pytest.raises(ValueError, match=r"grad_out .*\(1, 3, 3, 3\)"):
         nc.conv2d_backward(np.zeros((1, 3, 2, 2)), X4, W4)
+
+
+def test_corr2d_kernel_and_device():
+    X, K = np.arange(9.0).reshape(3, 3), np.array([[0.0, 1.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(nc.corr2d(X, K, kernel=1, device="cpu"), [[19, 25], [37, 43]])
+    with pytest.raises(ValueError, match="kernel"):
+        nc.corr2d(X, K, kernel=2, device="cpu")
 
 
 def test_corr2d_bad_input():

@@ -1,67 +1,173 @@
-"""The fast conv kernels (register tiles) against kernel 1, the formula."""
+"""conv2d's CPU kernels: every numbered kernel against numbacnn.reference, and the fast ones against kernel 1."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
-from numbacnn import conv
-from helpers import assert_close
+import numbacnn as nc
+from numbacnn import conv, reference as ref
+from numbacnn.cpu import conv as cpu_conv, conv_tiles
+from numbacnn.geometry import conv_geometry
+from helpers import HAS_TORCH, assert_close
 
 
-_NAMES = ("y", "y (tiles)", "grad_x", "grad_weight", "grad_weight (tiles)")
+_NAMES = ("y", "y (kernel 3)", "grad_x", "grad_weight", "grad_weight (kernel 3)")
 
 
-def _simple_vs_fast(x, w, gy, pads, dil, groups):
-    """(simple, fast) outputs of forward and grad_weight (both fast kernels of each) and grad_input, for stride 1."""
+def _formula_vs_tiles(x, w, gy, pads, dil, groups):
+    """(kernel 1, kernel 2 or 3) outputs of forward, grad_weight (kernels 2 and 3 of each) and grad_input, stride 1."""
     N, C, H, W = x.shape
     O = w.shape[0]
     b = np.linspace(-1, 1, O).astype(x.dtype)
     pt, pb, pl, pr = pads
-    y_s, y_f = np.empty(gy.shape, x.dtype), np.empty(gy.shape, x.dtype)
-    conv.conv2d_forward_cpu_simple(x, w, b, y_s, 1, 1, pt, pl, *dil, groups)
-    conv.conv2d_forward_cpu(x, w, b, y_f, *pads, *dil, groups)
-    y_t = np.empty(gy.shape, x.dtype)  # the tile kernels (used for groups of 16+ channels) work for any group size
-    conv.conv2d_forward_tiles_cpu(x, w, b, y_t, *pads, *dil, groups)
-    gx_s, gx_f = np.empty_like(x), np.empty_like(x)
-    conv.conv2d_grad_input_cpu_simple(gy, w, gx_s, 1, 1, pt, pl, *dil, groups)
-    conv.conv2d_grad_input_cpu(gy, w, gx_f, *pads, *dil, groups)
-    gw_s, gw_f = np.empty_like(w), np.empty_like(w)
-    conv.conv2d_grad_weight_cpu_simple(gy, x, gw_s, 1, 1, pt, pl, *dil, groups)
-    conv.conv2d_grad_weight_cpu(gy, x, gw_f, *pads, *dil, groups, 2)
-    gw_t = np.empty_like(w)
-    conv.conv2d_grad_weight_tiles_cpu(gy, x, gw_t, *pads, *dil, groups, 2)
-    return (y_s, y_s, gx_s, gw_s, gw_s), (y_f, y_t, gx_f, gw_f, gw_t)
+    y_1, y_2 = np.empty(gy.shape, x.dtype), np.empty(gy.shape, x.dtype)
+    cpu_conv.conv2d_forward_kernel1(x, w, b, y_1, 1, 1, pt, pl, *dil, groups)
+    conv_tiles.conv2d_forward_kernel2(x, w, b, y_2, *pads, *dil, groups)
+    y_3 = np.empty(gy.shape, x.dtype)  # kernels 3 (chosen for groups of 16+ channels) work for any group size
+    conv_tiles.conv2d_forward_kernel3(x, w, b, y_3, *pads, *dil, groups)
+    gx_1, gx_2 = np.empty_like(x), np.empty_like(x)
+    cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, pt, pl, *dil, groups)
+    conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, *pads, *dil, groups)
+    gw_1, gw_2 = np.empty_like(w), np.empty_like(w)
+    cpu_conv.conv2d_grad_weight_kernel1(gy, x, gw_1, 1, 1, pt, pl, *dil, groups)
+    conv_tiles.conv2d_grad_weight_kernel2(gy, x, gw_2, *pads, *dil, groups, 2)
+    gw_3 = np.empty_like(w)
+    conv_tiles.conv2d_grad_weight_kernel3(gy, x, gw_3, *pads, *dil, groups, 2)
+    return (y_1, y_1, gx_1, gw_1, gw_1), (y_2, y_3, gx_2, gw_2, gw_3)
 
 
+# Og up to 40: more than one tile of output channels per group (16 float32, 8 float64) for kernels 3.
 @settings(max_examples=40, deadline=None)
-@given(N=st.integers(0, 3), Cg=st.integers(1, 5), Og=st.integers(1, 6), groups=st.integers(1, 2),
-       H=st.integers(1, 9), W=st.integers(1, 9), KH=st.integers(1, 4), KW=st.integers(1, 4),
+@given(N=st.integers(0, 3), Cg=st.integers(1, 5), Og=st.integers(1, 40), groups=st.integers(1, 2),
+       H=st.integers(1, 8), W=st.integers(1, 8), KH=st.integers(1, 4), KW=st.integers(1, 4),
        pads=st.tuples(*[st.integers(0, 3)] * 4), dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
-def test_conv_fast_kernels_match_simple(N, Cg, Og, groups, H, W, KH, KW, pads, dil, dtype, seed):
+def test_conv_tile_kernels_match_the_formula(N, Cg, Og, groups, H, W, KH, KW, pads, dil, dtype, seed):
     HO = H + pads[0] + pads[1] - dil[0] * (KH - 1)
     WO = W + pads[2] + pads[3] - dil[1] * (KW - 1)
-    if HO < 1 or WO < 1:
-        return
+    assume(HO >= 1 and WO >= 1)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, Cg * groups, H, W)).astype(dtype)
     w = rng.standard_normal((Og * groups, Cg, KH, KW)).astype(dtype)
     gy = rng.standard_normal((N, Og * groups, HO, WO)).astype(dtype)
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
-    for name, s, f in zip(_NAMES, *_simple_vs_fast(x, w, gy, pads, dil, groups)):
+    for name, s, f in zip(_NAMES, *_formula_vs_tiles(x, w, gy, pads, dil, groups)):
         assert_close(f, s, name=name, **tol)
 
 
 @pytest.mark.parametrize("shape", [((4, 1, 28, 28), (6, 1, 5, 5), 2), ((3, 6, 14, 14), (16, 6, 5, 5), 0)],
                          ids=["conv1", "conv2"])
-def test_conv_fast_kernels_lenet_shapes(shape):
+def test_conv_tile_kernels_lenet_shapes(shape):
     xs, ws, p = shape
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(xs, dtype=np.float32), rng.standard_normal(ws, dtype=np.float32)
     HO = xs[2] + 2 * p - ws[2] + 1
     gy = rng.standard_normal((xs[0], ws[0], HO, HO), dtype=np.float32)
-    for name, s, f in zip(_NAMES, *_simple_vs_fast(x, w, gy, (p,) * 4, (1, 1), 1)):
+    for name, s, f in zip(_NAMES, *_formula_vs_tiles(x, w, gy, (p,) * 4, (1, 1), 1)):
         assert_close(f, s, name=name, atol=1e-4, rtol=1e-5)
 
+
+# ---------------------------------------------------------------- every kernel number against the reference
+
+KERNEL_CASES = [  # (x shape, weight shape, options): stride 1, padding, dilation, groups, stride 2, flip, float64
+    ((2, 3, 7, 6), (4, 3, 3, 2), dict(padding=1), np.float32),
+    ((2, 4, 6, 7), (6, 2, 2, 3), dict(groups=2, dilation=(2, 1), padding=(1, 0)), np.float32),
+    ((1, 2, 5, 5), (20, 2, 3, 3), dict(padding="same", flip=True), np.float32),  # two tiles of channels
+    ((2, 2, 6, 6), (10, 2, 3, 3), dict(), np.float64),  # float64: two tiles of 8 channels
+    ((2, 3, 9, 8), (5, 3, 3, 3), dict(stride=2, padding=1), np.float32),
+    ((1, 4, 7, 7), (4, 2, 2, 2), dict(stride=(1, 2), groups=2, flip=True), np.float64),
+]
+
+
+def _reference(x, w, b, gy, opts):
+    o = dict(opts)
+    flip = o.pop("flip", False)
+    geo = conv_geometry(x.shape, w.shape, b.shape, **o)
+    ro = dict(stride=geo.stride, padding=geo.padding, dilation=geo.dilation, groups=geo.groups, flip=flip)
+    return ref.conv2d(x, w, b, **ro), ref.conv2d_backward(gy, x, w, b, **ro)
+
+
+@pytest.mark.parametrize("kernel", sorted(set(cpu_conv.KERNELS["conv2d"]) | set(cpu_conv.KERNELS["conv2d_backward"])))
+@pytest.mark.parametrize("xs,ws,opts,dtype", KERNEL_CASES)
+def test_every_kernel_matches_the_reference(kernel, xs, ws, opts, dtype):
+    """kernel=k runs kernel k for every pass (forward, grad_input, grad_weight, bias) and equals the reference;
+    a kernel that cannot take the options (CPU kernels 2 and 3 need stride 1) says so."""
+    rng = np.random.default_rng(kernel)
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    gy = rng.standard_normal(nc.conv2d(x, w, b, **opts).shape).astype(dtype)
+    if opts.get("stride", 1) != 1 and kernel != 1:
+        with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d needs stride 1, got stride=.*kernel 1"):
+            nc.conv2d(x, w, b, **opts, kernel=kernel)
+        with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d_backward needs stride 1"):
+            nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
+        return
+    tol = dict(atol=1e-4, rtol=1e-4) if dtype == np.float32 else dict(atol=1e-11, rtol=1e-11)
+    y_ref, grads_ref = _reference(x, w, b, gy, opts)
+    y = nc.conv2d(x, w, b, **opts, kernel=kernel)
+    assert y.dtype == dtype
+    assert_close(y, y_ref, name=f"kernel {kernel} y", **tol)
+    grads = nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
+    for got, want, name in zip(grads, grads_ref, ("grad_x", "grad_weight", "grad_bias")):
+        assert_close(got, want, name=f"kernel {kernel} {name}", **tol)
+
+
+@pytest.mark.parametrize("kernel", cpu_conv.KERNELS["corr2d"])
+def test_every_corr2d_kernel_matches_the_reference(kernel):
+    X = np.random.default_rng(0).standard_normal((6, 7))
+    K = np.random.default_rng(1).standard_normal((3, 2))
+    assert_close(nc.corr2d(X, K, kernel=kernel), ref.corr2d(X, K), atol=1e-12, name="corr2d")
+
+
+def test_formula_kernels_runs_kernel_1_everywhere(monkeypatch):
+    """Inside numbacnn.formula_kernels() the launchers get kernel 1 (and a stride-1 call runs the formula)."""
+    seen = []
+    for name in ("conv2d_forward_kernel1", "conv2d_grad_input_kernel1", "conv2d_grad_weight_kernel1"):
+        original = getattr(cpu_conv, name)
+        monkeypatch.setattr(cpu_conv, name, lambda *a, _f=original, _n=name: (seen.append(_n), _f(*a))[1])
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
+    with nc.formula_kernels():
+        y = nc.conv2d(x, w, padding=1)
+        nc.conv2d_backward(np.ones_like(y), x, w, padding=1)
+    assert seen == ["conv2d_forward_kernel1", "conv2d_grad_input_kernel1", "conv2d_grad_weight_kernel1"]
+    assert_close(y, nc.conv2d(x, w, padding=1), atol=1e-6, name="y")
+
+
+@pytest.mark.parametrize("O,groups,dtype", [(17, 1, np.float32), (32, 1, np.float32), (64, 2, np.float32),
+                                            (40, 1, np.float32), (17, 1, np.float64), (48, 3, np.float64)])
+def test_many_output_channels_match_the_reference(O, groups, dtype):
+    """More than one tile of output channels per group (16 float32, 8 float64), where the default kernels are
+    kernels 3: a channel tile's offset lost would shift or repeat whole channels (issue #19)."""
+    rng = np.random.default_rng(O)
+    x = rng.standard_normal((2, 3 * groups, 8, 7)).astype(dtype)
+    w = rng.standard_normal((O, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    gy = rng.standard_normal((2, O, 8, 7)).astype(dtype)
+    tol = dict(atol=1e-4, rtol=1e-4) if dtype == np.float32 else dict(atol=1e-11, rtol=1e-11)
+    y_ref, grads_ref = _reference(x, w, b, gy, dict(padding=1, groups=groups))
+    assert_close(nc.conv2d(x, w, b, padding=1, groups=groups), y_ref, name="y", **tol)
+    for got, want, name in zip(nc.conv2d_backward(gy, x, w, b, padding=1, groups=groups), grads_ref,
+                               ("grad_x", "grad_weight", "grad_bias")):
+        assert_close(got, want, name=name, **tol)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="live parity needs torch")
+@pytest.mark.parametrize("O", [17, 32, 64])
+def test_many_output_channels_match_torch(O):
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(O)
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((O, 4, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = F.conv2d(tx, tw, tb, padding=2)
+    gy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.tensor(gy))
+    assert_close(nc.conv2d(x, w, b, padding=2), ty.detach().numpy(), atol=1e-4, rtol=1e-4, name="y")
+    for got, want, name in zip(nc.conv2d_backward(gy, x, w, b, padding=2), (tx.grad, tw.grad, tb.grad),
+                               ("grad_x", "grad_weight", "grad_bias")):
+        assert_close(got, want.numpy(), atol=1e-4, rtol=1e-4, name=name)
 
 
 def test_conv2d_backward_can_skip_grad_x():
@@ -110,13 +216,13 @@ def test_conv_grad_input_blocks_keep_groups_apart(Cg):
     w = rng.standard_normal((6, Cg, 3, 3)).astype(np.float32)
     gy = rng.standard_normal((2, 6, 6, 6)).astype(np.float32)
     gy[:, 0, 2, 2] = np.inf  # channel 0 is in group 0
-    gx_s, gx_f = np.empty_like(x), np.empty_like(x)
-    conv.conv2d_grad_input_cpu_simple(gy, w, gx_s, 1, 1, 1, 1, 1, 1, 2)
-    conv.conv2d_grad_input_cpu(gy, w, gx_f, 1, 1, 1, 1, 1, 1, 2)
-    assert np.isfinite(gx_f[:, Cg:]).all()
-    np.testing.assert_array_equal(np.isfinite(gx_f), np.isfinite(gx_s))
-    fin = np.isfinite(gx_s)
-    assert_close(gx_f[fin], gx_s[fin], name="grad_x", atol=1e-4, rtol=1e-5)
+    gx_1, gx_2 = np.empty_like(x), np.empty_like(x)
+    cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, 1, 1, 1, 1, 2)
+    conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, 1, 1, 1, 1, 1, 1, 2)
+    assert np.isfinite(gx_2[:, Cg:]).all()
+    np.testing.assert_array_equal(np.isfinite(gx_2), np.isfinite(gx_1))
+    fin = np.isfinite(gx_1)
+    assert_close(gx_2[fin], gx_1[fin], name="grad_x", atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.parametrize("Cg, H, K", [(5, 1, 1), (6, 1, 1), (7, 2, 2), (12, 3, 2)])
@@ -126,7 +232,7 @@ def test_conv_grad_input_tiny_planes(Cg, H, K):
     rng = np.random.default_rng(2)
     w = rng.standard_normal((3, Cg, K, K)).astype(np.float32)
     gy = rng.standard_normal((2, 3, H - K + 1, H - K + 1)).astype(np.float32)
-    gx_s, gx_f = np.empty((2, Cg, H, H), np.float32), np.empty((2, Cg, H, H), np.float32)
-    conv.conv2d_grad_input_cpu_simple(gy, w, gx_s, 1, 1, 0, 0, 1, 1, 1)
-    conv.conv2d_grad_input_cpu(gy, w, gx_f, 0, 0, 0, 0, 1, 1, 1)
-    assert_close(gx_f, gx_s, name="grad_x", atol=1e-5, rtol=1e-5)
+    gx_1, gx_2 = np.empty((2, Cg, H, H), np.float32), np.empty((2, Cg, H, H), np.float32)
+    cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, 0, 0, 1, 1, 1)
+    conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, 0, 0, 0, 0, 1, 1, 1)
+    assert_close(gx_2, gx_1, name="grad_x", atol=1e-5, rtol=1e-5)

@@ -11,9 +11,11 @@ store per multiply-add) or leaves them scalar; a Tile is a value, so they stay i
     tile_store(out_row, m, acc)                             # out_row[m : m + lanes] = acc
 
 ``tile_add(a, b)`` adds two tiles, ``tile_add_at(arr, i, t)`` adds t into arr[i : i + lanes];
-``tile_lanes(a)`` is the lane count for a's dtype. Arrays must be 1-D
-and contiguous, indices >= 0 and the whole tile in range: these are raw loads and stores, with no bounds
-check and no negative-index wrap-around.
+``tile_lanes(a)`` is the lane count for a's dtype; ``GEMM_MATH`` the fastmath flags of the kernels that
+use tiles. The micro-kernels at the end (``fma6_taps``, ``fma4_taps``, ``fma6_along``, ``fma6_at``) keep six or
+four running sums of tiles in registers, one tile load serving several fused multiply-adds (conv's tile kernels).
+Arrays must be 1-D and contiguous, indices >= 0 and the whole tile in range: these are raw loads and stores, with
+no bounds check and no negative-index wrap-around.
 """
 from __future__ import annotations
 
@@ -24,6 +26,11 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
 
 TILE_BYTES = 64
+
+# GEMM_MATH: the fastmath flags of the kernels that sum like a BLAS does (conv's and linear's tile and dot-product
+# kernels): LLVM may fuse a * b + c into one FMA and reorder the additions of a sum (into vector lanes). It does
+# not assume away NaN or infinity, so they propagate as in PyTorch.
+GEMM_MATH = {"contract", "reassoc"}
 
 
 class Tile(types.Type):
@@ -132,3 +139,64 @@ def tile_fma(typingctx, acc, x, arr, i):
 def tile_add_at(arr, i, t):
     """arr[i : i + lanes] += t."""
     tile_store(arr, i, tile_add(tile_load(arr, i), t))
+
+
+# ----------------------------------------------------------------------------------------------
+# Micro-kernels: six (or four) running sums of tiles in registers; one tile load serves several fused multiply-adds.
+
+
+@njit(inline="always")
+def fma6_taps(a0, a1, a2, a3, a4, a5, src, off, m, wk, S, r):
+    """a_i += src[off[k] + m : ... + lanes] * wk[k * S + r + i] for every k: six running sums of tiles, in registers."""
+    for k in range(off.size):
+        tile = tile_load(src, off[k] + m)
+        a0 = tile_fma(a0, tile, wk, k * S + r)
+        a1 = tile_fma(a1, tile, wk, k * S + r + 1)
+        a2 = tile_fma(a2, tile, wk, k * S + r + 2)
+        a3 = tile_fma(a3, tile, wk, k * S + r + 3)
+        a4 = tile_fma(a4, tile, wk, k * S + r + 4)
+        a5 = tile_fma(a5, tile, wk, k * S + r + 5)
+    return a0, a1, a2, a3, a4, a5
+
+
+@njit(inline="always")
+def fma4_taps(a0, a1, a2, a3, src, off, m, wk, S, r):
+    """fma6_taps for four sums (a block of two to four channels)."""
+    for k in range(off.size):
+        tile = tile_load(src, off[k] + m)
+        a0 = tile_fma(a0, tile, wk, k * S + r)
+        a1 = tile_fma(a1, tile, wk, k * S + r + 1)
+        a2 = tile_fma(a2, tile, wk, k * S + r + 2)
+        a3 = tile_fma(a3, tile, wk, k * S + r + 3)
+    return a0, a1, a2, a3
+
+
+@njit(inline="always")
+def fma6_along(a0, a1, a2, a3, a4, a5, src, off, m, lanes, wk, S, r):
+    """a_i += src[off[k] + m + i*lanes : ... + lanes] * wk[k * S + r] for every k: six consecutive tiles of one
+    row of sums (for a single channel, where a block of channels would be mostly empty)."""
+    for k in range(off.size):
+        start = off[k] + m
+        a0 = tile_fma(a0, tile_load(src, start), wk, k * S + r)
+        a1 = tile_fma(a1, tile_load(src, start + lanes), wk, k * S + r)
+        a2 = tile_fma(a2, tile_load(src, start + 2 * lanes), wk, k * S + r)
+        a3 = tile_fma(a3, tile_load(src, start + 3 * lanes), wk, k * S + r)
+        a4 = tile_fma(a4, tile_load(src, start + 4 * lanes), wk, k * S + r)
+        a5 = tile_fma(a5, tile_load(src, start + 5 * lanes), wk, k * S + r)
+    return a0, a1, a2, a3, a4, a5
+
+
+@njit(inline="always")
+def fma6_at(a0, a1, a2, a3, a4, a5, src, S, o, wk, at, d0, d1, d2, d3, d4, d5):
+    """a_i += src[row * S + o : ... + lanes] * wk[at[row] + d_i] for every row < at.size: fma6_taps with the
+    roles turned, the tile walking down the rows of src and each sum reading wk at its own offset d_i."""
+    for row in range(at.size):
+        tile = tile_load(src, row * S + o)
+        base = at[row]
+        a0 = tile_fma(a0, tile, wk, base + d0)
+        a1 = tile_fma(a1, tile, wk, base + d1)
+        a2 = tile_fma(a2, tile, wk, base + d2)
+        a3 = tile_fma(a3, tile, wk, base + d3)
+        a4 = tile_fma(a4, tile, wk, base + d4)
+        a5 = tile_fma(a5, tile, wk, base + d5)
+    return a0, a1, a2, a3, a4, a5

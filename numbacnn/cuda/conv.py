@@ -1,20 +1,27 @@
-"""conv2d on the GPU: @cuda.jit kernels (simple first, then faster ones) and their host-side launchers.
+"""conv2d on the GPU (numbacnn.cuda.conv): @cuda.jit kernels (kernel 1 the formula, then faster ones) and launchers.
 
-The formula is the one in ``numbacnn.conv`` (D2L 6.2-6.4), for x (N, C, H, W), w (O, Cg, KH, KW), Cg = C / groups:
+Siblings: the public ``numbacnn.conv`` (checks the arguments, then calls the launchers here), the NumPy
+``numbacnn.reference.conv``, the CPU's ``numbacnn.cpu.conv`` (same launcher names and signatures). For
+x (N, C, H, W), w (O, Cg, KH, KW), Cg = C / groups (D2L 6.2-6.4):
     y[n, o, i, j] = b[o] + sum_{c, p, q} x[n, g*Cg + c, i*sh - pt + p*dh, j*sw - pl + q*dw] * w[o, c, p, q]
 with g = o // (O / groups) and the zero padding standing for out-of-range reads of x.
 
-Kernels:
-    conv2d_forward_kernel1      one thread per output element y[n, o, i, j]
-    conv2d_forward_kernel2      a tile x tile block of threads per output tile of one (n, o); the input patch the
-                                tile reads, and w[o, c], are staged in shared memory once per input channel
-    conv2d_grad_input_kernel1   one thread per input element: gathers every output that read it (no atomics)
-    conv2d_grad_weight_kernel1  one thread per weight element: sums over (n, i, j)
-    conv2d_grad_weight_kernel2  one block per weight element: the block splits (n, i, j) and tree-sums in shared memory
-    channel_sum_kernel1 / 2     the bias gradient sum_{n, i, j} gy[n, o, i, j], per thread / per block
-    flip_kernel1                the kernel turned by 180 degrees, for flip=True (strict convolution)
-Sums: the simple kernels add up in float64 (``acc = 0.0``) like the CPU kernels; the fast ones in the data's
-dtype, as PyTorch does on a GPU (float64 arithmetic is many times slower than float32 on most GPUs).
+KERNELS (``kernel=`` of the public functions; None: 1 under ``config.simple``, else the fastest):
+    conv2d           1  conv2d_forward_kernel1      one thread per output element y[n, o, i, j]
+                     2  conv2d_forward_kernel2      a tile x tile block of threads per output tile of one (n, o); the
+                                                    input patch the tile reads, and w[o, c], staged in shared memory
+                                                    once per input channel (None falls back to 1 where the patch
+                                                    does not fit in shared memory or N * O > 65535)
+    conv2d_backward  1  conv2d_grad_input_kernel1   one thread per input element: gathers every output that read it
+                        conv2d_grad_weight_kernel1  one thread per weight element: sums over (n, i, j)
+                        channel_sum_kernel1         the bias gradient sum_{n, i, j} gy[n, o, i, j], one thread each
+                     2  conv2d_grad_input_kernel1   (the same)
+                        conv2d_grad_weight_kernel2  one block per weight element, tree-summed in shared memory
+                        channel_sum_kernel2         one block per bias element
+    corr2d           1, 2  conv2d's kernel 1 or 2 on one example with one channel in and out
+``flip_kernel1`` turns the kernel by 180 degrees for flip=True (strict convolution). Sums: kernels 1 add up like
+the CPU's kernel 1 (float64 ``acc = 0.0`` for the weight and bias gradients); kernels 2 in the data's dtype, as
+PyTorch does on a GPU (float64 arithmetic is many times slower than float32 on most GPUs).
 """
 from __future__ import annotations
 
@@ -23,12 +30,12 @@ import functools
 import numpy as np
 from numba import cuda
 
-from ..conv import conv_geometry
+from ..geometry import ConvGeometry
 from . import config
-from .arrays import device_float, device_floats
 from .reduce import block_sum
 
 MAX_SHARED_BYTES = 48 * 1024  # shared memory a block may use without opting in, on every GPU Numba supports
+KERNELS = {"conv2d": (1, 2), "conv2d_backward": (1, 2), "corr2d": (1, 2)}
 
 # ----------------------------------------------------------------------------------------------
 # Kernels
@@ -36,6 +43,7 @@ MAX_SHARED_BYTES = 48 * 1024  # shared memory a block may use without opting in,
 
 @cuda.jit
 def conv2d_forward_kernel1(x, w, b, y, sh, sw, pt, pl, dh, dw, groups):
+    """y[n, o, i, j] = b[o] + sum_{c, p, q} x[n, g*Cg + c, i*sh - pt + p*dh, j*sw - pl + q*dw] * w[o, c, p, q]."""
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
     HO, WO = y.shape[2], y.shape[3]
@@ -226,52 +234,71 @@ def flip_kernel1(w, out):
 
 
 # ----------------------------------------------------------------------------------------------
-# Launchers: choose a kernel, size the grid, allocate outputs. Geometry args are (sh, sw, pt, pl, dh, dw, groups).
+# Launchers: size the grid, allocate the outputs. Arrays come checked from numbacnn.conv (device arrays of one
+# float dtype), with a ConvGeometry; the kernels take it as (sh, sw, pt, pl, dh, dw, groups).
 
 
-def conv2d_forward1(x, w, b, y, *args):
-    conv2d_forward_kernel1[config.launch_1d(y.size)](x, w, b, y, *args)
-
-
-def _tile_shared_bytes(T, w, itemsize, sh, sw, dh, dw):
-    KH, KW = w.shape[2], w.shape[3]
-    PH = (T - 1) * sh + (KH - 1) * dh + 1
-    PW = (T - 1) * sw + (KW - 1) * dw + 1
-    return (PH * PW + KH * KW) * itemsize
-
-
-def conv2d_forward2(x, w, b, y, *args):
-    """The tiled kernel, or kernel1 when the patch would not fit in shared memory or the grid in 65535 z-blocks."""
-    sh, sw, pt, pl, dh, dw, groups = args
-    N, O, HO, WO = y.shape
-    T = config.tile
-    nbytes = _tile_shared_bytes(T, w, y.dtype.itemsize, sh, sw, dh, dw)
-    if nbytes > MAX_SHARED_BYTES or N * O > 65535:
-        return conv2d_forward1(x, w, b, y, *args)
-    grid = (config.blocks(WO, T), config.blocks(HO, T), N * O)
-    conv2d_forward_kernel2[grid, (T, T), 0, nbytes](x, w, b, y, *args)
-
-
-def conv2d_grad_weight1(gy, x, gw, *args):
-    conv2d_grad_weight_kernel1[config.launch_1d(gw.size)](gy, x, gw, *args)
-
-
-def conv2d_grad_weight2(gy, x, gw, *args):
-    tpb = config.threads_per_block
-    conv2d_grad_weight_kernel2[gw.size, tpb, 0, tpb * gw.dtype.itemsize](gy, x, gw, *args)
-
-
-def channel_sum1(gy, gb):
+def _channel_sum1(gy, gb):
     channel_sum_kernel1[config.launch_1d(gb.size)](gy, gb)
 
 
-def channel_sum2(gy, gb):
+def _channel_sum2(gy, gb):
     tpb = config.threads_per_block
     channel_sum_kernel2[gb.size, tpb, 0, tpb * gb.dtype.itemsize](gy, gb)
 
 
-def conv2d_grad_input1(gy, w, gx, *args):
+channel_sum1, channel_sum2 = _channel_sum1, _channel_sum2  # linear's bias gradient too (numbacnn.cuda.functional)
+
+
+def _kernel_args(geo):
+    return (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
+
+
+def _pick(kernel):
+    """The kernel number to run: ``kernel``, or for None 1 under config.simple and 2 otherwise."""
+    return (1 if config.simple else 2) if kernel is None else kernel
+
+
+def _tile_shared_bytes(w, geo, itemsize):
+    """Shared memory of conv2d_forward_kernel2: the input patch one tile of outputs reads, and one channel's weights."""
+    T, (sh, sw), (dh, dw) = config.tile, geo.stride, geo.dilation
+    KH, KW = w.shape[2], w.shape[3]
+    PH, PW = (T - 1) * sh + (KH - 1) * dh + 1, (T - 1) * sw + (KW - 1) * dw + 1
+    return (PH * PW + KH * KW) * itemsize
+
+
+def _tile_limit(x, w, geo):
+    """What conv2d_forward_kernel2 needs that these shapes lack ('' when it can run them)."""
+    nbytes = _tile_shared_bytes(w, geo, np.dtype(x.dtype).itemsize)
+    if nbytes > MAX_SHARED_BYTES:
+        return f"its input patch and weights ({nbytes} bytes) to fit in {MAX_SHARED_BYTES} bytes of shared memory"
+    if x.shape[0] * w.shape[0] > 65535:
+        return f"N * O <= 65535 (the grid's z), got {x.shape[0] * w.shape[0]}"
+    return ""
+
+
+def _conv2d_forward1(x, w, b, y, *args):
+    conv2d_forward_kernel1[config.launch_1d(y.size)](x, w, b, y, *args)
+
+
+def _conv2d_forward2(x, w, b, y, geo):
+    T = config.tile
+    grid = (config.blocks(y.shape[3], T), config.blocks(y.shape[2], T), y.shape[0] * y.shape[1])
+    nbytes = _tile_shared_bytes(w, geo, y.dtype.itemsize)
+    conv2d_forward_kernel2[grid, (T, T), 0, nbytes](x, w, b, y, *_kernel_args(geo))
+
+
+def _conv2d_grad_input1(gy, w, gx, *args):
     conv2d_grad_input_kernel1[config.launch_1d(gx.size)](gy, w, gx, *args)
+
+
+def _conv2d_grad_weight1(gy, x, gw, *args):
+    conv2d_grad_weight_kernel1[config.launch_1d(gw.size)](gy, x, gw, *args)
+
+
+def _conv2d_grad_weight2(gy, x, gw, *args):
+    tpb = config.threads_per_block
+    conv2d_grad_weight_kernel2[gw.size, tpb, 0, tpb * gw.dtype.itemsize](gy, x, gw, *args)
 
 
 @functools.lru_cache(maxsize=32)
@@ -287,45 +314,46 @@ def _flip(w):
     return out
 
 
-def _prepare(x, weight, bias, stride, padding, dilation, groups):
-    dt, (x, weight, bias) = device_floats((x, "x", 4), (weight, "weight", 4), (bias, "bias", 1))
-    geo = conv_geometry(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
-                        stride, padding, dilation, groups)
-    args = (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
-    return dt, x, weight, bias, geo, args
-
-
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False):
-    """``numbacnn.conv2d`` on the GPU: x (N, C, H, W), weight (O, C/groups, KH, KW) -> device array (N, O, HO, WO)."""
-    dt, x, weight, bias, geo, args = _prepare(x, weight, bias, stride, padding, dilation, groups)
-    w = _flip(weight) if flip else weight
-    b = bias if bias is not None else _zeros(w.shape[0], dt.str)
-    y = cuda.device_array((x.shape[0], w.shape[0]) + geo.out_hw, dtype=dt)
+def conv2d(x, w, b, geo, *, flip, kernel):
+    """y (N, O, HO, WO), a device array, for x (N, C, H, W), w (O, C / groups, KH, KW), b (O,) or None."""
+    run = _pick(kernel)
+    limit = _tile_limit(x, w, geo) if run == 2 else ""
+    if limit and kernel == 2:
+        raise ValueError(f"kernel 2 of conv2d needs {limit}; kernel 1 has no such limit")
+    if limit:  # the fastest that fits
+        run = 1
+    w = _flip(w) if flip else w
+    b = b if b is not None else _zeros(w.shape[0], np.dtype(x.dtype).str)
+    y = cuda.device_array((x.shape[0], w.shape[0]) + geo.out_hw, dtype=x.dtype)
     if y.size:  # an empty batch launches nothing (a grid of 0 blocks is an error)
-        (conv2d_forward1 if config.simple else conv2d_forward2)(x, w, b, y, *args)
+        if run == 1:
+            _conv2d_forward1(x, w, b, y, *_kernel_args(geo))
+        else:
+            _conv2d_forward2(x, w, b, y, geo)
     return y
 
 
-def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-                    need_grad_x=True):
-    """(grad_x or None, grad_weight, grad_bias or None) as device arrays; see ``numbacnn.conv2d_backward``."""
-    if not isinstance(need_grad_x, (bool, np.bool_)):
-        raise TypeError(f"need_grad_x must be True or False, got {need_grad_x!r}")
-    dt, x, weight, bias, geo, args = _prepare(x, weight, bias, stride, padding, dilation, groups)
-    gy = device_float(grad_out, "grad_out", 4, dt)
-    expected = (x.shape[0], weight.shape[0]) + geo.out_hw
-    if tuple(gy.shape) != expected:
-        raise ValueError(f"grad_out must have the output's shape {expected}, got {tuple(gy.shape)}")
-    w = _flip(weight) if flip else weight
-    gx = cuda.device_array(tuple(x.shape), dtype=dt) if need_grad_x else None
+def conv2d_backward(gy, x, w, b, geo, *, flip, need_grad_x, kernel):
+    """(grad_x or None, grad_weight, grad_bias or None) as device arrays, for gy (N, O, HO, WO)."""
+    run, args = _pick(kernel), _kernel_args(geo)
+    wf = _flip(w) if flip else w
+    gx = cuda.device_array(tuple(x.shape), dtype=x.dtype) if need_grad_x else None
     if need_grad_x and gx.size:
-        conv2d_grad_input1(gy, w, gx, *args)
-    gw = cuda.device_array(tuple(weight.shape), dtype=dt)
-    (conv2d_grad_weight1 if config.simple else conv2d_grad_weight2)(gy, x, gw, *args)
+        _conv2d_grad_input1(gy, wf, gx, *args)
+    gw = cuda.device_array(tuple(w.shape), dtype=x.dtype)
+    (_conv2d_grad_weight1 if run == 1 else _conv2d_grad_weight2)(gy, x, gw, *args)
     if flip:  # that was the gradient of the flipped kernel: turn it back
         gw = _flip(gw)
     gb = None
-    if bias is not None:
-        gb = cuda.device_array(tuple(bias.shape), dtype=dt)
-        (channel_sum1 if config.simple else channel_sum2)(gy, gb)
+    if b is not None:
+        gb = cuda.device_array(tuple(b.shape), dtype=x.dtype)
+        (_channel_sum1 if run == 1 else _channel_sum2)(gy, gb)
     return gx, gw, gb
+
+
+def corr2d(X, K, *, kernel):
+    """Y (H - h + 1, W - w + 1), a device array: conv2d on one example with one channel in and out."""
+    HO, WO = X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1
+    geo = ConvGeometry((1, 1), (0, 0, 0, 0), (1, 1), 1, (HO, WO))
+    x, w = X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape)
+    return conv2d(x, w, None, geo, flip=False, kernel=kernel).reshape(HO, WO)
