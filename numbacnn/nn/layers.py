@@ -24,7 +24,31 @@ def _check_sizes(**sizes):
             raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 
-class Conv2d(Module):
+class _WeightAndBias(Module):
+    """Shared by Conv2d and Linear: a weight (O, fan_in...) and an optional bias (O,), PyTorch's default
+    initialisation, and their gradients added into ``.grad``."""
+
+    def _own_parameters(self):
+        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
+
+    def _bias_data(self):
+        return None if self.bias is None else self.bias.data
+
+    def reset_parameters(self, rng=None):
+        """PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias."""
+        rng = make_rng(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(fans(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound, rng)
+
+    def _accumulate_grads(self, grad_weight, grad_bias):
+        accumulate_grad(self.weight, grad_weight)
+        if self.bias is not None:
+            accumulate_grad(self.bias, grad_bias)
+
+
+class Conv2d(_WeightAndBias):
     """x (N, C, H, W) -> (N, O, HO, WO) with weight (O, C/groups, KH, KW) and bias (O,).
 
     Initialised as PyTorch does: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C/groups*KH*KW.
@@ -47,35 +71,21 @@ class Conv2d(Module):
         self.bias = Parameter(np.zeros(out_channels, dtype), name="bias") if bias else None
         self.reset_parameters(rng)
 
-    def _own_parameters(self):
-        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
-
-    def reset_parameters(self, rng=None):
-        """PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias."""
-        rng = make_rng(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            bound = 1 / math.sqrt(fans(self.weight.shape)[0])
-            init.uniform_(self.bias, -bound, bound, rng)
-
     def _options(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
 
     def forward(self, x):
         self._saved = x
-        b = None if self.bias is None else self.bias.data
-        return _conv.conv2d(x, self.weight.data, b, **self._options(), device=self.device)
+        return _conv.conv2d(x, self.weight.data, self._bias_data(), **self._options(), device=self.device)
 
     def backward(self, grad_y, *, need_grad_x=True):
         """Add the weight and bias gradients into ``.grad``; return grad_x (None if ``need_grad_x=False``)."""
         x = saved_for_backward(self)
-        b = None if self.bias is None else self.bias.data
-        gx, gw, gb = _conv.conv2d_backward(grad_y, x, self.weight.data, b, **self._options(),
-                                           need_grad_x=need_grad_x, device=self.device)
-        accumulate_grad(self.weight, gw)
-        if self.bias is not None:
-            accumulate_grad(self.bias, gb)
-        return gx
+        grad_x, grad_weight, grad_bias = _conv.conv2d_backward(grad_y, x, self.weight.data, self._bias_data(),
+                                                               **self._options(), need_grad_x=need_grad_x,
+                                                               device=self.device)
+        self._accumulate_grads(grad_weight, grad_bias)
+        return grad_x
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -88,7 +98,7 @@ class Conv2d(Module):
         return s + ("" if self.bias is not None else ", bias=False")
 
 
-class Linear(Module):
+class Linear(_WeightAndBias):
     """x (N, I) -> (N, O) with weight (O, I) and bias (O,); PyTorch's default initialisation."""
 
     def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float32):
@@ -99,28 +109,15 @@ class Linear(Module):
         self.bias = Parameter(np.zeros(out_features, dtype), name="bias") if bias else None
         self.reset_parameters(rng)
 
-    def _own_parameters(self):
-        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
-
-    def reset_parameters(self, rng=None):
-        rng = make_rng(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound, rng)
-
     def forward(self, x):
         self._saved = x
-        return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data, device=self.device)
+        return F.linear(x, self.weight.data, self._bias_data(), device=self.device)
 
     def backward(self, grad_y):
-        x = saved_for_backward(self)
-        b = None if self.bias is None else self.bias.data
-        gx, gw, gb = F.linear_backward(grad_y, x, self.weight.data, b, device=self.device)
-        accumulate_grad(self.weight, gw)
-        if self.bias is not None:
-            accumulate_grad(self.bias, gb)
-        return gx
+        grad_x, grad_weight, grad_bias = F.linear_backward(grad_y, saved_for_backward(self), self.weight.data,
+                                                           self._bias_data(), device=self.device)
+        self._accumulate_grads(grad_weight, grad_bias)
+        return grad_x
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

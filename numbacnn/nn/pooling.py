@@ -42,26 +42,26 @@ class _Pool(Module):
         return ", ".join(f"{k}={v}" for k, v in self.opts.items())
 
 
-class MaxPool2d(_Pool):
+class _ExtremePool(_Pool):
+    """Shared by MaxPool2d and MinPool2d: their options, and the winners kept for the backward."""
+
+    keeps_indices = True
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+        super().__init__(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         ceil_mode=ceil_mode)
+
+
+class MaxPool2d(_ExtremePool):
     """Maximum over each window (padding is -inf); stride defaults to kernel_size."""
 
     op_name = "max_pool2d"
-    keeps_indices = True
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        super().__init__(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-                         ceil_mode=ceil_mode)
 
 
-class MinPool2d(_Pool):
+class MinPool2d(_ExtremePool):
     """Minimum over each window (padding is +inf); not in PyTorch, here for the book's pooling section."""
 
     op_name = "min_pool2d"
-    keeps_indices = True
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        super().__init__(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-                         ceil_mode=ceil_mode)
 
 
 class AvgPool2d(_Pool):

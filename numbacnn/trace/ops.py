@@ -127,7 +127,7 @@ def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     """
     import numbacnn as nc
 
-    tgt = resolve_device(device, target)
+    runs_on = resolve_device(device, target)
     device = device or target or "cpu"  # as named: "cudasim" is kept for the op call and the record
     x, weight, bias = _prepare(x, weight, bias)
     geo = conv_geometry(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
@@ -167,7 +167,7 @@ def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
                   result=result)
     if bias is not None:
         arrays["bias"] = bias
-    if tgt == "cuda":
+    if runs_on == "cuda":
         from .cuda_map import conv2d_thread_map, default_layout
 
         mapped, block, thread = conv2d_thread_map(x, kernel, bias, geo, threads=threads, layout=layout)
@@ -292,7 +292,7 @@ def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=
 
     if mode not in _POOL_MODES:
         raise ValueError(f"mode must be 'max', 'min' or 'avg', got {mode!r}")
-    tgt = resolve_device(device, target)
+    runs_on = resolve_device(device, target)
     device = device or target or "cpu"  # as named: "cudasim" is kept for the op call and the record
     x = as_float(x, "x", 4)
     KH, KW = pair(kernel_size, "kernel_size")
@@ -354,7 +354,7 @@ def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=
             raise TraceVerificationError(f"{name}: window {k}: kernel wrote {result[k]!r}, its chosen element holds "
                                          f"{picked[k]!r}, the window's {mode} is {best[k]!r}")
         arrays.update(indices=indices, chosen=chosen, chosen_hw=np.stack([ch, cw], axis=1), chosen_pq=pq)
-    if tgt == "cuda":
+    if runs_on == "cuda":
         from .cuda_map import default_layout, pool2d_thread_map
 
         mapped, block, thread = pool2d_thread_map(x, mode, (KH, KW), (sh, sw), (ph, pw), (dh, dw), out.shape,
