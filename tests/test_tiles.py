@@ -1,10 +1,11 @@
-"""numbacnn._tiles: register tiles load, store, fill and fused multiply-add exactly, and refuse wrong types."""
+"""numbacnn.cpu.tiles: tiles and micro-kernels load, store, fill and multiply-add exactly; bad types are refused."""
 import numpy as np
 import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from numbacnn.cpu.tiles import tile_add, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
+from numbacnn.cpu.tiles import (fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add, tile_add_at, tile_fill, tile_fma,
+                                tile_lanes, tile_load, tile_store)
 
 
 @njit
@@ -66,3 +67,42 @@ def test_tile_type_errors_name_the_operation():
         load_2d(np.zeros((4, 16), np.float32))
     with pytest.raises(TypingError, match="tile_fma needs two tiles of float64"):
         mixed(np.zeros(16, np.float32), np.zeros(16, np.float64))
+
+
+@njit
+def _micro_kernels(src, off, wk, S, at, d):
+    """Rows: fma6_taps, fma4_taps, fma6_along, fma6_at, from zero sums, their tiles stored side by side."""
+    lanes = tile_lanes(src)
+    z = tile_fill(src.dtype.type(0))
+    out = np.zeros((4, 6 * lanes), src.dtype)
+    for row, sums in enumerate((fma6_taps(z, z, z, z, z, z, src, off, 1, wk, S, 0),
+                                fma6_along(z, z, z, z, z, z, src, off, 1, lanes, wk, S, 0),
+                                fma6_at(z, z, z, z, z, z, src, S, 0, wk, at, d[0], d[1], d[2], d[3], d[4], d[5]))):
+        for i in range(6):
+            tile_store(out[(0, 2, 3)[row]], i * lanes, sums[i])
+    four = fma4_taps(z, z, z, z, src, off, 1, wk, S, 0)
+    for i in range(4):
+        tile_store(out[1], i * lanes, four[i])
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_micro_kernels_match_numpy(dtype):
+    """a_i += src[off[k] + m : + lanes] * wk[k * S + r + i] (taps), the same along six tiles, and the roles turned."""
+    lanes = 64 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal(12 * lanes).astype(dtype)
+    wk = rng.standard_normal(8 * lanes).astype(dtype)
+    off, at, d = np.array([0, 3, 5]), np.array([0, 2, 7]), np.arange(6) * 2
+    S = 7
+    got = _micro_kernels(src, off, wk, S, at, d)
+    s64, w64 = src.astype(np.float64), wk.astype(np.float64)
+    taps = [sum(s64[off[k] + 1:off[k] + 1 + lanes] * w64[k * S + i] for k in range(3)) for i in range(6)]
+    along = [sum(s64[off[k] + 1 + i * lanes:off[k] + 1 + (i + 1) * lanes] * w64[k * S] for k in range(3))
+             for i in range(6)]
+    turned = [sum(s64[row * S:row * S + lanes] * w64[at[row] + d[i]] for row in range(3)) for i in range(6)]
+    tol = dict(rtol=8 * np.finfo(dtype).eps, atol=8 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(got[0], np.concatenate(taps), **tol)
+    np.testing.assert_allclose(got[1][:4 * lanes], np.concatenate(taps[:4]), **tol)
+    np.testing.assert_allclose(got[2], np.concatenate(along), **tol)
+    np.testing.assert_allclose(got[3], np.concatenate(turned), **tol)
