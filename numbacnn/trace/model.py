@@ -158,11 +158,11 @@ class Tracer:
         return out
 
     def _check_probe(self, probe):
-        """The probe as a float32 (N, C, H, W) array (host, or device for a CUDA model), or None."""
+        """The probe as a float32 (N, C, H, W) array (host, or on the device for a CUDA model), or None."""
         if probe is None:
             return None
-        device = is_device_array(probe) or hasattr(probe, "copy_to_host")
-        if not device:
+        on_device = is_device_array(probe) or hasattr(probe, "copy_to_host")
+        if not on_device:
             try:
                 probe = np.asarray(probe)
             except Exception as exc:
@@ -178,12 +178,12 @@ class Tracer:
         if c is not None and shape[1] != c:
             raise ValueError(f"probe has shape {shape}: {c} channels expected (the first layer is "
                              f"{type(first).__name__} with in_channels={c})")
-        if device:
+        if on_device:
             if getattr(self.model, "device", "cpu") != "cuda":
                 probe = to_numpy(probe)
             elif np.dtype(probe.dtype) != np.float32:
                 raise ValueError(f"probe on the device must be float32, got {probe.dtype}")
-        if not device or getattr(self.model, "device", "cpu") != "cuda":
+        if not on_device or getattr(self.model, "device", "cpu") != "cuda":
             probe = np.array(probe, dtype=np.float32, order="C", copy=True)  # as training feeds the model
         return probe
 
