@@ -5,7 +5,7 @@ Op level (``numbacnn.trace.ops``; every field is listed in that module's docstri
     t = trace_conv2d(x, w, padding=1)            # the real kernel runs; every window is gathered and checked
     t.window, t.pad, t.products, t.result         # (M, Cg, KH, KW) ... (M,), in visit order t.pos
     trace_pool2d(x, "max", 2).chosen_hw           # the element each max window picked (from return_indices)
-    trace_conv2d(x, w, target="cudasim").thread   # which CUDA block / thread computed each output
+    trace_conv2d(x, w, device="cudasim").thread   # which CUDA block / thread computed each output
     t.save("conv.npz"); load("conv.npz")
 
 Model level (``numbacnn.trace.model`` records, ``writer`` writes, ``reader`` reads back)::
