@@ -18,15 +18,6 @@ from ._checks import check_flag, check_kernel, float_array, float_arrays, implem
 from .geometry import ConvGeometry, conv_geometry  # noqa: F401  (numbacnn.conv.conv_geometry still imports)
 
 
-def __getattr__(name):
-    # TODO(redesign): numbacnn.functional imports GEMM_MATH from here until its kernels move to numbacnn.cpu
-    if name == "GEMM_MATH":
-        from .cpu.tiles import GEMM_MATH
-
-        return GEMM_MATH
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def corr2d(X, K, *, kernel=None, device=None, target=None):
     """2-D cross-correlation of a matrix X (H, W) with a kernel K (h, w) -> (H - h + 1, W - w + 1)."""
     device = resolve_device(device, target, X, K)
