@@ -77,9 +77,9 @@ def op_cases(be: Backend, batch: int = 256, seed: int = 0):
         shape = f"{N}x{C}x{H}x{H} -> {O}x{K}x{K}" + (f" pad {pad}" if pad else "")
         fl = 2.0 * N * O * HO * HO * C * K * K
         xd, wd, bd, gyd = map(be.nb, (x, w, b, gy))
-        fwd_nb = lambda xd=xd, wd=wd, bd=bd, pad=pad: nc.conv2d(xd, wd, bd, padding=pad, target=t)
+        fwd_nb = lambda xd=xd, wd=wd, bd=bd, pad=pad: nc.conv2d(xd, wd, bd, padding=pad, device=t)
         bwd_nb = lambda gyd=gyd, xd=xd, wd=wd, bd=bd, pad=pad: nc.conv2d_backward(gyd, xd, wd, bd, padding=pad,
-                                                                                   target=t)
+                                                                                   device=t)
         fwd_th = bwd_th = None
         if torch is not None:
             tx, tw, tb = be.th(x, True), be.th(w, True), be.th(b, True)
@@ -100,11 +100,11 @@ def op_cases(be: Backend, batch: int = 256, seed: int = 0):
             gy = rand(N, C, H // 2, H // 2)
             xd, gyd = be.nb(x), be.nb(gy)
             fl = float(N * C * H * H)
-            fwd_nb = lambda f=f_nb, xd=xd: f(xd, 2, 2, target=t)
-            bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd: f(gyd, xd, 2, 2, target=t)
+            fwd_nb = lambda f=f_nb, xd=xd: f(xd, 2, 2, device=t)
+            bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd: f(gyd, xd, 2, 2, device=t)
             if kind == "max":  # as PyTorch's backward: with the forward's indices (nn.MaxPool2d keeps them too)
-                idxd = f_nb(xd, 2, 2, return_indices=True, target=t)[1]
-                bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd, idxd=idxd: f(gyd, xd, 2, 2, indices=idxd, target=t)
+                idxd = f_nb(xd, 2, 2, return_indices=True, device=t)[1]
+                bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd, idxd=idxd: f(gyd, xd, 2, 2, indices=idxd, device=t)
             fwd_th = bwd_th = None
             if torch is not None:
                 tf = getattr(F, f"{kind}_pool2d")
@@ -124,8 +124,8 @@ def op_cases(be: Backend, batch: int = 256, seed: int = 0):
         x, w, b, gy = rand(N, I), rand(O, I) * 0.05, rand(O), rand(N, O)
         xd, wd, bd, gyd = map(be.nb, (x, w, b, gy))
         fl = 2.0 * N * I * O
-        fwd_nb = lambda xd=xd, wd=wd, bd=bd: nc.linear(xd, wd, bd, target=t)
-        bwd_nb = lambda gyd=gyd, xd=xd, wd=wd, bd=bd: nc.linear_backward(gyd, xd, wd, bd, target=t)
+        fwd_nb = lambda xd=xd, wd=wd, bd=bd: nc.linear(xd, wd, bd, device=t)
+        bwd_nb = lambda gyd=gyd, xd=xd, wd=wd, bd=bd: nc.linear_backward(gyd, xd, wd, bd, device=t)
         fwd_th = bwd_th = None
         if torch is not None:
             tx, tw, tb = be.th(x, True), be.th(w, True), be.th(b, True)
@@ -145,11 +145,11 @@ def op_cases(be: Backend, batch: int = 256, seed: int = 0):
         for shape_ in ((N, 6, 28, 28), (N, 120)):
             x, gy = rand(*shape_), rand(*shape_)
             xd, gyd = be.nb(x), be.nb(gy)
-            fwd_nb = lambda f=f_nb, xd=xd: f(xd, target=t)
-            bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd: f(gyd, xd, target=t)
+            fwd_nb = lambda f=f_nb, xd=xd: f(xd, device=t)
+            bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd: f(gyd, xd, device=t)
             if act == "sigmoid":  # as PyTorch's backward: from the forward's output (nn.Sigmoid does the same)
-                yd = f_nb(xd, target=t)
-                bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd, yd=yd: f(gyd, xd, y=yd, target=t)
+                yd = f_nb(xd, device=t)
+                bwd_nb = lambda f=b_nb, xd=xd, gyd=gyd, yd=yd: f(gyd, xd, y=yd, device=t)
             fwd_th = bwd_th = None
             if torch is not None:
                 tf = getattr(torch, act)

@@ -1,7 +1,7 @@
 """numbacnn against PyTorch, side by side: every LeNet-shaped op, a LeNet training step and epoch.
 
-    python benchmarks/run.py --target cpu [--json out.json] [--markdown [out.md]]
-    python benchmarks/run.py --target cuda
+    python benchmarks/run.py --device cpu [--json out.json] [--markdown [out.md]]
+    python benchmarks/run.py --device cuda
 
 Same shapes (batch 256), same data, warm-up (JIT compilation) excluded, the two libraries timed in
 turns and the median of the repeats reported. PyTorch is optional: without it, numbacnn's figures alone.
@@ -35,7 +35,8 @@ import timing  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", choices=("cpu", "cuda"), default="cpu", help="where numbacnn and torch run")
+    p.add_argument("--device", "--target", dest="target", choices=("cpu", "cuda"), default="cpu",
+                   help="where numbacnn and torch run (--target: the pre-0.2 name)")
     p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     p.add_argument("--repeats", type=int, default=15, help="timed calls per op and library (median reported)")
     p.add_argument("--epoch-repeats", type=int, default=3, help="timed epochs per variant and library")
@@ -62,14 +63,14 @@ def parse_args(argv=None):
 def check_cuda(args):
     """Exit with a clear message unless a real GPU (or, for smoke tests, the simulator) is there."""
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" and not args.allow_simulator:
-        sys.exit("error: --target cuda times a real GPU; NUMBA_ENABLE_CUDASIM=1 is set, and the simulator's "
-                 "timings mean nothing. Unset it, or use --target cpu.")
+        sys.exit("error: --device cuda times a real GPU; NUMBA_ENABLE_CUDASIM=1 is set, and the simulator's "
+                 "timings mean nothing. Unset it, or use --device cpu.")
     try:
         from numbacnn.cuda import require_gpu
         require_gpu()
     except Exception as exc:  # NoGPUError, or numba-cuda missing
         sys.exit(f"error: {exc}\n"
-                 f"Run `python benchmarks/run.py --target cpu` on this machine instead.")
+                 f"Run `python benchmarks/run.py --device cpu` on this machine instead.")
 
 
 def load_torch(args):
@@ -181,7 +182,7 @@ def format_row(row, peak):
 
 def markdown(result):
     env, peak = result["environment"], result["peak_gflops"]
-    lines = [f"numbacnn vs PyTorch, `--target {env['target']}`, {env['date']}", "",
+    lines = [f"numbacnn vs PyTorch, `--device {env['target']}`, {env['date']}", "",
              f"- machine: {env.get('gpu', env['cpu'])}" + (f" (host: {env['cpu']})" if "gpu" in env else "")
              + f", {env['cores']} cores, {env['threads']} threads",
              f"- numbacnn {env['numbacnn']}, numba {env['numba']}, numpy {env['numpy']} ({env['numpy_blas']}), "

@@ -54,13 +54,12 @@ def check(what, got, want, tol=1e-5):
 
 print(f"running on the {where}; {config.threads_per_block} threads per block, {config.tile}x{config.tile} tiles")
 
-# 1. The public API: the same call as on the CPU, with target="cuda". The result stays on the GPU.
+# 1. The public API: the same call as on the CPU, with device="cuda". The result stays on the GPU.
 y_cpu = nc.conv2d(x, w, b, padding=1)
-y = nc.conv2d(x, w, b, padding=1, target="cuda")
+y = nc.conv2d(x, w, b, padding=1, device="cuda")
 print("conv2d returned a", type(y).__name__, "of shape", tuple(y.shape))
 check("conv2d, fastest kernel (shared-memory tiles)", y, y_cpu)
-with config.override(simple=True):
-    check("conv2d, simple kernel (one thread per output)", nc.conv2d(x, w, b, padding=1, target="cuda"), y_cpu)
+check("conv2d, kernel=1 (one thread per output)", nc.conv2d(x, w, b, padding=1, device="cuda", kernel=1), y_cpu)
 
 # 2. A kernel launched by hand: one thread per output element, ceil(size / threads) blocks.
 dx, dw, db = to_device(x), to_device(w), to_device(b)
@@ -72,18 +71,18 @@ check(f"conv2d_forward_kernel1[{blocks}, {config.threads_per_block}] by hand", o
 
 # 3. Pooling the conv output without bringing it back: device arrays go straight into the next op.
 p_cpu = nc.max_pool2d(y_cpu, 2)
-p = nc.max_pool2d(y, 2, target="cuda")
+p = nc.max_pool2d(y, 2, device="cuda")
 check("max_pool2d of the device result", p, p_cpu)
-check("avg_pool2d (padding 1, stride 2)", nc.avg_pool2d(y, 3, stride=2, padding=1, target="cuda"),
+check("avg_pool2d (padding 1, stride 2)", nc.avg_pool2d(y, 3, stride=2, padding=1, device="cuda"),
       nc.avg_pool2d(y_cpu, 3, stride=2, padding=1))
 
 # 4. Backward passes: gradients of the pooling and of the convolution.
 gp = np.ones(p_cpu.shape, np.float32)
 gy_cpu = nc.max_pool2d_backward(gp, y_cpu, 2)
-gy = nc.max_pool2d_backward(gp, y, 2, target="cuda")
+gy = nc.max_pool2d_backward(gp, y, 2, device="cuda")
 check("max_pool2d_backward", gy, gy_cpu)
 grads_cpu = nc.conv2d_backward(gy_cpu, x, w, b, padding=1)
-grads = nc.conv2d_backward(gy, x, w, b, padding=1, target="cuda")
+grads = nc.conv2d_backward(gy, x, w, b, padding=1, device="cuda")
 for name, g, g_cpu in zip(("grad_x", "grad_weight", "grad_bias"), grads, grads_cpu):
     check(f"conv2d_backward {name}", g, g_cpu, tol=1e-4)
 

@@ -24,7 +24,7 @@ parser.add_argument("--variant", default="d2l", choices=["d2l", "modern"],
 parser.add_argument("--lr", type=float, default=0.9)
 parser.add_argument("--momentum", type=float, default=0.0)
 parser.add_argument("--batch-size", type=int, default=256)
-parser.add_argument("--target", default="cpu", help="cpu, cuda or cudasim (needs NUMBA_ENABLE_CUDASIM=1)")
+parser.add_argument("--device", default="cpu", help="cpu, cuda or cudasim (needs NUMBA_ENABLE_CUDASIM=1)")
 parser.add_argument("--synthetic", action="store_true", help="random images instead of Fashion-MNIST")
 args = parser.parse_args()
 limit = args.limit or None
@@ -47,7 +47,7 @@ else:
 print(f"{len(x_train)} training and {len(x_test)} test images of shape {x_train.shape[1:]}")
 
 # 2. The book's LeNet: sigmoid activations, average pooling, Xavier init ("modern": ReLU, max pooling).
-net = lenet(args.variant, init="xavier", seed=0).to(args.target)
+net = lenet(args.variant, init="xavier", seed=0).to(args.device)
 print(net)
 for name, p in net.named_parameters():
     print(f"  {name:10s} {p.shape}")
@@ -63,7 +63,7 @@ for epoch in range(args.epochs):
 # 4. One batch by hand: forward, loss, backward (gradients land in p.grad), update.
 loss_fn = nc.nn.CrossEntropyLoss()
 xb, yb = x_test[:8], y_test[:8]
-if args.target != "cpu":
+if args.device != "cpu":
     xb = nc.cuda.to_device(xb)
 logits = net.forward(xb)
 loss = loss_fn(logits, yb)
@@ -71,5 +71,5 @@ optimizer.zero_grad()
 net.backward(loss_fn.backward())
 optimizer.step()
 grad = net.state_dict()  # host copies of the weights after the step
-print(f"one more step on 8 test images: loss {float(nc.cuda.to_host(loss) if args.target != 'cpu' else loss):.3f}; "
+print(f"one more step on 8 test images: loss {float(nc.cuda.to_host(loss) if args.device != 'cpu' else loss):.3f}; "
       f"first kernel of the first layer now:\n{np.round(grad['0.weight'][0, 0], 3)}")

@@ -71,9 +71,9 @@ def test_conv2d(variant, xs, ws, opts, flip, dtype):
     x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype)
     y = nc.conv2d(x, w, b, **opts, flip=flip)
-    _same(nc.conv2d(x, w, b, **opts, flip=flip, target="cuda"), y)
+    _same(nc.conv2d(x, w, b, **opts, flip=flip, device="cuda"), y)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    _same(nc.conv2d_backward(gy, x, w, b, **opts, flip=flip, target="cuda"),
+    _same(nc.conv2d_backward(gy, x, w, b, **opts, flip=flip, device="cuda"),
           nc.conv2d_backward(gy, x, w, b, **opts, flip=flip))
 
 
@@ -81,16 +81,16 @@ def test_conv2d(variant, xs, ws, opts, flip, dtype):
 def test_linear(variant, n, i, o):
     x, w = rng.standard_normal((n, i)).astype(np.float32), rng.standard_normal((o, i)).astype(np.float32)
     b, gy = rng.standard_normal(o).astype(np.float32), rng.standard_normal((n, o)).astype(np.float32)
-    _same(nc.linear(x, w, b, target="cuda"), nc.linear(x, w, b))
-    _same(nc.linear_backward(gy, x, w, b, target="cuda"), nc.linear_backward(gy, x, w, b))
-    _same(nc.linear_backward(gy, x, w, None, target="cuda"), nc.linear_backward(gy, x, w, None))
+    _same(nc.linear(x, w, b, device="cuda"), nc.linear(x, w, b))
+    _same(nc.linear_backward(gy, x, w, b, device="cuda"), nc.linear_backward(gy, x, w, b))
+    _same(nc.linear_backward(gy, x, w, None, device="cuda"), nc.linear_backward(gy, x, w, None))
 
 
 @pytest.mark.parametrize("op", ["relu", "sigmoid", "tanh"])
 def test_activations(variant, op):
     x = rng.standard_normal((BATCH, 6, 28, 28)).astype(np.float32)
-    _same(getattr(nc, op)(x, target="cuda"), getattr(nc, op)(x), dict(atol=1e-6, rtol=1e-6))
-    _same(getattr(nc, op + "_backward")(x, x, target="cuda"), getattr(nc, op + "_backward")(x, x),
+    _same(getattr(nc, op)(x, device="cuda"), getattr(nc, op)(x), dict(atol=1e-6, rtol=1e-6))
+    _same(getattr(nc, op + "_backward")(x, x, device="cuda"), getattr(nc, op + "_backward")(x, x),
           dict(atol=1e-6, rtol=1e-6))
 
 
@@ -122,15 +122,17 @@ def test_pooling(variant, op, kwargs):
     x = rng.integers(-4, 5, (BATCH, 6, 28, 28)).astype(np.float32)  # ties
     y = getattr(nc, op)(x, **kwargs)
     exact = dict(atol=0, rtol=0)
-    _same(getattr(nc, op)(x, **kwargs, target="cuda"), y, exact)
+    _same(getattr(nc, op)(x, **kwargs, device="cuda"), y, exact)
     gy = rng.standard_normal(y.shape).astype(np.float32)
-    _same(getattr(nc, op + "_backward")(gy, x, **kwargs, target="cuda"), getattr(nc, op + "_backward")(gy, x, **kwargs),
+    _same(getattr(nc, op + "_backward")(gy, x, **kwargs, device="cuda"), getattr(nc, op + "_backward")(gy, x, **kwargs),
           exact)
 
 
 def test_sgd_on_the_gpu(variant):
-    from numbacnn.cuda import sgd, to_device
-    from numbacnn.optim import sgd as sgd_cpu
+    from numbacnn.cuda import to_device
+    from numbacnn.optim import sgd
+
+    sgd_cpu = sgd  # the same public function: the arrays decide the device
 
     p = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
     grads = [rng.standard_normal(p.shape).astype(np.float32) for _ in range(5)]
@@ -147,13 +149,14 @@ def test_torch_cuda_tensors_are_used_without_copying():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("PyTorch without CUDA")
-    from numbacnn.cuda import sgd, to_device
+    from numbacnn.cuda import to_device
+    from numbacnn.optim import sgd
 
     t = torch.randn(4, 1, 9, 9, device="cuda")
     d = to_device(t)
     assert d.__cuda_array_interface__["data"][0] == t.data_ptr()  # same memory
     w = torch.randn(2, 1, 3, 3, device="cuda")
-    _same(nc.conv2d(t, w, target="cuda"), nc.conv2d(t.cpu().numpy(), w.cpu().numpy()))
+    _same(nc.conv2d(t, w, device="cuda"), nc.conv2d(t.cpu().numpy(), w.cpu().numpy()))
     p, g = torch.ones(10, device="cuda"), torch.full((10,), 2.0, device="cuda")
     sgd([p], [g], [None], lr=0.5)  # updates the torch tensor in place
     assert torch.allclose(p, torch.zeros(10, device="cuda"))
@@ -165,7 +168,7 @@ def test_cupy_arrays_are_used_without_copying():
 
     a = cp.arange(12, dtype=cp.float32).reshape(3, 4)
     assert to_device(a).__cuda_array_interface__["data"][0] == a.data.ptr
-    _same(nc.relu(a - 5, target="cuda"), np.maximum(cp.asnumpy(a) - 5, 0))
+    _same(nc.relu(a - 5, device="cuda"), np.maximum(cp.asnumpy(a) - 5, 0))
 
 
 def test_device_name_for_the_record():

@@ -1,4 +1,4 @@
-"""Without a GPU (and without the simulator), target='cuda' fails with a clear error naming the two ways on."""
+"""Without a GPU (and without the simulator), device='cuda' fails with a clear error naming the two ways on."""
 import os
 
 import numpy as np
@@ -22,26 +22,26 @@ pytestmark = pytest.mark.skipif(_has_gpu(), reason="a GPU (or the simulator) is 
 
 x4 = np.ones((1, 1, 4, 4), np.float32)
 CALLS = {
-    "conv2d": lambda: nc.conv2d(x4, np.ones((1, 1, 3, 3)), target="cuda"),
-    "conv2d_backward": lambda: nc.conv2d_backward(np.ones((1, 1, 2, 2)), x4, np.ones((1, 1, 3, 3)), target="cuda"),
-    "linear": lambda: nc.linear(np.ones((2, 3)), np.ones((4, 3)), target="cuda"),
-    "relu": lambda: nc.relu(x4, target="cuda"),
+    "conv2d": lambda: nc.conv2d(x4, np.ones((1, 1, 3, 3)), device="cuda"),
+    "conv2d_backward": lambda: nc.conv2d_backward(np.ones((1, 1, 2, 2)), x4, np.ones((1, 1, 3, 3)), device="cuda"),
+    "linear": lambda: nc.linear(np.ones((2, 3)), np.ones((4, 3)), device="cuda"),
+    "relu": lambda: nc.relu(x4, device="cuda"),
     "cross_entropy": lambda: nc.cross_entropy(np.ones((2, 3)), [0, 1], device="cuda"),
-    "max_pool2d": lambda: nc.max_pool2d(x4, 2, target="cuda"),
-    "avg_pool2d_backward": lambda: nc.avg_pool2d_backward(np.ones((1, 1, 2, 2)), x4, 2, target="cuda"),
+    "max_pool2d": lambda: nc.max_pool2d(x4, 2, device="cuda"),
+    "avg_pool2d_backward": lambda: nc.avg_pool2d_backward(np.ones((1, 1, 2, 2)), x4, 2, device="cuda"),
 }
 
 
 @pytest.mark.parametrize("op", sorted(CALLS))
-def test_target_cuda_without_gpu_says_what_to_do(op):
+def test_device_cuda_without_gpu_says_what_to_do(op):
     from numbacnn.cuda import NO_GPU_MESSAGE, NoGPUError
 
     with pytest.raises(NoGPUError) as err:
         CALLS[op]()
     msg = str(err.value)
     assert msg.startswith(NO_GPU_MESSAGE)
-    assert "none was found" in msg and "target='cpu'" in msg and "NUMBA_ENABLE_CUDASIM=1" in msg
-    assert "--target cudasim" in msg
+    assert "none was found" in msg and "device='cpu'" in msg and "NUMBA_ENABLE_CUDASIM=1" in msg
+    assert "--device cudasim" in msg
 
 
 def test_require_gpu_and_the_package_import_without_gpu():

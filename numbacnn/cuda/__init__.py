@@ -1,12 +1,14 @@
-"""CUDA target: Numba @cuda.jit kernels with the same API as the CPU ops.
+"""CUDA target (numbacnn.cuda): Numba @cuda.jit kernels, one module per op family, the same names as numbacnn.cpu.
 
-``numbacnn.conv2d(..., target="cuda")`` and friends land here. Each op takes NumPy arrays (copied to the GPU)
-or device arrays (Numba, CuPy, PyTorch CUDA: used in place) and returns Numba device arrays; ``to_host(a)``
-copies a result back to a NumPy array, ``to_device(a)`` puts one on the GPU. ``cross_entropy`` returns the loss
-as a 0-d device array, so a training loop only waits for the GPU when it reads it: ``float(to_host(loss))``.
+``numbacnn.conv2d(..., device="cuda")`` and every other public op land here after their arguments are checked
+(``numbacnn/_checks.py``): the launchers in ``conv``, ``pool``, ``functional`` and ``optim`` take checked device
+arrays and a geometry, exactly like their siblings in ``numbacnn.cpu``. Ops take NumPy arrays (copied to the GPU)
+or device arrays (Numba, CuPy, PyTorch CUDA: used in place) and return Numba device arrays; ``to_host(a)`` copies
+a result back to a NumPy array, ``to_device(a)`` puts one on the GPU. ``cross_entropy`` returns the loss as a
+0-d device array, so a training loop only waits for the GPU when it reads it: ``float(to_host(loss))``.
 
-Modules: ``conv`` (conv2d), ``functional`` (linear, activations, cross-entropy), ``optim`` (the fused SGD step),
-``pool`` (pooling), ``arrays`` (host/device moves), ``config`` (threads per block, tile size, simple kernels).
+Modules: ``conv``, ``pool``, ``functional`` (linear, activations, cross-entropy), ``optim`` (the fused SGD
+step), ``arrays`` (host/device moves), ``config`` (threads per block, tile size, simple kernels), ``reduce``.
 The kernels import ``numba.cuda`` only when first used, so ``import numbacnn.cuda`` works without a GPU and
 ``require_gpu()`` can explain what to do instead.
 """
@@ -17,15 +19,15 @@ import importlib
 from . import config
 
 NO_GPU_MESSAGE = (
-    "target='cuda' needs an NVIDIA GPU with a working CUDA driver, and none was found. "
-    "Two ways on: use target='cpu' (Numba CPU kernels, same numbers), or run the GPU code in "
+    "device='cuda' needs an NVIDIA GPU with a working CUDA driver, and none was found. "
+    "Two ways on: use device='cpu' (Numba CPU kernels, same numbers), or run the GPU code in "
     "Numba's CUDA simulator (slow: tiny inputs only) with NUMBA_ENABLE_CUDASIM=1 set before Python "
-    "starts, e.g. `NUMBA_ENABLE_CUDASIM=1 python script.py`, or `numbacnn ... --target cudasim`."
+    "starts, e.g. `NUMBA_ENABLE_CUDASIM=1 python script.py`, or `numbacnn ... --device cudasim`."
 )
 
 
 class NoGPUError(RuntimeError):
-    """Raised for target='cuda' when neither a GPU nor the simulator is available."""
+    """Raised for device='cuda' when neither a GPU nor the simulator is available."""
 
 
 _gpu_found = False
@@ -52,15 +54,10 @@ def simulator_enabled() -> bool:
     return bool(numba_config.ENABLE_CUDASIM)
 
 
-# Public names -> the submodule defining them (loaded on first use).
+# Public names -> the submodule defining them (loaded on first use). The ops themselves are called through the
+# public layer (``numbacnn.conv2d(..., device="cuda")``), which checks their arguments; the launchers in the
+# submodules take checked arrays only.
 _EXPORTS = {
-    "conv": ("conv2d", "conv2d_backward"),
-    "functional": ("linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
-                   "tanh_backward", "cross_entropy", "cross_entropy_backward"),
-    "optim": ("sgd",),
-    "pool": ("max_pool2d", "max_pool2d_backward", "min_pool2d", "min_pool2d_backward", "avg_pool2d",
-             "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
-             "adaptive_max_pool2d_backward"),
     "arrays": ("to_host", "to_device", "is_device"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -67,5 +67,3 @@ def cross_entropy_backward(grad_out, logits, target):
     p[np.arange(len(target)), target] -= 1
     return grad_out * p / len(target)
 
-
-from .optim import sgd  # noqa: E402,F401  (moved to reference/optim.py; numbacnn.reference imports it from here)
