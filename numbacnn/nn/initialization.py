@@ -57,7 +57,8 @@ class init:
 
     @staticmethod
     def kaiming_uniform_(param, a=0.0, rng=None):
-        """U(-b, b) with b = sqrt(6 / ((1 + a^2) * fan_in)); PyTorch's layers use a = sqrt(5), i.e. b = 1/sqrt(fan_in)."""
+        """U(-b, b) with b = sqrt(6 / ((1 + a^2) * fan_in)); PyTorch's layers use a = sqrt(5),
+        i.e. b = 1/sqrt(fan_in)."""
         fan_in, _ = fans(param.shape)
         bound = math.sqrt(6.0 / ((1 + a * a) * fan_in))
         return init.uniform_(param, -bound, bound, rng)
