@@ -46,7 +46,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "run.nctrace")
         tracer = Tracer(model, opt, path, every=args.every, samples=args.samples, meta={"batch_size": args.batch_size})
-        model.remove_observer(tracer)  # detached while timing the untraced blocks
+        tracer._detach()  # unsubscribed (model observer and optimizer step hooks) while timing the untraced blocks
         hook_time = [0.0]  # seconds spent inside the tracer's own code (hooks + snapshots + writes)
 
         def timed(fn):
@@ -58,26 +58,13 @@ def main():
                     hook_time[0] += time.perf_counter() - t0
             return wrapper
 
-        def untimed(fn):  # the optimizer's own work is not tracing overhead
-            def wrapper(*a, **k):
-                t0 = time.perf_counter()
-                try:
-                    return fn(*a, **k)
-                finally:
-                    hook_time[0] -= time.perf_counter() - t0
-            return wrapper
-
         tracer.on_forward, tracer.on_backward = timed(tracer.on_forward), timed(tracer.on_backward)
-        tracer._orig_step = untimed(tracer._orig_step)
+        tracer._before_step, tracer._after_step = timed(tracer._before_step), timed(tracer._after_step)
         tracer.log = timed(tracer.log)
-        step_fn = timed(opt.step)
         for r in range(args.rounds):
             for mode in ("plain", "traced"):
                 if mode == "traced":
-                    model.add_observer(tracer)
-                    opt.step = step_fn
-                else:
-                    del opt.step
+                    tracer._attach()
                 t0 = time.perf_counter()
                 for _ in range(args.steps_per_block):
                     loss, correct = train_batch(model, opt, x, y)
@@ -85,11 +72,10 @@ def main():
                         tracer.log(loss=loss, acc=correct / args.batch_size)
                 (traced if mode == "traced" else plain).append(time.perf_counter() - t0)
                 if mode == "traced":
-                    model.remove_observer(tracer)
+                    tracer._detach()
                 print(f"round {r + 1} {mode:>6}: {(traced if mode == 'traced' else plain)[-1]:.2f} s for "
                       f"{args.steps_per_block} steps", flush=True)
-        opt.step = step_fn
-        model.add_observer(tracer)
+        tracer._attach()
         tracer.close()
         t = load(path)
         per_step = max(t.manifest["step_bytes"])
