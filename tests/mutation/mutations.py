@@ -103,10 +103,8 @@ MUTATIONS = [
          tests=["tests/test_optim.py"], what="weight decay pushes the weights away from 0"),
     # --- the tracer
     dict(name="tracer-value-after-early", path="numbacnn/trace/model.py",
-         old=("        result = self._orig_step(*args, **kwargs)\n        for name, p in self._params:\n"
-              '            rec[f"param/{name}/value_after"] = _to_host(p.data)\n'),
-         new=('        for name, p in self._params:\n            rec[f"param/{name}/value_after"] = _to_host(p.data)\n'
-              "        result = self._orig_step(*args, **kwargs)\n        for name, p in self._params:\n"),
+         old='rec[f"param/{name}/value_after"] = to_numpy(p.data)',
+         new='rec[f"param/{name}/value_after"] = rec[f"param/{name}/value"]',
          tests=["tests/test_trace_model.py"],
-         what="the tracer records value_after before the optimizer's update"),
+         what="the tracer's value_after is the parameter before the optimizer's update"),
 ]
