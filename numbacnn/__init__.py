@@ -1,7 +1,9 @@
 """numbacnn: an educational CNN simulator whose Numba kernels compute exactly what PyTorch computes.
 
-Arrays are NCHW NumPy arrays (float32 by default; float64 is kept). Every op takes
-``target="cpu"`` (Numba @njit kernels) or ``target="cuda"`` (Numba @cuda.jit kernels).
+Arrays are NCHW NumPy arrays (float32 by default; float64 is kept). Every op takes ``device="cpu"`` (Numba @njit
+kernels in ``numbacnn.cpu``) or ``device="cuda"`` (Numba @cuda.jit kernels in ``numbacnn.cuda``); the default
+follows the arrays. ``kernel=1`` runs the formula kernel, one output element at a time; ``formula_kernels()``
+does that for every op inside a ``with`` block. The plain NumPy versions are in ``numbacnn.reference``.
 """
 from . import _cache  # noqa: F401  (first: where Numba caches compiled kernels, before numba loads)
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -26,7 +28,7 @@ _LAZY = {
              "min_pool2d", "min_pool2d_backward"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
-_SUBMODULES = ("optim", "nn", "models", "train", "data", "trace", "reference", "cpu", "cuda", "scenarios")
+_SUBMODULES = ("optim", "nn", "models", "train", "data", "trace", "reference", "cpu", "cuda", "scenarios", "viz")
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _WHERE, _SUBMODULES)

@@ -14,7 +14,6 @@ import warnings
 import numpy as np
 
 DEVICES = ("cpu", "cuda")
-TARGETS = DEVICES  # the pre-0.2 name
 
 
 def is_device_array(x) -> bool:
@@ -92,8 +91,6 @@ def check_device(device, name: str = "device") -> str:
         raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cudasim', got {device!r}")
     return device
 
-
-check_target = check_device  # TODO(redesign): callers move to check_device / resolve_device
 
 
 def resolve_device(device=None, target=None, *arrays) -> str:
