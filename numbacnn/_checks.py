@@ -45,12 +45,18 @@ def as_float(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndar
         arr = arr.astype(np.float32)
     else:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    check_ndim(arr, name, ndim)
+    return np.ascontiguousarray(arr)
+
+
+def check_ndim(arr, name: str, ndim) -> None:
+    """Raise ValueError naming ``name`` unless ``arr`` (NumPy or device array) has ``ndim`` dimensions
+    (an int, a tuple of allowed ints, or None for any)."""
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
             want = " or ".join(str(d) for d in allowed)
-            raise ValueError(f"{name} must have {want} dimensions, got {arr.ndim} (shape {arr.shape})")
-    return np.ascontiguousarray(arr)
+            raise ValueError(f"{name} must have {want} dimensions, got {arr.ndim} (shape {tuple(arr.shape)})")
 
 
 def common_dtype(*arrays) -> np.dtype:

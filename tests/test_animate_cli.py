@@ -258,7 +258,7 @@ def test_cuda_grid_under_the_simulator(tmp_path):
     """A fresh process: the command switches Numba's CUDA simulator on before Numba loads."""
     out_file = tmp_path / "grid.gif"
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "cuda-grid", "--target", "cudasim",
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "cuda-grid", "--device", "cudasim",
                            "--size", "3x5", "--threads", "2,2", *SMALL, "-o", str(out_file)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -285,7 +285,7 @@ def test_conv_under_the_simulator_traces_in_a_forked_child(tmp_path):
     """A fresh process: the kernels (here Numba's CUDA simulator) run in a forked child, the drawing here."""
     out_file = tmp_path / "sim.gif"
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", "--target", "cudasim", "--input",
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", "--device", "cudasim", "--input",
                            "checker", "--size", "3", *SMALL, "-o", str(out_file)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

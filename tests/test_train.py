@@ -171,7 +171,7 @@ def small(tiny, *args):
 
 
 @pytest.mark.parametrize("args", [
-    ["--epochs", "0"], ["--variant", "alexnet"], ["--target", "tpu"], ["--lr", "-1"], ["--batch-size", "0"],
+    ["--epochs", "0"], ["--variant", "alexnet"], ["--device", "tpu"], ["--lr", "-1"], ["--batch-size", "0"],
     ["--nesterov"], ["--limit", "x"], ["--bogus"],
 ])
 def test_bad_options_exit_2_without_traceback(tiny, args):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from .._checks import as_float, common_dtype
+from .._checks import as_float, check_ndim, common_dtype
 from .._checks import is_device_array as is_device  # noqa: F401  (one definition, shared with the CPU side)
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -44,11 +44,7 @@ def _check_device(a, name, ndim):
     dt = np.dtype(a.dtype)
     if dt not in FLOATS:
         raise TypeError(f"{name} must hold float32 or float64 on the device, got dtype {dt}")
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else ndim
-        if a.ndim not in allowed:
-            want = " or ".join(str(d) for d in allowed)
-            raise ValueError(f"{name} must have {want} dimensions, got {a.ndim} (shape {tuple(a.shape)})")
+    check_ndim(a, name, ndim)
     return a
 
 
