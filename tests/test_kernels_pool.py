@@ -23,6 +23,15 @@ def _bits_equal(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a.view(np.uint8), b.view(np.uint8))
 
 
+def _bits_equal_but_nan_sign(a, b):
+    """Bit for bit, except that a NaN matches any NaN: a window sum holding both a NaN and inf + (-inf) gets the
+    sign of whichever NaN the addition meets first, and that order differs between two compilations of the same
+    kernel (seen with numbacnn 0.1's own kernels: fresh JIT and cached code disagree). PyTorch defines no NaN sign."""
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    return (a.dtype == b.dtype and a.shape == b.shape and np.array_equal(nan_a, nan_b)
+            and np.array_equal(np.where(nan_a, 0, a).view(np.uint8), np.where(nan_b, 0, b).view(np.uint8)))
+
+
 # (op, kwargs, shape): the 2x2 stride-2 cases run every kernel number, the others kernel 1 (and refuse 2)
 TWO_BY_TWO = [
     ("max_pool2d", dict(kernel_size=2), (2, 3, 6, 7)),  # odd W: a column outside every window
@@ -124,8 +133,8 @@ def test_pool_2x2_fast_kernels_match_general_bit_for_bit(N, C, H, W, dtype, sign
     assert _bits_equal(gx_f, gx_g)
     P.avg_pool2d_forward_kernel1(x, out_g, 2, 2, 2, 2, 0, 0, True, divisor)
     P.avg_pool2d_forward_kernel2(x, out_f, float(divisor or 4))
-    assert _bits_equal(out_f, out_g)
+    assert _bits_equal_but_nan_sign(out_f, out_g)
     gx_g, gx_f = np.empty_like(x), np.full_like(x, 5.0)
     P.avg_pool2d_backward_kernel1(gy, gx_g, 2, 2, 2, 2, 0, 0, True, divisor)
     P.avg_pool2d_backward_kernel2(gy, gx_f, float(divisor or 4))
-    assert _bits_equal(gx_f, gx_g)
+    assert _bits_equal_but_nan_sign(gx_f, gx_g)

@@ -108,9 +108,9 @@ def test_verification_catches_a_wrong_kernel(monkeypatch):
         trace_conv2d(x, w)
 
 
-def test_cudasim_target_needs_the_simulator():
+def test_cudasim_device_needs_the_simulator():
     with pytest.raises(ValueError, match="NUMBA_ENABLE_CUDASIM"):
-        trace_conv2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1)), target="cudasim")
+        trace_conv2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1)), device="cudasim")
 
 
 def test_book_pool_examples():

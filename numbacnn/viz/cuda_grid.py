@@ -11,7 +11,7 @@ def cuda_grid(trace, *, dpi: int = 100) -> Animation:
     """One frame per CUDA block, in block-index order: the block's threads light up on the output map
     (each cell labelled with its threadIdx), earlier blocks keep their colour and show the value computed.
 
-    ``trace``: an op trace (numbacnn.trace.trace_conv2d / trace_pool2d with target="cuda" or "cudasim") of
+    ``trace``: an op trace (numbacnn.trace.trace_conv2d / trace_pool2d with device="cuda" or "cudasim") of
     one output plane (N = 1, one output channel).
     """
     if "block" not in trace.arrays:

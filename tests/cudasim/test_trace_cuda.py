@@ -5,7 +5,6 @@ threadIdx of the thread that wrote it (the simulator runs each CUDA thread as a 
 ``threading.current_thread()``). The map the traces draw must equal what the real launchers and kernels do.
 """
 import contextlib
-import inspect
 import threading
 
 import numpy as np
@@ -24,8 +23,8 @@ def _host(a):
 
 
 def _on_simulator(fn):
-    """The op's keyword that runs it under the simulator: device= after the redesign, target= before."""
-    return {"device" if "device" in inspect.signature(fn).parameters else "target": "cudasim"}
+    """The op's keyword that runs it under the simulator."""
+    return {"device": "cudasim"}
 
 
 @contextlib.contextmanager
@@ -150,7 +149,7 @@ def test_trace_conv2d_cudasim_records_the_real_threads(small_blocks):
 
     x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
     w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
-    t = trace_conv2d(x, w, padding=1, target="cudasim")
+    t = trace_conv2d(x, w, padding=1, device="cudasim")
     np.testing.assert_allclose(t.out, nc.conv2d(x, w, padding=1), rtol=1e-5, atol=1e-5)
     with observed_threads() as writers:
         real_block, real_thread = writers(nc.conv2d(x, w, padding=1, **_on_simulator(nc.conv2d)))
@@ -163,7 +162,7 @@ def test_trace_pool2d_cudasim_records_the_real_threads(small_blocks, mode):
     from numbacnn.trace import trace_pool2d
 
     x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
-    t = trace_pool2d(x, mode, 2, target="cudasim")
+    t = trace_pool2d(x, mode, 2, device="cudasim")
     fn = getattr(nc, f"{mode}_pool2d")
     with observed_threads() as writers:
         real_block, real_thread = writers(fn(x, 2, **_on_simulator(fn)))
