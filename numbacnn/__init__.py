@@ -1,4 +1,4 @@
-"""numbacnn: an educational CNN simulator whose Numba kernels compute exactly what PyTorch computes.
+"""numbacnn (the public API): an educational CNN simulator whose Numba kernels compute exactly what PyTorch does.
 
 Arrays are NCHW NumPy arrays (float32 by default; float64 is kept). Every op takes ``device="cpu"`` (Numba @njit
 kernels in ``numbacnn.cpu``) or ``device="cuda"`` (Numba @cuda.jit kernels in ``numbacnn.cuda``); the default

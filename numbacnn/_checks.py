@@ -1,4 +1,4 @@
-"""Argument checks and target choice shared by every public op: clear errors that name the argument and value.
+"""Argument checks and target choice (numbacnn._checks), shared by every public op: errors name argument and value.
 
 The public functions (``numbacnn.conv``, ``pool``, ``functional``, ``optim``) call these once, then hand
 checked arrays to the chosen target's implementation (``numbacnn.cpu.<op>`` or ``numbacnn.cuda.<op>``).

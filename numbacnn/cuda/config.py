@@ -1,4 +1,4 @@
-"""Launch configuration for every CUDA kernel, in one place (no numba import: safe to import anywhere).
+"""Launch configuration of every CUDA kernel (numbacnn.cuda.config); no numba import, so safe to import anywhere.
 
 * ``threads_per_block``: threads in each 1-D block (a power of two, for the tree reductions); 256 by default.
 * ``tile``: side of the 2-D thread blocks of the shared-memory kernels (tile x tile threads); 16 by default.

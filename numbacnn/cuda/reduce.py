@@ -1,4 +1,4 @@
-"""Device helpers shared by the kernels: the block-wide tree sum."""
+"""Device helpers shared by the CUDA kernels (numbacnn.cuda.reduce): the block-wide tree sum."""
 from __future__ import annotations
 
 from numba import cuda

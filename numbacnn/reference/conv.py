@@ -1,4 +1,4 @@
-"""Plain NumPy cross-correlation and convolution, written to read like D2L chapter 6.
+"""Plain NumPy cross-correlation and convolution (numbacnn.reference.conv), written to read like D2L chapter 6.
 
 These are teaching text and the first oracle for the fast kernels: slow, obvious loops.
 Shapes: x (N, C, H, W), weight (O, C // groups, KH, KW), bias (O,), output (N, O, HO, WO).

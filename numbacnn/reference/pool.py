@@ -1,4 +1,4 @@
-"""Plain NumPy pooling, written to read like D2L 6.5: teaching text and a second oracle for the kernels.
+"""Plain NumPy pooling (numbacnn.reference.pool), written like D2L 6.5: teaching text and an oracle for the kernels.
 
 First the book's ``pool2d`` on one matrix, then batched versions (N, C, H, W) -> (N, C, HO, WO) with
 padding, stride, dilation and ceil_mode, their gradients, and adaptive pooling. Options are ints or pairs,

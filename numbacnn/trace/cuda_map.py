@@ -1,4 +1,4 @@
-"""Which CUDA block and thread computes each output element: instrumented one-thread-per-output kernels.
+"""Which CUDA block and thread computes each output element (numbacnn.trace.cuda_map), as the real kernels do.
 
 Each kernel computes conv2d / pooling exactly like the simple CUDA kernels (one thread per output element,
 the same sums in the same order) and also writes its ``blockIdx`` and ``threadIdx`` next to the value.
