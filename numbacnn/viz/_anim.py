@@ -206,10 +206,17 @@ class Animation:
                              repeat=True, cache_frame_data=False)
 
     def to_jshtml(self, fps: float = 2) -> str:
-        """HTML markup of matplotlib's JavaScript player with every frame embedded (as Jupyter shows it)."""
-        return _save.player_markup(self.frames(), fps)
+        """HTML markup of matplotlib's JavaScript player with every frame embedded (as Jupyter shows it).
+
+        Self-contained like the CLI's .html page: no stylesheet from a CDN, the buttons drawn with Unicode
+        symbols, so the player works offline.
+        """
+        if not fps or fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps!r}")
+        return _save._offline(_save.player_markup(self.frames(), fps))
 
     def _repr_html_(self):
+        """Jupyter's inline player (to_jshtml at 2 frames per second)."""
         return self.to_jshtml()
 
     def save(self, path, fps: float = 2, progress=None, workers: int | None = 1) -> Path:
