@@ -15,12 +15,15 @@ def _colormap(name):
 class Grid:
     """Cells of a (rows, cols) matrix on ``ax``: cell (i, j) is centred at x=j, y=i (row 0 on top).
 
-    ``numbers`` draws each value in its cell (``fmt`` picks the text); ``padding`` (bool mask) marks
-    cells drawn hatched grey whatever their value. ``set(values, hidden=mask)`` leaves hidden cells blank.
+    ``numbers`` draws each value in its cell; ``padding`` (bool mask) marks cells drawn hatched grey whatever
+    their value. ``set(values, hidden=mask)`` leaves hidden cells blank. ``values``: every value the grid will
+    show (all frames): one number format (style.number_format) and one font size for all of them; when that
+    font would be under style.MIN_CELL_FONT the grid shows colours only (``dropped``; ``needs`` says how much
+    wider and taller the figure would have to be).
     """
 
     def __init__(self, ax, shape, *, cmap, vmin, vmax, numbers=True, fontsize=None, title=None, padding=None,
-                 digits=2, ticks=False, dynamic_padding=False):
+                 digits=2, ticks=False, dynamic_padding=False, values=None):
         from matplotlib.colors import Normalize
 
         self.ax = ax
@@ -70,14 +73,18 @@ class Grid:
                                   hatch="///", linewidth=0.5, zorder=2, visible=False)
                     self.cell_hatch[i, j] = ax.add_patch(r)
         self.texts = None
-        ax.apply_aspect()
-        bb = ax.get_position()
-        fw, fh = ax.figure.get_size_inches()
-        self.cell_pt = min(bb.width * fw * 72 / cols, bb.height * fh * 72 / rows)
+        self.cell_pt, self.slot_pt = cell_size(ax, self.shape)
         self.base_fontsize = fontsize or max(style.FONT["cell"], min(14.0, 0.42 * self.cell_pt))
         self.fontsize = None
+        self.format, self.needs, self.dropped = None, (1.0, 1.0), False
+        if numbers and values is not None:
+            self.format = style.number_format(values, digits)
+            longest = max((len(self.format(v)) for v in np.unique(np.asarray(values, np.float64))), default=1)
+            self.fontsize, self.needs = fit_font(self.base_fontsize, self.cell_pt, self.slot_pt, longest)
+            self.dropped = self.fontsize is None
+            numbers = not self.dropped
         if numbers:
-            fs = self.base_fontsize
+            fs = self.fontsize or self.base_fontsize
             self.texts = np.empty(self.shape, dtype=object)
             for i in range(rows):
                 for j in range(cols):
@@ -105,9 +112,10 @@ class Grid:
                 r.set_visible(bool(pad[i, j]))
         if self.texts is not None:
             colors = self.cmap(self.norm(values))
-            strings = [style.fmt(v, self.digits) for v in values.ravel()]
+            form = self.format or style.number_format(values[~mask], self.digits)
+            strings = [form(v) for v in values.ravel()]
             longest = max(len(s) for s, m in zip(strings, mask.ravel()) if not m) if not mask.all() else 1
-            fs = round(min(self.base_fontsize, 0.9 * self.cell_pt / (0.62 * longest)), 1)
+            fs = self.fontsize if self.format else round(min(self.base_fontsize, fits(self.cell_pt, longest)), 1)
             if fs != self.fontsize:
                 for t in self.texts.ravel():
                     t.set_fontsize(fs)
@@ -135,7 +143,33 @@ class Grid:
 
     def drawn(self) -> np.ndarray:
         """The texts currently drawn, as an object array of strings (tests compare them with traces)."""
+        if self.texts is None:
+            return np.full(self.shape, "", dtype=object)
         return np.vectorize(lambda t: t.get_text(), otypes=[object])(self.texts)
+
+
+def cell_size(ax, shape):
+    """(cell side in points as drawn, (cell width, cell height) of the axes' slot before the equal aspect)."""
+    rows, cols = shape
+    fw, fh = ax.figure.get_size_inches()
+    slot = ax.get_position(original=True)
+    slot_pt = (slot.width * fw * 72 / cols, slot.height * fh * 72 / rows)
+    ax.apply_aspect()
+    bb = ax.get_position()
+    return min(bb.width * fw * 72 / cols, bb.height * fh * 72 / rows), slot_pt
+
+
+def fits(cell_pt, longest) -> float:
+    """The largest font (pt) whose ``longest``-character number fits a cell of ``cell_pt`` points."""
+    return 0.9 * cell_pt / (0.62 * max(longest, 1))
+
+
+def fit_font(base, cell_pt, slot_pt, longest):
+    """(font size or None when under style.MIN_CELL_FONT, (width, height) factors the figure would need)."""
+    fs = round(min(base, fits(cell_pt, longest)), 1)
+    need = style.MIN_CELL_FONT * 0.62 * max(longest, 1) / 0.9  # points per cell at the smallest font
+    needs = (max(1.0, need / slot_pt[0]), max(1.0, need / slot_pt[1]))
+    return (fs if fs >= style.MIN_CELL_FONT else None), needs
 
 
 def box(ax, i0, j0, rows, cols, color=style.WINDOW, lw=2.5, zorder=4):
@@ -172,10 +206,14 @@ class FillGrid:
         self.base.set(values, hidden=np.ones(values.shape, bool))
         self.ax, self.shape = ax, values.shape
         colors = self.base.cmap(self.base.norm(values))
-        strings = [style.fmt(v) for v in values.ravel()]
+        form = style.number_format(values[self.written_at >= 0])
+        strings = [form(v) for v in values.ravel()]
         longest = max(len(s) for s in strings)
         base_fs = fontsize or max(style.FONT["cell"], min(14.0, 0.42 * self.base.cell_pt))
-        fs = round(min(base_fs, 0.9 * self.base.cell_pt / (0.62 * longest)), 1)
+        fs, self.needs = fit_font(base_fs, self.base.cell_pt, self.base.slot_pt, longest)
+        self.dropped = numbers and fs is None
+        numbers = numbers and not self.dropped
+        fs = fs or base_fs
         self.by_frame, self.cells = {}, []
         self.texts = np.empty(values.shape, dtype=object)
         for (i, j), f in np.ndenumerate(self.written_at):

@@ -20,6 +20,7 @@ from ._anim import Animation, new_figure
 from ._grid import FillGrid, Grid
 
 NUMBERS_UP_TO = 16  # source / result grids with more rows or columns than this show colours only
+MAX_SCALE = 1.6     # the figure grows up to this factor (wider, taller) so cell numbers stay readable
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Scene:
     width: float = 12.0                # figure width in inches
     ratios: tuple | None = None        # widths of the (source, equations, results) columns
     row_height: float | None = None    # inches per equation row
+    footer: str | None = None          # a static line under everything (e.g. where an operand comes from)
 
 
 # Helpers the builders share (viz.conv, viz.pool)
@@ -101,17 +103,33 @@ def _operator_text(fig, left_ax, right_ax, s):
     return fig.text((a.x1 + b.x0) / 2, y, s, ha="center", va="center", fontsize=14)
 
 
-def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
+def _scale_for(grids):
+    """(width, height) factors that give every grid within reach (MAX_SCALE) readable numbers."""
+    within = [g.needs for g in grids if max(g.needs) <= MAX_SCALE]
+    return max((n[0] for n in within), default=1.0), max((n[1] for n in within), default=1.0)
+
+
+def _values(a, active):
+    return a[active] if active.any() else a
+
+
+def render(scene: Scene, *, record=None, dpi: int = 100, scale=None) -> Animation:
+    """Draw ``scene``; ``scale`` (width, height factors; default: as much as the grids' numbers need, at most
+    MAX_SCALE) enlarges the figure. Grids whose numbers would still be too small show colours only, named
+    in a note at the bottom."""
     from matplotlib.patches import Rectangle
 
     F = len(scene.captions)
     nrows = len(scene.rows)
     has_src = any(r.source is not None for r in scene.rows)
-    row_h = scene.row_height or (2.7 if nrows == 1 else 2.3)
-    height = 1.1 + row_h * max(nrows, 1) + (0.35 if scene.totals else 0)
-    fig = new_figure(scene.width, height, dpi)
+    sx, sy = scale or (1.0, 1.0)
+    row_h = (scene.row_height or (2.7 if nrows == 1 else 2.3)) * sy
+    # room for the footer and the colours-only note (the second build, when one is needed)
+    note_h = 0.22 * (bool(scene.footer) + bool(scale))
+    height = 1.1 + row_h * max(nrows, 1) + (0.35 if scene.totals else 0) + note_h
+    fig = new_figure(scene.width * sx, height, dpi)
     top = 1 - 0.85 / height
-    bottom = (0.55 if scene.totals else 0.25) / height
+    bottom = ((0.55 if scene.totals else 0.25) + note_h) / height
     ratios = list(scene.ratios) if scene.ratios else ([1.15] if has_src else []) + [1.35, 0.95]
     outer = fig.add_gridspec(1, len(ratios), width_ratios=ratios, left=0.02, right=0.98, top=top, bottom=bottom,
                              wspace=0.12)
@@ -120,7 +138,7 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
     src_spec = outer[0].subgridspec(nrows, 1, hspace=0.35) if has_src else None
     eq_spec = outer[1 if has_src else 0].subgridspec(nrows, 1, hspace=0.45)
     res_spec = outer[-1].subgridspec(len(scene.results), 1, hspace=0.35)
-    dynamic, rows_art = [], []
+    dynamic, rows_art, grids, colours_only = [], [], [], []
     for r, eq in enumerate(scene.rows):
         art = {"eq": eq}
         if eq.source is not None:
@@ -129,7 +147,9 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
             big = max(src.values.shape) > NUMBERS_UP_TO
             kw = src.scheme or style.scheme(src.values[~src.padding] if (~src.padding).any() else src.values)
             g = Grid(ax, src.values.shape, **kw, numbers=not big, padding=src.padding,
-                     title=src.title)
+                     title=src.title, values=src.values)
+            grids.append(g)
+            colours_only += [src.title.split(" (")[0]] if big else []
             g.set(src.values)
             if src.tick_labels is not None and not big:
                 rl, cl = src.tick_labels
@@ -150,13 +170,15 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
         if eq.b is None:
             sub = eq_spec[r].subgridspec(1, 5)
         ga = Grid(fig.add_subplot(sub[0] if eq.b is not None else sub[0, 1:4]), (h, w), **a_kw,
-                  title=eq.titles[0], dynamic_padding=True, fontsize=fs)
+                  title=eq.titles[0], dynamic_padding=True, fontsize=fs, values=_values(eq.a, eq.active))
         gb = gp = None
         if eq.b is not None:
             b_kw = eq.b_scheme or style.scheme(eq.b)
             p_kw = eq.p_scheme or style.scheme(eq.p)
-            gb = Grid(fig.add_subplot(sub[1]), (h, w), **b_kw, title=eq.titles[1], fontsize=fs)
-            gp = Grid(fig.add_subplot(sub[2]), (h, w), **p_kw, title=eq.titles[2], fontsize=fs)
+            gb = Grid(fig.add_subplot(sub[1]), (h, w), **b_kw, title=eq.titles[1], fontsize=fs,
+                      values=_values(eq.b, eq.active))
+            gp = Grid(fig.add_subplot(sub[2]), (h, w), **p_kw, title=eq.titles[2], fontsize=fs,
+                      values=_values(eq.p, eq.active))
             ops = (_operator_text(fig, ga.ax, gb.ax, eq.op), _operator_text(fig, gb.ax, gp.ax, "="))
         else:
             ops = ()
@@ -176,20 +198,38 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
             mark.set_visible(False)
             dynamic.append(mark)
         art.update(ga=ga, gb=gb, gp=gp, sum=s_text, mark=mark, ops=ops, b_fixed=b_fixed)
+        grids += [g for g in (ga, gb, gp) if g is not None]
         rows_art.append(art)
     res_art = []
     for k, res in enumerate(scene.results):
         ax = fig.add_subplot(res_spec[k])
         kw = res.scheme or style.scheme(res.values)
-        g = FillGrid(ax, res.values, res.written_at, **kw, numbers=max(res.values.shape) <= NUMBERS_UP_TO,
-                     title=res.title)
+        big = max(res.values.shape) > NUMBERS_UP_TO
+        g = FillGrid(ax, res.values, res.written_at, **kw, numbers=not big, title=res.title)
+        grids.append(g)
+        colours_only += [res.title.split(" (")[0]] if big else []
         cur = ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor=style.WINDOW, lw=2.5, zorder=5,
                                      visible=False))
         res_art.append(dict(grid=g, cur=cur, res=res))
         dynamic += g.dynamic() + [cur]
+    if scale is None:
+        want = _scale_for(grids)
+        if max(want) > 1.0 or colours_only or any(g.dropped for g in grids):
+            # build it again, larger (the fonts keep their size, the cells grow), with room for the note
+            return render(scene, record=record, dpi=dpi, scale=(min(want[0] * 1.02, MAX_SCALE),
+                                                                 min(want[1] * 1.02, MAX_SCALE)))
+    colours_only += [g.ax.get_title() for g in grids if g.dropped]
+    note = footer = None
+    if colours_only:
+        names = ", ".join(dict.fromkeys(colours_only))
+        note = fig.text(0.01, 0.08 / height, f"Colours only (cells too small for readable numbers): {names}. "
+                        "A smaller input shows them.", ha="left", va="bottom", fontsize=8, color="#444444")
+    if scene.footer:
+        footer = fig.text(0.01, (0.08 + (0.22 if scale else 0)) / height, scene.footer, ha="left", va="bottom",
+                          fontsize=9, color="#222222")
     totals = None
     if scene.totals:
-        totals = fig.text(0.5, 0.2 / height, "", ha="center", va="center", fontsize=style.FONT["caption"],
+        totals = fig.text(0.5, (0.2 + note_h) / height, "", ha="center", va="center", fontsize=style.FONT["caption"],
                           fontweight="bold")
         dynamic.append(totals)
     dynamic.append(caption)
@@ -231,5 +271,6 @@ def render(scene: Scene, *, record=None, dpi: int = 100) -> Animation:
     sticky = [a for ra in res_art for a in ra["grid"].all_cells()]
     appearing = (sticky, lambda f: [a for ra in res_art for a in ra["grid"].appearing(f)])
     return Animation(fig, update, F, name=scene.name, title=scene.title,
-                     artists={"rows": rows_art, "results": res_art, "caption": caption, "totals": totals},
+                     artists={"rows": rows_art, "results": res_art, "caption": caption, "totals": totals,
+                              "note": note, "footer": footer},
                      record=record, dynamic=dynamic, appearing=appearing)

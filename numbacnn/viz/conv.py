@@ -116,8 +116,20 @@ def _pair(p):
     return str(a) if a == b else f"({a}, {b})"
 
 
-def backward_scene(trace) -> Scene:
-    """Scene of a conv2d_backward trace: first every grad_weight element, then every grad_x element."""
+def grad_out_footer(grad_out, source=None) -> str:
+    """What grad_out is, for the backward animation's footer; ``source`` says how this one was made."""
+    g = np.asarray(grad_out, np.float64)
+    if source is None and g.size and np.all(g == np.round(g)):
+        source = f"an example, integers from {style.fmt(g.min())} to {style.fmt(g.max())} so the sums read easily"
+    return ("grad_out = ∂L/∂y, the loss's gradient with respect to the output y (in a network, the next layer's "
+            "backward pass hands it down)" + (f". Here: {source}." if source else "."))
+
+
+def backward_scene(trace, grad_out_source=None) -> Scene:
+    """Scene of a conv2d_backward trace: first every grad_weight element, then every grad_x element.
+
+    ``grad_out_source``: how the trace's grad_out was made, for the footer (default: described from its values).
+    """
     t = trace
     _check_single_example(t)
     _, C, H, W = t.x.shape
@@ -196,17 +208,18 @@ def backward_scene(trace) -> Scene:
         captions.append(f"grad_x[{h}, {w}]: {_arith(rev(t.gx_grad_out)[m], rev(t.gx_kernel)[m], t.gx_result[m])}")
     return Scene(title=f"conv2d backward: the kernel's gradient, then the input's gradient{_options_text(t.meta)}",
                  captions=captions, rows=[row_w, row_x], results=results, name="conv-backward", width=14.0,
-                 ratios=(1.0, 2.0, 0.9), row_height=2.8)
+                 ratios=(1.0, 2.0, 0.9), row_height=2.8, footer=grad_out_footer(t.grad_out, grad_out_source))
 
 
-def conv(trace, *, flipped=None, dpi: int = 100):
+def conv(trace, *, flipped=None, grad_out_source: str | None = None, dpi: int = 100):
     """Animate a conv2d op trace: one frame per window (forward) or per gradient element (backward).
 
     ``trace``: numbacnn.trace.trace_conv2d(...) of one example (N=1, groups=1); ``flipped``: the same call
-    traced with flip=True, drawn beside it (cross-correlation vs. strict convolution).
+    traced with flip=True, drawn beside it (cross-correlation vs. strict convolution). ``grad_out_source``
+    (backward): how grad_out was made, e.g. "seeded random integers from -1 to 2", shown in the footer.
     """
     if trace.op == "conv2d_backward":
-        scene = backward_scene(trace)
+        scene = backward_scene(trace, grad_out_source)
     elif trace.op == "conv2d":
         scene = forward_scene(trace, flipped)
     else:
