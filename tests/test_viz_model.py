@@ -78,6 +78,59 @@ def test_features_without_probe_says_so(run_trace):
         viz.features(load(run_trace), source="probe")
 
 
+def _probe_trace(path, log, meta=None, outputs=10):
+    """A tiny model traced with a probe of 2 examples; ``log``: call tracer.log after each step."""
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.ReLU(), nn.Flatten(), nn.Linear(32, outputs, rng=rng))
+    opt = nc.optim.SGD(model.parameters(), lr=0.1)
+    probe = rng.random((2, 1, 6, 6), dtype=np.float32)
+    with Tracer(model, opt, path, every=1, samples=2, probe=probe, meta=meta) as tr:
+        for _ in range(2):
+            loss, correct = train_batch(model, opt, rng.random((4, 1, 6, 6), dtype=np.float32), np.array([0, 1, 2, 1]))
+            if log:
+                tr.log(loss=loss, acc=correct / 4)
+    return load(path)
+
+
+def test_features_without_logged_loss_draw_no_loss_panel(tmp_path):
+    trace = _probe_trace(tmp_path / "n.nctrace", log=False)
+    anim = viz.features(trace, dpi=30)
+    assert anim.artists["loss_mark"] is None
+    assert not any(ax.get_ylabel() == "training loss" for ax in anim.fig.axes)
+    logged = viz.features(_probe_trace(tmp_path / "l.nctrace", log=True), dpi=30)
+    assert any(ax.get_ylabel() == "training loss" for ax in logged.fig.axes)
+    anim.show(1)
+    caption = anim.artists["caption"].get_text()
+    assert "loss not logged" in caption and "predicts" in caption
+
+
+def test_features_name_the_classes_and_the_prediction(tmp_path):
+    from numbacnn.data import CLASSES
+
+    trace = _probe_trace(tmp_path / "c.nctrace", log=True, meta={"probe_labels": [9, 2]})
+    anim = viz.features(trace, example=1, dpi=30)
+    pred = anim.artists["prediction"]
+    assert [t.get_text() for t in pred.ax.get_yticklabels()] == list(CLASSES)
+    f = len(anim) - 1
+    anim.show(f)
+    logits = trace.probe_map(trace.layers[-1], trace.steps[f], "y")[1].astype(np.float64)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    assert np.allclose([b.get_width() for b in pred.bars], p)
+    top = int(np.argmax(p))
+    caption = anim.artists["caption"].get_text()
+    assert f"predicts {CLASSES[top]} ({p[top]:.0%})" in caption and f"true: {CLASSES[2]}" in caption
+    assert pred.ax.get_yticklabels()[2].get_fontweight() == "bold"
+    # labels given by the caller win; without any, the view says the label is not in the trace
+    assert f"true: {CLASSES[5]}" in viz.features(trace, labels=[0, 5], example=1, dpi=30).artists["caption"].get_text()
+    batch = viz.features(trace, source="batch", dpi=30)
+    assert "true label not in the trace" in batch.artists["caption"].get_text()
+    with pytest.raises(ValueError, match="classes"):
+        viz.features(trace, classes=["a", "b"])
+    three = viz.features(_probe_trace(tmp_path / "3.nctrace", log=False, outputs=3), dpi=30)
+    assert three.record["classes"] == ["class 0", "class 1", "class 2"]
+
+
 def test_sgd_trace_shows_gradient_buffer_update(run_trace):
     trace = load(run_trace)
     anim = viz.sgd_trace(trace, "0.weight", dpi=40)
