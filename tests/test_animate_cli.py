@@ -230,13 +230,53 @@ def test_unknown_format_is_a_usage_error(tmp_path):
 
 def test_unwritable_output_fails_before_rendering(tmp_path):
     code, out = run(["conv", *SMALL, "-o", str(tmp_path / "missing" / "x.gif")])
-    assert code == 1 and "does not exist" in out
+    assert code == 2 and "does not exist" in out and "'-o'" in out
     if hasattr(os, "geteuid") and os.geteuid() != 0:  # root writes anywhere
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o500)
         code, out = run(["conv", *SMALL, "-o", str(ro / "x.gif")])
-        assert code == 1 and "permission" in out
+        assert code == 2 and "permission" in out
+
+
+def _cannot_create_in(folder):
+    """mkstemp in ``folder`` fails, whatever os.access says (as /proc does, even for root)."""
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and os.path.abspath(dir) == os.path.abspath(folder):
+            raise FileNotFoundError(2, "No such file or directory")
+        return real(*args, dir=dir, **kwargs)
+
+    return mkstemp
+
+
+@pytest.mark.parametrize("args", [["conv"], ["sgd", "--steps", "2"], ["learn-kernel", "--steps", "2"]])
+@pytest.mark.parametrize("where", ["no-folder", "no-files", "bad-extension"])
+def test_output_is_checked_before_any_work(tmp_path, drawn, monkeypatch, args, where):
+    """A missing folder, a folder that takes no files (/proc) or an unknown extension: exit 2 naming -o and the
+    path before any kernel runs or frame renders, and no folder is created."""
+    import numbacnn.commands.animate as animate
+
+    monkeypatch.setattr(animate, "run_kernels", lambda *a: pytest.fail("the kernels ran before -o was checked"))
+    target = {"no-folder": tmp_path / "nodir" / "x.gif", "no-files": tmp_path / "proc" / "x.gif",
+              "bad-extension": tmp_path / "nodir" / "x.avi"}[where]
+    if where == "no-files":
+        target.parent.mkdir()
+        monkeypatch.setattr("tempfile.mkstemp", _cannot_create_in(target.parent))
+    code, out = run([*args, *SMALL, "-o", str(target)])
+    assert code == 2, out
+    assert "'-o' / '--output'" in out and str(target) in out and "frames" not in out
+    assert not drawn and list(target.parent.iterdir() if target.parent.exists() else []) == []
+    assert not (tmp_path / "nodir").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc here")
+def test_output_in_proc_fails_at_once(tmp_path, drawn):
+    code, out = run(["conv", *SMALL, "-o", "/proc/x.gif"])
+    assert code == 2 and "'/proc/x.gif'" in out and not drawn
 
 
 def test_mp4_without_ffmpeg_names_the_fix(tmp_path, monkeypatch):

@@ -142,3 +142,17 @@ def test_train_lenet_trace_probe_is_the_first_test_images(tmp_path):
     r = CliRunner().invoke(main, [*args, "--trace", str(tmp_path / "none.nctrace"), "--trace-samples", "0"])
     assert r.exit_code == 0, r.output
     assert not load(tmp_path / "none.nctrace").has_probe
+
+
+@pytest.mark.parametrize("where, text", [("nodir/x.npz", "does not exist"), ("x.txt", "use .npz"),
+                                         (".", "is a directory")])
+def test_export_output_is_checked_before_the_trace_is_read(tmp_path, where, text):
+    """-o is checked while the options are parsed: a usage error naming it, before the (here unreadable) trace
+    is opened, and no folder is created."""
+    junk = tmp_path / "junk.nctrace"
+    junk.write_bytes(b"not a trace at all")
+    out = tmp_path / where
+    r = invoke("export", junk, "--step", 0, "-o", out)
+    assert r.exit_code == 2, r.output
+    assert "'--output' / '-o'" in r.output and text in r.output and "not a trace file" not in r.output
+    assert not (tmp_path / "nodir").exists() and not (tmp_path / "x.txt").exists()

@@ -24,7 +24,7 @@ def device_option(choices=DEVICES, default="cpu", help=None):
 def output_options(f):
     """-o/--output, --fps, --dpi: shared by every animation."""
 
-    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, callback=_checked_output,
                   help="Output file; the extension picks the format: .gif, .mp4 (needs ffmpeg), .html (a page "
                        "with play controls) or .png (a contact sheet of every frame). Default: a descriptive "
                        "name in the current folder.")
@@ -38,14 +38,49 @@ def output_options(f):
     return wrapper
 
 
-def check_output(path):
-    """Validate -o before any work: unknown format -> usage error (2); unwritable -> failure (1)."""
-    from numbacnn.viz._save import SaveError, check_output
+OUTPUT_HINT = "'-o' / '--output'"
 
+
+def _checked_output(ctx, param, value):
+    """-o's callback: a given path is checked while the options are parsed, before any work."""
+    if value is not None and not ctx.resilient_parsing:
+        check_output(value)
+    return value
+
+
+def check_path(path, hint=OUTPUT_HINT, suffixes=None):
+    """Any output file the CLI writes (numbacnn._paths): a folder that is missing or takes no new file, or a
+    wrong extension, is a usage error of the option ``hint`` (exit 2) naming the path; nothing is created."""
+    from numbacnn._paths import OutputPathError, check_output_path
+
+    try:
+        return check_output_path(path, suffixes)
+    except OutputPathError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint)
+
+
+def path_callback(suffixes=None):
+    """A click callback for an output-file option: the path is checked (check_path) while the options are
+    parsed, before the command's work starts; the error names the option as the user spelled it."""
+
+    def callback(ctx, param, value):
+        if value is not None and not ctx.resilient_parsing:
+            check_path(value, param.get_error_hint(ctx), suffixes)
+        return value
+
+    return callback
+
+
+def check_output(path):
+    """Validate an animation's -o before any work: a bad path or an unknown format -> usage error (2); a missing
+    tool (ffmpeg for .mp4) -> failure (1)."""
+    from numbacnn.viz._save import FORMATS, SaveError, check_output
+
+    check_path(path, suffixes=FORMATS)
     try:
         check_output(path)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'-o' / '--output'")
+        raise click.BadParameter(str(exc), param_hint=OUTPUT_HINT)
     except SaveError as exc:
         fail(str(exc), 1)
 

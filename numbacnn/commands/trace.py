@@ -1,6 +1,8 @@
 """`numbacnn trace` (numbacnn.commands.trace): look inside trace files (``info``), take arrays out (``export``)."""
 import click
 
+from ._common import path_callback
+
 
 def _load(path):
     from numbacnn.cli import fail
@@ -85,7 +87,8 @@ def info(file):
 @click.option("--step", "-s", type=int, default=None, help="Recorded step to export (model traces).")
 @click.option("--layer", "-l", default=None, help="Only this layer's arrays (with --step).")
 @click.option("--param", "-p", default=None, help="A parameter's value/grad/momentum/update over all recorded steps.")
-@click.option("--output", "-o", type=click.Path(), required=True, help="The .npz file to write.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, callback=path_callback((".npz",)),
+              help="The .npz file to write (its folder must exist).")
 def export(file, step, layer, param, output):
     """Write arrays from FILE to a plain NumPy .npz (np.load reads it; no numbacnn needed).
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from numbacnn._io import atomic_path
+from numbacnn._paths import OutputPathError, check_output_path
 
 FORMATS = (".gif", ".mp4", ".html", ".png")
 
@@ -32,20 +33,18 @@ def check_output(path) -> tuple[Path, str]:
     """Validate ``path`` before any rendering: a known extension and a writable folder.
 
     Raises ValueError for an unknown format and SaveError for a folder that does not exist or
-    cannot be written; both name the path.
+    cannot be written (numbacnn._paths tries to create a file there; folders are never created); both name the
+    path.
     """
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in FORMATS:
         raise ValueError(f"output format {ext or '(none)'!r} of {str(path)!r} is not supported: "
                          f"use one of {', '.join(FORMATS)}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise SaveError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SaveError(f"cannot write {str(path)!r}: no permission to write in {str(folder)!r}")
-    if path.is_dir():
-        raise SaveError(f"cannot write {str(path)!r}: it is a folder")
+    try:
+        check_output_path(path)
+    except OutputPathError as exc:
+        raise SaveError(str(exc)) from None
     if ext == ".mp4" and ffmpeg_path() is None:
         raise SaveError("writing .mp4 needs ffmpeg, which is not on PATH: install it "
                         "(`apt install ffmpeg`, `brew install ffmpeg` or `conda install ffmpeg`), "
