@@ -135,21 +135,30 @@ def sgd_path(surface: str, steps: int, *, lr, momentum=0.0, dampening=0.0, weigh
     p = np.array(s["start"] if start is None else start, dtype=np.float64)
     bufs = [None]
     positions, grads, buffers, updates = [p.copy()], [], [], []
-    for _ in range(steps):
-        g = s["grad"](p[0], p[1]).astype(np.float64)
-        before = p.copy()
-        sgd([p], [g], bufs, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-            nesterov=nesterov)
-        if not np.all(np.isfinite(p)):
-            p[:] = np.nan
-        grads.append(g)
-        buffers.append(np.zeros(2) if bufs[0] is None else bufs[0].copy())
-        updates.append(p - before)
-        positions.append(p.copy())
-    P = np.array(positions)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows: inf and nan are its record
+        for _ in range(steps):
+            g = s["grad"](p[0], p[1]).astype(np.float64)
+            before = p.copy()
+            sgd([p], [g], bufs, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                nesterov=nesterov)
+            if not np.all(np.isfinite(p)):
+                p[:] = np.nan
+            grads.append(g)
+            buffers.append(np.zeros(2) if bufs[0] is None else bufs[0].copy())
+            updates.append(p - before)
+            positions.append(p.copy())
+        P = np.array(positions)
+        losses = s["f"](P[:, 0], P[:, 1])
     hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
-    return SGDPath(variant, hyper, P, np.array(grads), np.array(buffers), np.array(updates),
-                   s["f"](P[:, 0], P[:, 1]))
+    return SGDPath(variant, hyper, P, np.array(grads), np.array(buffers), np.array(updates), losses)
+
+
+def diverged_at(path: SGDPath, factor: float = 10.0) -> int | None:
+    """The first position index k whose loss is not finite or above ``factor`` times the starting loss (the run
+    diverged), or None."""
+    L = path.losses
+    bad = ~np.isfinite(L) | (L > factor * max(float(L[0]), 1e-12))
+    return int(np.argmax(bad)) if bad.any() else None
 
 
 def sgd_paths(surface: str = "quadratic", steps: int | None = None, *, lr=None, momentum=None, dampening=0.0,
@@ -225,10 +234,11 @@ def parse_kernel(text: str) -> np.ndarray:
                          f"got {text!r}") from None
     if not mat or not mat[0] or any(len(r) != len(mat[0]) for r in mat):
         raise ValueError(f"kernel rows must be non-empty and of equal length (rows separated by ';'), got {text!r}")
-    k = np.array(mat, dtype=np.float32)
-    if not np.all(np.isfinite(k)):
-        raise ValueError(f"kernel must hold finite numbers, got {text!r}")
-    return k
+    k = np.array(mat, dtype=np.float64)
+    big = float(np.finfo(np.float32).max)
+    if not np.all(np.isfinite(k)) or np.any(np.abs(k) > big):  # checked before the cast, which would warn
+        raise ValueError(f"kernel must hold finite float32 numbers (|v| <= {big:.3g}), got {text!r}")
+    return k.astype(np.float32)
 
 
 def preset_input(name: str) -> np.ndarray:

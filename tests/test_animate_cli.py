@@ -279,6 +279,25 @@ def test_output_in_proc_fails_at_once(tmp_path, drawn):
     assert code == 2 and "'/proc/x.gif'" in out and not drawn
 
 
+def test_diverging_sgd_gets_one_lower_lr_hint_and_no_raw_warnings(tmp_path):
+    """A fresh process, so NumPy's RuntimeWarnings would reach stderr as a user sees them."""
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "sgd", "--surface", "rosenbrock", "--lr",
+                           "0.01", "--steps", "5", *SMALL, "-o", str(tmp_path / "r.png")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hints = [line for line in proc.stderr.splitlines() if "lower --lr" in line]
+    assert len(hints) == 1 and "diverged with --lr 0.01" in hints[0] and "--lr 0.0015" in hints[0], proc.stderr
+    assert "Warning" not in proc.stderr and "overflow" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.filterwarnings("error")  # a NumPy RuntimeWarning would end the command with a traceback
+def test_converging_sgd_gets_no_hint_and_huge_kernels_no_warning(tmp_path):
+    code, out = run(["sgd", "--steps", "5", *SMALL, "-o", str(tmp_path / "q.png")])  # the defaults converge
+    assert code == 0 and "diverged" not in out, out
+    code, out = run(["conv", "--kernel", "1e40,1", *SMALL, "-o", str(tmp_path / "k.png")])
+    assert code == 2 and "'--kernel'" in out and "float32" in out and "Warning" not in out
+
+
 def test_mp4_without_ffmpeg_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     code, out = run(["learn-kernel", "--steps", "2", *SMALL, "-o", str(tmp_path / "x.mp4")])

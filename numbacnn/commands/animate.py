@@ -264,9 +264,30 @@ def sgd_cmd(surface, steps, lr, momentum, dampening, weight_decay, nesterov, tra
                                              dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
     except ValueError as exc:
         raise click.UsageError(str(exc))
+    hint = _divergence_hint(run)
+    if hint:
+        click.echo(hint, err=True)
     from numbacnn import viz
 
     save_animation(viz.sgd_paths(run, dpi=dpi), output, fps or 3)
+
+
+def _divergence_hint(run):
+    """One line naming the runs that diverged and the --lr they used, with a smaller one to try; or None."""
+    from numbacnn import scenarios
+    from numbacnn.viz.sgd import TITLES
+
+    gone = [p for p in run["paths"] if scenarios.diverged_at(p) is not None]
+    if not gone:
+        return None
+    lr = gone[0].hyper["lr"]
+    default = scenarios.SURFACES[run["surface"]]["lr"]
+    lower = default if lr > default else lr / 10
+    names = [TITLES[p.variant] for p in gone]
+    names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    also = "" if gone[0].variant == "sgd" else f" (or a smaller --momentum than {gone[0].hyper['momentum']:g})"
+    return (f"note: {names} diverged with --lr {lr:g} (the loss grew without bound): try a lower --lr, "
+            f"e.g. --lr {lower:g}{also}")
 
 
 def _sgd_trace(path, param, output, fps, dpi):

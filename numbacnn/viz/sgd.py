@@ -35,9 +35,32 @@ def _clip(p, end, box):
     return p + max(t, 0.0) * d
 
 
+def _overflow_step(path):
+    """The step whose update overflowed float64 (its p became nan), or None."""
+    bad = ~np.all(np.isfinite(path.positions), axis=1)
+    return int(np.argmax(bad)) - 1 if bad.any() else None
+
+
+def _numbers(path, k, overflow, box) -> str:
+    """Frame k's numbers of one optimizer, one short line each so they fit under the panel even when the run
+    diverges (values like -1.25e+92)."""
+    x0, x1, y0, y1 = box
+    p, g, b, d = path.positions[k], path.grads[k], path.buffers[k], path.updates[k]
+    where = ""
+    if overflow is not None and k > overflow:
+        where = f"  step {overflow} overflowed"
+    elif not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1):
+        where = "  off the plot"
+    return "\n".join([f"p = {_fmt_vec(p)}{where}", f"f(p) = {style.fmt(path.losses[k], 3)}",
+                      f"g = {_fmt_vec(g)}",
+                      f"b = {_fmt_vec(b)}" if path.hyper["momentum"] else "b   (no momentum buffer)",
+                      f"Δ = {_fmt_vec(d)}"])
+
+
 def sgd_paths(run, *, dpi: int = 100) -> Animation:
-    """One frame per step k: each optimizer at p_k with arrows −lr·g_k (gradient), −lr·b_k (momentum buffer
-    after the step) and the update p_{k+1} − p_k; the loss of every optimizer below.
+    """One frame per step k = 0 … steps − 1 (counted as the loss plot's x axis counts): each optimizer at p_k with
+    arrows −lr·g_k (gradient), −lr·b_k (momentum buffer after the step) and the update p_{k+1} − p_k; the loss of
+    every optimizer below.
 
     ``run``: the dict of numbacnn.scenarios.sgd_paths (formula, box, minimum, grid, paths with positions
     (steps + 1, 2), grads, buffers, updates (steps, 2), losses (steps + 1,), hyper).
@@ -47,8 +70,8 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
     paths = run["paths"]
     steps = len(paths[0].grads)
     n = len(paths)
-    fig = new_figure(4.0 * n, 7.0, dpi)
-    gs = fig.add_gridspec(3, n, height_ratios=[1.0, 0.2, 0.42], left=0.05, right=0.98, top=0.83, bottom=0.07,
+    fig = new_figure(4.0 * n, 7.4, dpi)
+    gs = fig.add_gridspec(3, n, height_ratios=[1.0, 0.27, 0.42], left=0.05, right=0.98, top=0.84, bottom=0.07,
                           wspace=0.15, hspace=0.12)
     fig.suptitle(f"SGD on {run['formula']}: the same learning rate, with and without momentum",
                  fontsize=style.FONT["title"])
@@ -64,7 +87,7 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
             hyper.append(f"dampening={style.fmt(mom['dampening'], 3)}")
     if h["weight_decay"]:
         hyper.append(f"weight_decay={style.fmt(h['weight_decay'], 4)}")
-    caption = fig.text(0.5, 0.92, "", ha="center", va="center", fontsize=style.FONT["caption"])
+    caption = fig.text(0.5, 0.925, "", ha="center", va="center", fontsize=style.FONT["caption"])
     panels, dynamic = [], []
     for c, path in enumerate(paths):
         ax = fig.add_subplot(gs[0, c])
@@ -92,9 +115,10 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
         ax.set_title(name, fontsize=style.FONT["label"] + 1, color=color, pad=3)
         n_ax = fig.add_subplot(gs[1, c])
         n_ax.axis("off")
-        numbers = n_ax.text(0.0, 0.4, "", transform=n_ax.transAxes, fontsize=8, family="monospace", va="center",
+        numbers = n_ax.text(0.0, 0.45, "", transform=n_ax.transAxes, fontsize=8, family="monospace", va="center",
                             ha="left")
-        panels.append(dict(path=path, trail=trail, head=head, arrows=arrows, numbers=numbers, ax=ax))
+        panels.append(dict(path=path, trail=trail, head=head, arrows=arrows, numbers=numbers, ax=ax,
+                           overflow=_overflow_step(path)))
         dynamic += [trail, head, *arrows.values(), numbers]
     # a shared legend for the arrows
     from matplotlib.lines import Line2D
@@ -103,7 +127,7 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
                Line2D([], [], color=style.SERIES["buffer"], lw=1.6, ls=(0, (3, 2)),
                       label="−lr·b  (momentum buffer)"),
                Line2D([], [], color=style.SERIES["update"], lw=2.6, label="update $p_{k+1} - p_k$")]
-    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.5, 0.875), ncol=3, fontsize=8.5, frameon=False)
+    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.5, 0.883), ncol=3, fontsize=8.5, frameon=False)
     l_ax = fig.add_subplot(gs[2, :])
     ks = np.arange(steps + 1)
     markers = []
@@ -117,7 +141,8 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
         l_ax.set_yscale("log")
         l_ax.set_ylim(max(finite.min() * 0.5, 1e-12), min(finite.max() * 2, 1e12))
     l_ax.set_xlim(-0.5, steps + 0.5)
-    l_ax.set_xlabel("step", fontsize=style.FONT["label"], labelpad=1)
+    l_ax.set_xlabel("k: the loss f(p$_k$) before step k (dots: this frame's k)", fontsize=style.FONT["label"],
+                    labelpad=1)
     l_ax.set_ylabel("loss", fontsize=style.FONT["label"])
     l_ax.tick_params(labelsize=7)
     from matplotlib.ticker import MaxNLocator
@@ -137,14 +162,9 @@ def sgd_paths(run, *, dpi: int = 100) -> Animation:
             ends = {"gradient": p - lr * g, "buffer": p - lr * b, "update": p + d}
             for key, a in pan["arrows"].items():
                 a.set_positions(tuple(p), tuple(_clip(p, ends[key], run["box"])))
-            off = not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1)
-            lines = [f"p = {_fmt_vec(p)}  loss {style.fmt(path.losses[k], 3)}" + ("  (off the plot)" if off else ""),
-                     f"g = {_fmt_vec(g)}"]
-            lines.append(f"b = {_fmt_vec(b)}" if path.hyper["momentum"] else "b   (no momentum buffer)")
-            lines.append(f"Δ = {_fmt_vec(d)}")
-            pan["numbers"].set_text("\n".join(lines))
+            pan["numbers"].set_text(_numbers(path, k, pan["overflow"], run["box"]))
             m.set_data([k], [path.losses[k] if np.isfinite(path.losses[k]) else np.nan])
-        caption.set_text(f"step {k + 1} of {steps}   ({', '.join(hyper)})")
+        caption.set_text(f"step {k} (of 0 … {steps - 1}): from p$_{{{k}}}$ to p$_{{{k + 1}}}$   ({', '.join(hyper)})")
         return dynamic
 
     return Animation(fig, update, steps, name="sgd", title="SGD with and without momentum",
@@ -162,9 +182,11 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
     if np.all(np.isnan(arrays["momentum_after"])):
         kinds = [kinds[0], kinds[2]]
     flat = {k: np.stack([mosaic(a[s]) for s in range(len(a))]) for k, a in arrays.items()}
-    fig = new_figure(4.2 * len(kinds), 6.6, dpi)
-    gs = fig.add_gridspec(2, len(kinds), height_ratios=[1.0, 0.55], left=0.07, right=0.95, top=0.79, bottom=0.09,
-                          wspace=0.3, hspace=0.3)
+    width = 4.2 * len(kinds)
+    fig = new_figure(width, 6.6, dpi)
+    # the left margin in inches, not a fraction: the norms' log-scale labels (2×10⁻¹) need ~0.8 in at any width
+    gs = fig.add_gridspec(2, len(kinds), height_ratios=[1.0, 0.55], left=0.85 / width, right=0.97, top=0.77,
+                          bottom=0.09, wspace=0.3, hspace=0.38)
     hp = trace.hyperparameters
     opts = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("lr", "momentum", "dampening", "weight_decay",
                                                                    "nesterov") and v not in (0, 0.0, False))
@@ -184,20 +206,26 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
              "title (kernels tiled, one per output x input channel)", ha="center", va="center", fontsize=8.5,
              color="#444444")
     n_ax = fig.add_subplot(gs[1, :])
-    norms = {}
+    norms, dots = {}, []
     for k, title in kinds:
         a = arrays[k].reshape(len(steps), -1)
         norms[k] = np.sqrt(np.nansum(a * a, axis=1))
-        n_ax.plot(steps, norms[k], lw=1.4, label=f"‖{title.split(' ')[-1] if k != 'update' else 'Δ'}‖",
-                  color={"grad": style.SERIES["gradient"], "momentum_after": style.SERIES["buffer"],
-                         "update": style.SERIES["update"]}[k])
-    mark = n_ax.axvline(steps[0], color=style.WINDOW, lw=2.5, zorder=5)
+        color = {"grad": style.SERIES["gradient"], "momentum_after": style.SERIES["buffer"],
+                 "update": style.SERIES["update"]}[k]
+        n_ax.plot(steps, norms[k], lw=1.4, color=color, label=f"‖{title.split(' ')[-1] if k != 'update' else 'Δ'}‖")
+        dots.append(n_ax.plot([], [], "o", color=color, ms=6, mec="black", zorder=6)[0])
+    # the step marker: a grey line with a dot on every curve (orange would read as the buffer's curve)
+    mark = n_ax.axvline(steps[0], color="#555555", lw=1.2, zorder=5)
     n_ax.set_yscale("log")
-    n_ax.legend(fontsize=8, loc="upper right")
+    # the legend sits in a row above the plot, where it can never cover the marker or a curve
+    n_ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(kinds), frameon=False,
+                borderaxespad=0.2)
     n_ax.set_xlabel("step", fontsize=8, labelpad=1)
+    n_ax.set_ylabel("norm", fontsize=8, labelpad=2)
     n_ax.tick_params(labelsize=7)
+    n_ax.tick_params(which="minor", labelsize=6)
     n_ax.grid(alpha=0.3)
-    dynamic = images + [h for h, _ in heads] + [mark, caption]
+    dynamic = images + [h for h, _ in heads] + [mark, *dots, caption]
 
     def update(f):
         for im, (k, _), (head, title), lim in zip(images, kinds, heads, limits):
@@ -206,11 +234,13 @@ def sgd_trace(trace, name, *, dpi: int = 100) -> Animation:
             head.set_text(f"{title}\n{range_text(lim[f], True)}")
         s = steps[f]
         mark.set_xdata([s, s])
+        for dot, (k, _) in zip(dots, kinds):
+            dot.set_data([s], [norms[k][f]] if norms[k][f] > 0 else [np.nan])
         caption.set_text(f"step {s}: " + ",  ".join(f"‖{t.split(' ')[-1] if k != 'update' else 'Δ'}‖ = "
                                                     f"{norms[k][f]:.3g}" for k, t in kinds))
         return dynamic
 
     return Animation(fig, update, len(steps), name="sgd-trace", title=f"SGD state of {name}",
                      artists={"images": images, "kinds": [k for k, _ in kinds], "caption": caption,
-                              "heads": [h for h, _ in heads]},
+                              "heads": [h for h, _ in heads], "norms_ax": n_ax, "mark": mark, "dots": dots},
                      record=dict(steps=steps, arrays=arrays, flat=flat, limits=limits), dynamic=dynamic)
