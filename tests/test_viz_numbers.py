@@ -85,3 +85,12 @@ def test_backward_footer_describes_grad_out_from_its_values():
     anim = viz.conv(trace_conv2d(x, w, backward=True, grad_out=gy), dpi=DPI)
     assert "integers from -1 to 2" in anim.artists["footer"].get_text()
     assert anim.artists["note"] is None
+
+
+def test_pool_compare_gives_its_one_input_the_whole_column():
+    from numbacnn.trace import trace_pool2d
+
+    x = image_like()
+    anim = viz.pool(*[trace_pool2d(x, m, 2) for m in ("max", "avg", "min")], dpi=DPI)
+    src = anim.artists["rows"][0]["src_grid"]
+    assert not src.dropped and src.fontsize >= style.MIN_CELL_FONT and anim.artists["note"] is None

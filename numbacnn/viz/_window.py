@@ -136,6 +136,7 @@ def render(scene: Scene, *, record=None, dpi: int = 100, scale=None) -> Animatio
     fig.suptitle(scene.title, fontsize=style.FONT["title"], y=1 - 0.18 / height)
     caption = fig.text(0.5, 1 - 0.55 / height, "", ha="center", va="center", fontsize=style.FONT["caption"])
     src_spec = outer[0].subgridspec(nrows, 1, hspace=0.35) if has_src else None
+    one_src = sum(r.source is not None for r in scene.rows) == 1  # e.g. pool --compare: one input, the whole column
     eq_spec = outer[1 if has_src else 0].subgridspec(nrows, 1, hspace=0.45)
     res_spec = outer[-1].subgridspec(len(scene.results), 1, hspace=0.35)
     dynamic, rows_art, grids, colours_only = [], [], [], []
@@ -143,7 +144,7 @@ def render(scene: Scene, *, record=None, dpi: int = 100, scale=None) -> Animatio
         art = {"eq": eq}
         if eq.source is not None:
             src = eq.source
-            ax = fig.add_subplot(src_spec[r])
+            ax = fig.add_subplot(outer[0] if one_src else src_spec[r])
             big = max(src.values.shape) > NUMBERS_UP_TO
             kw = src.scheme or style.scheme(src.values[~src.padding] if (~src.padding).any() else src.values)
             g = Grid(ax, src.values.shape, **kw, numbers=not big, padding=src.padding,
