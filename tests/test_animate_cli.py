@@ -208,6 +208,10 @@ def test_image_file_input_is_read_as_grayscale(tmp_path):
     (["pool", "--size", "2", "--padding", "2"], 2, "pad"),
     (["sgd", "--dampening", "0.5"], 2, "dampening"),
     (["sgd", "--lr", "-1"], 2, "lr"),
+    (["conv", "--kernel", "1e40,1"], 2, "finite float32"),  # refused before the cast, which would warn
+    (["conv", "--kernel", "3e38,3e38"], 2, "float32's largest value"),  # the sum would be inf
+    (["conv", "--kernel", "3e38,-3e38", "--backward", "--size", "3x4"], 2, "'--kernel'"),
+    (["conv", "--bias", "1e39"], 2, "'--bias'"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, code, words):
     got, out = run([*args, *SMALL, "-o", str(tmp_path / "x.gif")])

@@ -113,7 +113,9 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     output = output or default
     check_output(output)
     x = np.stack([X + c for c in range(cin)])[None].astype(np.float32)
-    w = np.stack([np.stack([K + c + o for c in range(cin)]) for o in range(cout)]).astype(np.float32)
+    w = np.stack([np.stack([K + c + o for c in range(cin)]) for o in range(cout)]).astype(np.float64)
+    _check_float32_sums(x, w, bias)
+    w = w.astype(np.float32)
     b = None if bias is None else np.full(cout, bias, np.float32)
     from numbacnn.cuda import NoGPUError
 
@@ -123,9 +125,11 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     if frames > MAX_FRAMES:
         raise click.UsageError(f"that is {frames} frames (one per window); at most {MAX_FRAMES} are drawn: "
                                "use a smaller --size or a larger --stride")
+    from numbacnn.trace import TraceVerificationError
+
     try:
         trace, flipped = run_kernels(_conv_traces, x, w, b, backward, flip, (ho, wo), common)
-    except NoGPUError as exc:
+    except (NoGPUError, TraceVerificationError) as exc:
         fail(str(exc), 1)
     except ValueError as exc:
         raise click.UsageError(str(exc))
@@ -133,6 +137,22 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
 
     anim = viz.conv(trace, flipped=flipped, dpi=dpi)
     save_animation(anim, output, fps or 2)
+
+
+def _check_float32_sums(x, w, bias):
+    """The kernels add in float32: a kernel (or bias) so large that a window's sum, or a gradient's (the example
+    output gradient is at most 2), would pass float32's largest value (3.4e38) is a usage error, not an inf."""
+    import numpy as np
+
+    big = float(np.finfo(np.float32).max) / 4
+    if bias is not None and not abs(bias) <= big:
+        raise click.BadParameter(f"must be at most {big:.2g} in magnitude (float32 sums), got {bias!r}",
+                                 param_hint="'--bias'")
+    reach = np.abs(w).sum(axis=(1, 2, 3)).max() * max(float(np.abs(x).max()), 2.0) + abs(bias or 0.0)
+    if not reach <= big:
+        raise click.BadParameter(f"a window's sum could reach {reach:.2g}, too close to float32's largest value "
+                                 f"({float(np.finfo(np.float32).max):.2g}): use smaller kernel values",
+                                 param_hint="'--kernel'")
 
 
 def _conv_traces(x, w, b, backward, flip, out_hw, common):
@@ -196,11 +216,13 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
         raise click.UsageError(f"the input has {X.size} cells; at most {MAX_FRAMES} are drawn: use --image-size")
     from numbacnn.cuda import NoGPUError
 
+    from numbacnn.trace import TraceVerificationError
+
     try:
         traces = run_kernels(_pool_traces, X[None, None], modes, ks, st, pd, device)
     except ValueError as exc:
         raise click.UsageError(str(exc))
-    except NoGPUError as exc:
+    except (NoGPUError, TraceVerificationError) as exc:
         fail(str(exc), 1)
     from numbacnn import viz
 
@@ -366,7 +388,7 @@ def cuda_grid_cmd(device, op, layout, threads, size, output, fps, dpi):
     output = output or f"cuda-grid-{op}-{layout}.gif"
     check_output(output)
     from numbacnn.cuda import NoGPUError
-    from numbacnn.trace import trace_conv2d, trace_pool2d
+    from numbacnn.trace import TraceVerificationError, trace_conv2d, trace_pool2d
 
     rng = np.random.default_rng(0)
     try:
@@ -377,7 +399,7 @@ def cuda_grid_cmd(device, op, layout, threads, size, output, fps, dpi):
         else:
             x = rng.integers(0, 10, size=(1, 1, hw[0] * 2, hw[1] * 2)).astype(np.float32)
             trace = trace_pool2d(x, "max", 2, device=device, layout=layout, threads=th)
-    except NoGPUError as exc:
+    except (NoGPUError, TraceVerificationError) as exc:
         fail(str(exc), 1)
     except ValueError as exc:
         raise click.UsageError(str(exc))
