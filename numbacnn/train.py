@@ -3,6 +3,9 @@ checkpoints.
 
 Images are float arrays (N, 1, 28, 28), labels integer arrays (N,). When the model lives on the GPU
 (``model.to("cuda")``) each batch is copied there; only the loss and the logits come back.
+The loss and accuracy that ``train_batch`` / ``train_step`` / ``evaluate`` compute are handed to the model's
+observers that have an ``on_scalars`` method (``numbacnn.trace.Tracer`` records them), so a traced run needs no
+extra call.
 """
 from __future__ import annotations
 
@@ -34,6 +37,19 @@ def _to_model(model, x):
     return x
 
 
+def _observers(model):
+    """The model's observers (``numbacnn.nn.Sequential.add_observer``); none for other models."""
+    return list(getattr(model, "observers", None) or getattr(model, "_observers", None) or ())
+
+
+def report_scalars(model, **scalars):
+    """``obs.on_scalars(**scalars)`` for each observer of ``model`` that has it (loss=, acc=, test_acc=)."""
+    for obs in _observers(model):
+        on_scalars = getattr(obs, "on_scalars", None)
+        if callable(on_scalars):
+            on_scalars(**scalars)
+
+
 def _check_batch(x, y):
     if np.ndim(x) < 2:
         raise ValueError(f"x must be a batch of examples (N, ...), got shape {np.shape(x)}")
@@ -45,7 +61,8 @@ def _check_batch(x, y):
 def train_batch(model, optimizer, x, y, loss_fn=None):
     """Forward, cross-entropy, backward, optimizer step on one batch -> (loss: float, number correct: int).
 
-    Raises NonFiniteLossError (before any update) when the loss is NaN or infinite.
+    Raises NonFiniteLossError (before any update) when the loss is NaN or infinite. After the step, the model's
+    observers get ``on_scalars(loss=..., acc=...)`` (``report_scalars``).
     """
     _check_batch(x, y)
     loss_fn = CrossEntropyLoss() if loss_fn is None else loss_fn
@@ -63,6 +80,7 @@ def train_batch(model, optimizer, x, y, loss_fn=None):
         model.backward(loss_fn.backward(1.0))
     optimizer.step()
     correct = int((to_numpy(logits).argmax(axis=1) == labels).sum())
+    report_scalars(model, loss=loss, acc=correct / len(labels))
     return loss, correct
 
 
@@ -81,11 +99,41 @@ def predict(model, x, batch_size: int = 1000) -> np.ndarray:
 
 
 def evaluate(model, x, y, batch_size: int = 1000) -> float:
-    """Accuracy of the model on (x, y): the fraction of examples whose largest logit is the label."""
+    """Accuracy of the model on (x, y): the fraction of examples whose largest logit is the label.
+
+    The model's observers get ``on_scalars(test_acc=...)`` (a Tracer ignores it: a trace's acc is the training
+    batch's).
+    """
     _check_batch(x, y)
     if len(x) == 0:
         raise ValueError("evaluate needs at least one example, got 0")
-    return float((predict(model, x, batch_size) == np.asarray(y)).mean())
+    acc = float((predict(model, x, batch_size) == np.asarray(y)).mean())
+    report_scalars(model, test_acc=acc)
+    return acc
+
+
+def warm_up(model, x, y, optimizer=None):
+    """Compile (or load from Numba's cache) the kernels that training ``model`` runs, on the examples (x, y).
+
+    ``model`` must be a throwaway copy (it is changed): forward, cross-entropy and backward run on it, and
+    ``optimizer``'s step when given (an optimizer of that copy). Nothing else is touched, so a run that warms up
+    first computes exactly the same numbers. Two or three examples are enough: kernels compile per dtype and
+    layout, not per batch size. Its observers get nothing (no ``on_scalars``).
+    """
+    _check_batch(x, y)
+    loss_fn = CrossEntropyLoss()
+    logits = model.forward(_to_model(model, x))
+    labels = check_labels((len(y), logits.shape[1]), np.asarray(y), "y")
+    to_numpy(loss_fn(logits, labels))
+    if optimizer is not None:
+        optimizer.zero_grad()
+    if isinstance(model, Sequential):
+        model.backward(loss_fn.backward(1.0), need_grad_x=False)
+    else:
+        model.backward(loss_fn.backward(1.0))
+    if optimizer is not None:
+        optimizer.step()
+    to_numpy(model.forward(_to_model(model, x))).argmax(axis=1)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -134,7 +182,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
     """Write ``model/<name>`` arrays, ``optim/momentum_buffer/<i>`` arrays and a JSON ``meta`` string to ``path``.
 
     The file appears complete or not at all (temporary file + os.replace), so an interrupted save
-    leaves the previous checkpoint readable.
+    leaves the previous checkpoint readable. Its folder must exist (FileNotFoundError naming it otherwise).
     """
     import json
     from pathlib import Path
@@ -151,7 +199,8 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
         info["optimizer"] = {"defaults": state["defaults"], "n_params": len(state["momentum_buffers"])}
     payload["__meta__"] = np.array(json.dumps(info))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save the checkpoint {path}: the folder {path.parent} does not exist")
     with atomic_path(path, suffix=".tmp") as tmp, open(tmp, "wb") as f:
         np.savez(f, **payload)
     return path

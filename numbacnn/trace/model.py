@@ -9,7 +9,9 @@ and for every chosen parameter its value, gradient, momentum buffer before and a
 With ``probe=`` (fixed examples (N, C, H, W), e.g. the first test images) each recorded step also runs the
 model forward on the probe, with the parameters the batch used (in the step pre-hook, before the update),
 so one image can be followed across training; the probe forward leaves training untouched.
-``tracer.log(loss=..., acc=...)`` records the scalars of every step (recorded or not).
+The loss and accuracy of every step (recorded or not) come from ``numbacnn.train.train_batch`` / ``train_step``,
+which hand them to the model's observers (``on_scalars``); ``tracer.log(loss=..., acc=...)`` records them for a
+loop of one's own, and a second value for the same step replaces the first (one row per step).
 
 On disk a trace is a folder (e.g. ``run.nctrace/``) holding NumPy and JSON only (no pickle):
     manifest.json                 format, version, numbacnn version, target, hyperparameters, sampling, layers
@@ -67,7 +69,8 @@ class Tracer:
     background: write files on a writer thread (one step in flight at most) instead of inline;
     probe: fixed examples (N, C, H, W) (NumPy, or a device array for a CUDA model) run forward at every
     recorded step before the update, recorded as probe/<i>/x and probe/<i>/y (``Trace.probe_map``).
-    Use as a context manager, or call ``close()``; ``log(loss=..., acc=...)`` after each step.
+    Use as a context manager, or call ``close()``. Loss and accuracy: ``numbacnn.train.train_batch`` reports them
+    (``on_scalars``); call ``log(loss=..., acc=...)`` after each step of a loop of one's own.
     """
 
     def __init__(self, model, optimizer, path, every=DEFAULT_EVERY, samples=DEFAULT_SAMPLES, layers=None,
@@ -282,11 +285,28 @@ class Tracer:
 
     # --- scalars
     def log(self, loss=None, acc=None, step=None):
-        """Record the loss and accuracy of ``step`` (default: the step just taken by optimizer.step())."""
+        """Record the loss and accuracy of ``step`` (default: the step just taken by optimizer.step()).
+
+        Logging the step of the previous call again replaces what it gave (a value left None is kept), so
+        ``train_batch``'s own report followed by an explicit ``log`` still gives one row per step.
+        """
+        if self._closed:
+            return
         step = self.step - 1 if step is None else int(step)
-        self._scalars.append((step, np.nan if loss is None else float(loss), np.nan if acc is None else float(acc)))
-        if len(self._scalars) >= SCALAR_FLUSH:
-            self._writer.submit(self._writer.write_scalars, self._take_scalars(), True)
+        row = (step, np.nan if loss is None else float(loss), np.nan if acc is None else float(acc))
+        if self._scalars and self._scalars[-1][0] == step:
+            last = self._scalars.pop()
+            row = (step, last[1] if loss is None else row[1], last[2] if acc is None else row[2])
+        self._scalars.append(row)
+        if len(self._scalars) > SCALAR_FLUSH:  # all but the last row, which a log of the same step may replace
+            rows, self._scalars = self._scalars[:-1], self._scalars[-1:]
+            self._writer.submit(self._writer.write_scalars, rows, True)
+
+    def on_scalars(self, loss=None, acc=None, **others):
+        """Observer hook (``numbacnn.train.report_scalars``): ``log`` the step's loss and accuracy; other
+        scalars (``test_acc`` from ``evaluate``) are not part of a trace."""
+        if loss is not None or acc is not None:
+            self.log(loss=loss, acc=acc)
 
     def _take_scalars(self):
         rows, self._scalars = self._scalars, []
