@@ -332,3 +332,75 @@ def test_example_script_runs():
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "epoch 1: loss" in proc.stdout and "test acc" in proc.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# Output paths, the compile message and progress in logs (issue 18)
+
+@pytest.mark.parametrize("args, text", [
+    (["--plot", "nodir/c.png"], "--plot nodir/c.png: the folder nodir does not exist"),
+    (["--plot", "curves.txt"], "--plot curves.txt: matplotlib cannot write .txt images"),
+    (["--save", "nodir/x.npz"], "--save nodir/x.npz: the folder nodir does not exist"),
+    (["--trace", "nodir/run.nctrace"], "--trace nodir/run.nctrace: the folder nodir does not exist"),
+])
+def test_output_paths_are_checked_before_any_work(tiny, monkeypatch, args, text):
+    monkeypatch.chdir(tiny)
+    result = small(tiny, *args)
+    assert result.exit_code == 2 and text in result.output, result.output
+    assert "data:" not in result.output  # nothing loaded, nothing trained
+    assert not (tiny / "nodir").exists() and not (tiny / "curves.txt").exists()
+
+
+def test_checkpoints_and_traces_are_kept_unless_overwrite(tiny):
+    ck, tr = tiny / "a.npz", tiny / "r.nctrace"
+    assert small(tiny, "--epochs", 1, "--save", ck, "--trace", tr, "--trace-every", 2).exit_code == 0
+    saved, manifest = ck.read_bytes(), (tr / "manifest.json").read_bytes()
+    again = small(tiny, "--save", ck)
+    assert again.exit_code == 2 and f"--save {ck}: the file exists: pass --overwrite" in again.output
+    again = small(tiny, "--trace", tr)
+    assert again.exit_code == 2 and f"--trace {tr}: already holds a trace" in again.output
+    assert ck.read_bytes() == saved and (tr / "manifest.json").read_bytes() == manifest  # untouched
+    resumed = small(tiny, "--epochs", 2, "--resume", ck, "--save", ck, "--trace", tr)
+    assert resumed.exit_code == 2 and "a resumed run records a new trace" in resumed.output
+    assert small(tiny, "--epochs", 2, "--resume", ck, "--save", ck).exit_code == 0  # continued in place
+    assert T.read_checkpoint(ck)[2]["progress"]["epoch"] == 2
+    assert small(tiny, "--epochs", 1, "--save", ck, "--trace", tr, "--overwrite").exit_code == 0
+    assert T.read_checkpoint(ck)[2]["progress"]["epoch"] == 1
+    assert "--overwrite" in " ".join(invoke("--help").output.split())
+
+
+def test_save_checkpoint_creates_no_folder(tmp_path):
+    net = lenet(seed=0)
+    with pytest.raises(FileNotFoundError, match="the folder .*missing does not exist"):
+        T.save_checkpoint(tmp_path / "missing" / "ck.npz", net)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_compile_message_and_warm_up_leave_training_unchanged(tiny, monkeypatch):
+    from numbacnn.commands import _train_run
+
+    opts = ("--variant", "modern", "--lr", 0.05, "--momentum", 0.9, "--epochs", 2)
+    monkeypatch.setattr(_train_run, "ANNOUNCE_AFTER_S", 0.0)  # as if compiling took long
+    warm = small(tiny, *opts, "--save", tiny / "warm.npz")
+    assert warm.exit_code == 0, warm.output
+    assert "compiling kernels (first run only: about a minute)..." in warm.output
+    assert "compiling kernels: done in" in warm.output
+    monkeypatch.setattr(_train_run, "warm_up", lambda *a: None, raising=False)
+    monkeypatch.setattr(T, "warm_up", lambda *a: None)
+    cold = small(tiny, *opts, "--save", tiny / "cold.npz")
+    assert cold.exit_code == 0, cold.output
+    assert _same(_weights(tiny / "warm.npz"), _weights(tiny / "cold.npz"))
+    monkeypatch.setattr(_train_run, "ANNOUNCE_AFTER_S", 60.0)
+    quick = small(tiny, *opts)
+    assert quick.exit_code == 0 and "compiling" not in quick.output  # loading compiled kernels says nothing
+
+
+def test_progress_in_a_log_prints_plain_lines(tiny, monkeypatch):
+    from numbacnn.commands import _train_run
+
+    monkeypatch.setattr(_train_run, "PLAIN_EVERY_S", 0.0)
+    result = small(tiny, "--epochs", 1)  # CliRunner's stderr is not a terminal
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("epoch 1/1 batch")]
+    assert [line.split(" (")[0] for line in lines] == [f"epoch 1/1 batch {i}/4" for i in (1, 2, 3)]
+    assert all("loss " in line and "so far" in line for line in lines)

@@ -14,25 +14,34 @@ import numpy as np
 from .format import LAYER_KINDS, MANIFEST, PROBE_KINDS, TraceError, save_npz, step_file, write_json
 
 
+def check_folder(path, overwrite):
+    """True when ``path`` holds a trace that may be replaced (``overwrite``), False when it is free; changes nothing.
+
+    ValueError for a file, a folder holding anything but a numbacnn trace, or a trace without ``overwrite``."""
+    if not os.path.exists(path):
+        return False
+    if not os.path.isdir(path):
+        raise ValueError(f"path {path!r} exists and is not a folder: choose another trace path")
+    entries = set(os.listdir(path))
+    if not entries:
+        return False
+    ours = MANIFEST in entries and entries <= {MANIFEST, "steps", "scalars"} | \
+        {e for e in entries if e.startswith(".tmp-")}
+    if not ours:
+        raise ValueError(f"path {path!r} is a non-empty folder that is not a numbacnn trace: choose another trace path")
+    if not overwrite:
+        raise ValueError(f"path {path!r} already holds a trace (pass overwrite=True to replace it)")
+    return True
+
+
 def prepare_folder(path, overwrite):
     """Create ``path``/steps and ``path``/scalars; empty a previous trace there (only with ``overwrite``).
 
-    ValueError for a file, or a folder holding anything but a numbacnn trace."""
-    if os.path.exists(path):
-        if not os.path.isdir(path):
-            raise ValueError(f"path {path!r} exists and is not a folder: choose another trace path")
-        entries = set(os.listdir(path))
-        if entries:
-            ours = MANIFEST in entries and entries <= {MANIFEST, "steps", "scalars"} | \
-                {e for e in entries if e.startswith(".tmp-")}
-            if not ours:
-                raise ValueError(f"path {path!r} is a non-empty folder that is not a numbacnn trace: "
-                                 f"choose another trace path")
-            if not overwrite:
-                raise ValueError(f"path {path!r} already holds a trace (pass overwrite=True to replace it)")
-            for e in entries:
-                full = os.path.join(path, e)
-                shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
+    ValueError for a file, or a folder holding anything but a numbacnn trace (``check_folder``)."""
+    if check_folder(path, overwrite):
+        for e in os.listdir(path):
+            full = os.path.join(path, e)
+            shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
     os.makedirs(os.path.join(path, "steps"), exist_ok=True)
     os.makedirs(os.path.join(path, "scalars"), exist_ok=True)
 

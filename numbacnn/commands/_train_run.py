@@ -1,0 +1,144 @@
+"""What `numbacnn train-lenet` does around the training loop (numbacnn.commands._train_run): output paths checked
+before any work, kernels compiled with a message, and progress that also shows in logs (not a terminal)."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import click
+
+ANNOUNCE_AFTER_S = 1.5  # a warm-up still running after this is compiling (loading cached kernels takes < 1 s)
+PLAIN_EVERY_S = 5.0     # not a terminal: a progress line this often
+
+
+def _usage_error(option, path, why):
+    from numbacnn.cli import fail
+
+    fail(f"{option} {path}: {why}", 2)
+
+
+def _check_folder(option, path):
+    """The folder that will hold ``path`` exists and is writable (nothing is created for it)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        _usage_error(option, path, f"the folder {os.path.dirname(path) or folder} does not exist (create it first)")
+    try:  # a real write (os.access says yes to root, even in /proc); the file vanishes on close
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        _usage_error(option, path, f"cannot write in the folder {os.path.dirname(path) or folder}: "
+                                   f"{exc.strerror or exc}")
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(plot, save, trace_path, resume, overwrite):
+    """Check --plot, --save and --trace before the data loads; a bad one ends the command (exit 2).
+
+    Existing checkpoints and traces are kept unless ``overwrite``; ``--save`` onto the checkpoint being resumed
+    is the point of --resume and needs no --overwrite.
+    """
+    if plot is not None:
+        ext = os.path.splitext(plot)[1].lower().lstrip(".")
+        if ext:
+            from matplotlib.backend_bases import FigureCanvasBase
+
+            kinds = FigureCanvasBase.get_supported_filetypes()
+            if ext not in kinds:
+                _usage_error("--plot", plot, f"matplotlib cannot write .{ext} images; use one of "
+                             f"{', '.join('.' + k for k in sorted(kinds))}")
+        if os.path.isdir(plot):
+            _usage_error("--plot", plot, "is a folder; give an image file name such as curves.png")
+        _check_folder("--plot", plot)
+    if save is not None:
+        if os.path.isdir(save):
+            _usage_error("--save", save, "is a folder; give a file name such as lenet.npz")
+        _check_folder("--save", save)
+        if os.path.exists(save) and not overwrite and not (resume is not None and _same_file(save, resume)):
+            _usage_error("--save", save, f"the file exists: pass --overwrite to replace it, or continue that run "
+                                         f"with --resume {save} --save {save}")
+    if trace_path is not None:
+        from numbacnn.trace.writer import check_folder
+
+        if not os.path.exists(trace_path):
+            _check_folder("--trace", trace_path)
+        try:
+            check_folder(trace_path, overwrite)
+        except ValueError as exc:
+            if "already holds a trace" not in str(exc):
+                _usage_error("--trace", trace_path, str(exc).replace(f"path {trace_path!r} ", ""))
+            again = " (a resumed run records a new trace: it cannot continue an old one)" if resume else ""
+            _usage_error("--trace", trace_path, f"already holds a trace: give another path, or pass --overwrite "
+                                                f"to replace it{again}")
+
+
+def warm_kernels(build, device, x, y, sgd_options):
+    """Compile (or load from Numba's cache) the training kernels on a throwaway model from ``build()``.
+
+    When that takes more than ANNOUNCE_AFTER_S, say so on stderr while it runs, and how long it took; the real
+    model and optimizer are not touched (numbacnn.train.warm_up). Nothing to compile for the simulator.
+    """
+    if device == "cudasim":
+        return
+    from numbacnn.optim import SGD
+    from numbacnn.train import warm_up
+
+    scratch = build().to(device)
+    opt = SGD(scratch.parameters(), **sgd_options)
+    shown = []
+
+    def announce():
+        shown.append(True)
+        click.echo("compiling kernels (first run only: about a minute)...", err=True)
+
+    t0 = time.perf_counter()
+    timer = threading.Timer(ANNOUNCE_AFTER_S, announce)
+    timer.daemon = True
+    timer.start()
+    try:
+        warm_up(scratch, x[:2], y[:2], opt)
+    finally:
+        timer.cancel()
+        timer.join()
+    if shown:
+        click.echo(f"compiling kernels: done in {time.perf_counter() - t0:.0f} s (not counted in examples/sec)",
+                   err=True)
+
+
+class PlainProgress:
+    """Progress for a log (stderr is not a terminal): the label, then a line every PLAIN_EVERY_S seconds."""
+
+    def __init__(self, length, label, describe):
+        self.length, self.label, self.describe = length, label, describe
+        self.pos = 0
+        self._t0 = self._last = time.perf_counter()
+
+    def __enter__(self):
+        click.echo(self.label, err=True)
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        self.pos += n
+        now = time.perf_counter()
+        if n and now - self._last >= PLAIN_EVERY_S and self.pos < self.length:
+            self._last = now
+            click.echo(f"{self.label} batch {self.pos}/{self.length} ({100 * self.pos // self.length}%, "
+                       f"{now - self._t0:.0f} s): {self.describe()}", err=True)
+
+
+def progress_bar(length, label, describe):
+    """click's progress bar on a terminal; PlainProgress (``describe()`` says how it goes) anywhere else."""
+    if sys.stderr.isatty():
+        return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+    return PlainProgress(length, label, describe)
