@@ -72,3 +72,15 @@ def test_learning_a_kernel_ends_close_to_edge_kernel():
 
     k = np.array([float(v) for v in learned.replace("[", " ").replace("]", " ").split()])
     assert abs(k[0] - 1) < 0.15 and abs(k[1] + 1) < 0.15, k
+
+
+@pytest.mark.realdata
+def test_lenet_example_learns_with_its_default_recipe():
+    from numbacnn.data import locate_fashion_mnist
+
+    if locate_fashion_mnist() is None:
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    out = run(EXAMPLES / "lenet.py")
+    accs = [float(line.split("test acc ")[1]) for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(accs) == 2 and accs[-1] > 0.6, out  # chance is 0.1; the docstring says 0.72
+    assert "test accuracy 0.72" in (EXAMPLES / "lenet.py").read_text() and abs(accs[-1] - 0.72) < 0.05
