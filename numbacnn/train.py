@@ -43,7 +43,11 @@ def _observers(model):
 
 
 def report_scalars(model, **scalars):
-    """``obs.on_scalars(**scalars)`` for each observer of ``model`` that has it (loss=, acc=, test_acc=)."""
+    """``obs.on_scalars(**scalars)`` for each observer of ``model`` that has it.
+
+    train_batch passes ``loss=`` and ``acc=``, evaluate ``test_acc=``: an observer's ``on_scalars`` should take
+    ``**others`` for names it does not use (as ``numbacnn.trace.Tracer.on_scalars`` does).
+    """
     for obs in _observers(model):
         on_scalars = getattr(obs, "on_scalars", None)
         if callable(on_scalars):

@@ -86,7 +86,7 @@ def warm_kernels(build, device, x, y, sgd_options):
     When that takes more than ANNOUNCE_AFTER_S, say so on stderr while it runs, and how long it took; the real
     model and optimizer are not touched (numbacnn.train.warm_up). Nothing to compile for the simulator.
     """
-    if device == "cudasim":
+    if device == "cudasim" or (device == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"):
         return
     from numbacnn.optim import SGD
     from numbacnn.train import warm_up
