@@ -79,16 +79,23 @@ def test_features_without_probe_says_so(run_trace):
 
 
 def _probe_trace(path, log, meta=None, outputs=10):
-    """A tiny model traced with a probe of 2 examples; ``log``: call tracer.log after each step."""
+    """A tiny model traced with a probe of 2 examples; ``log``: train with train_batch, which hands loss and
+    accuracy to the tracer; else a loop of one's own that never logs (the trace has no scalars)."""
     rng = np.random.default_rng(2)
     model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.ReLU(), nn.Flatten(), nn.Linear(32, outputs, rng=rng))
     opt = nc.optim.SGD(model.parameters(), lr=0.1)
     probe = rng.random((2, 1, 6, 6), dtype=np.float32)
-    with Tracer(model, opt, path, every=1, samples=2, probe=probe, meta=meta) as tr:
+    with Tracer(model, opt, path, every=1, samples=2, probe=probe, meta=meta):
         for _ in range(2):
-            loss, correct = train_batch(model, opt, rng.random((4, 1, 6, 6), dtype=np.float32), np.array([0, 1, 2, 1]))
+            x, y = rng.random((4, 1, 6, 6), dtype=np.float32), np.array([0, 1, 2, 1])
             if log:
-                tr.log(loss=loss, acc=correct / 4)
+                train_batch(model, opt, x, y)
+            else:
+                loss_fn = nn.CrossEntropyLoss()
+                loss_fn(model.forward(x), y)
+                opt.zero_grad()
+                model.backward(loss_fn.backward())
+                opt.step()
     return load(path)
 
 

@@ -70,7 +70,7 @@ def info(file):
     if len(scalars["step"]):
         echo(f"  scalars:  {len(scalars['step'])} steps logged; last: step {scalars['step'][-1]}, "
              f"loss {scalars['loss'][-1]:.4f}, acc {scalars['acc'][-1]:.4f}")
-    hp = ", ".join(f"{k}={v}" for k, v in sorted(t.hyperparameters.items()))
+    hp = ", ".join(f"{k}={v}" for k, v in sorted(t.hyperparameters.items()) if k != "probe_labels")
     echo(f"  hyperparameters: {hp}")
     if m["layers"]:
         echo("layers (per-example shapes):")

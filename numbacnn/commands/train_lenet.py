@@ -191,9 +191,12 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
         # a fixed probe (the same test images at every recorded step), so feature maps can be followed across
         # training; a NumPy array on every target (the tracer copies it to the device once)
         probe = x_test[:trace_samples] if trace_samples and len(x_test) else None
+        meta = dict(config, epochs=epochs, target=device)
+        if probe is not None:  # the probe's true classes, for `animate features`
+            meta["probe_labels"] = [int(v) for v in y_test[:len(probe)]]
         try:
-            tracer = Tracer(net, opt, trace_path, every=trace_every, samples=trace_samples, probe=probe,
-                            meta=dict(config, epochs=epochs, target=device), overwrite=overwrite,
+            tracer = Tracer(net, opt, trace_path, every=trace_every, samples=trace_samples, probe=probe, meta=meta,
+                            overwrite=overwrite,
                             start_step=progress["epoch"] * n_batches + progress["batch"])
         except ValueError as exc:
             fail(f"--trace {trace_path}: {exc}", 2)

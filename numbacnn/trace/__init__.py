@@ -12,8 +12,7 @@ Model level (``numbacnn.trace.model`` records, ``writer`` writes, ``reader`` rea
 
     with Tracer(model, optimizer, "run.nctrace", every=50, samples=4) as tracer:
         for x, y in batches:
-            loss, correct = train_batch(model, optimizer, x, y)
-            tracer.log(loss=loss, acc=correct / len(y))
+            train_batch(model, optimizer, x, y)  # hands loss and accuracy to the tracer (tracer.log: own loops)
     t = load("run.nctrace")
     t.feature_map("0", step=50), t.grad("0.weight"), t.momentum("0.weight"), t.scalars()["loss"]
 
