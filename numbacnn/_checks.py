@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import importlib
 import numbers
 import warnings
@@ -118,9 +119,11 @@ def resolve_device(device=None, target=None, *arrays) -> str:
     return "cuda" if any(is_device_array(a) for a in arrays) else "cpu"
 
 
+@functools.lru_cache(maxsize=None)
 def implementation(device: str, family: str):
     """The module that runs ``family`` ('conv', 'pool', 'functional', 'optim') on ``device``:
-    ``numbacnn.cpu.<family>`` or ``numbacnn.cuda.<family>`` (the latter after checking for a GPU)."""
+    ``numbacnn.cpu.<family>`` or ``numbacnn.cuda.<family>`` (the latter after checking for a GPU; a missing GPU
+    raises, and raising is not remembered). Remembered per pair: every op call passes through here."""
     if device == "cuda":
         cuda_module()
     return importlib.import_module(f"numbacnn.{device}.{family}")
