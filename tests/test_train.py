@@ -338,10 +338,11 @@ def test_example_script_runs():
 # Output paths, the compile message and progress in logs (issue 18)
 
 @pytest.mark.parametrize("args, text", [
-    (["--plot", "nodir/c.png"], "--plot nodir/c.png: the folder nodir does not exist"),
+    (["--plot", "nodir/c.png"], "--plot nodir/c.png: cannot write 'nodir/c.png': the folder 'nodir' does not exist"),
     (["--plot", "curves.txt"], "--plot curves.txt: matplotlib cannot write .txt images"),
-    (["--save", "nodir/x.npz"], "--save nodir/x.npz: the folder nodir does not exist"),
-    (["--trace", "nodir/run.nctrace"], "--trace nodir/run.nctrace: the folder nodir does not exist"),
+    (["--save", "nodir/x.npz"], "--save nodir/x.npz: cannot write 'nodir/x.npz': the folder 'nodir' does not exist"),
+    (["--trace", "nodir/run.nctrace"],
+     "--trace nodir/run.nctrace: cannot write 'nodir/run.nctrace': the folder 'nodir' does not exist"),
 ])
 def test_output_paths_are_checked_before_any_work(tiny, monkeypatch, args, text):
     monkeypatch.chdir(tiny)

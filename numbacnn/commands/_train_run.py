@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import threading
 import time
 
@@ -21,16 +20,13 @@ def _usage_error(option, path, why):
 
 
 def _check_folder(option, path):
-    """The folder that will hold ``path`` exists and is writable (nothing is created for it)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        _usage_error(option, path, f"the folder {os.path.dirname(path) or folder} does not exist (create it first)")
-    try:  # a real write (os.access says yes to root, even in /proc); the file vanishes on close
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        _usage_error(option, path, f"cannot write in the folder {os.path.dirname(path) or folder}: "
-                                   f"{exc.strerror or exc}")
+    """The folder that will hold ``path`` exists and takes a new file (numbacnn._paths; nothing is created)."""
+    from numbacnn._paths import OutputPathError, check_output_path
+
+    try:
+        check_output_path(path)
+    except OutputPathError as exc:
+        _usage_error(option, path, str(exc))
 
 
 def _same_file(a, b):
