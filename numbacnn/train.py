@@ -38,8 +38,8 @@ def _to_model(model, x):
 
 
 def _observers(model):
-    """The model's observers (``numbacnn.nn.Sequential.add_observer``); none for other models."""
-    return list(getattr(model, "observers", None) or getattr(model, "_observers", None) or ())
+    """The model's observers (``numbacnn.nn.Sequential.observers``); none for models without them."""
+    return getattr(model, "observers", ())
 
 
 def report_scalars(model, **scalars):

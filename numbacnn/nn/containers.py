@@ -40,6 +40,11 @@ class Sequential(Module):
         self._observers.append(obs)
         return obs
 
+    @property
+    def observers(self):
+        """The observers, in the order they were added (a copy: use add_observer / remove_observer to change it)."""
+        return list(self._observers)
+
     def remove_observer(self, obs):
         self._observers.remove(obs)
 
