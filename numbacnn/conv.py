@@ -15,7 +15,7 @@ other numbers run. ``device=`` is "cpu", "cuda" or "cudasim"; None follows the a
 from __future__ import annotations
 
 from ._checks import check_flag, check_kernel, float_array, float_arrays, implementation, resolve_device
-from .geometry import ConvGeometry, conv_geometry  # noqa: F401  (numbacnn.conv.conv_geometry still imports)
+from .geometry import conv_geometry
 
 
 def corr2d(X, K, *, kernel=None, device=None, target=None):

@@ -26,7 +26,6 @@ import numpy as np
 from ._checks import check_flag, check_kernel, float_array, float_arrays, implementation, is_device_array, \
     resolve_device
 from .geometry import adaptive_pool_geometry, avg_options, pool_geometry
-from .geometry import PoolGeometry, pool_output_size  # noqa: F401  (re-exported: their old home)
 
 
 def _setup(device, op, kernel, x):

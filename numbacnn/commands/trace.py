@@ -98,7 +98,7 @@ def export(file, step, layer, param, output):
     from numbacnn.cli import fail
     from numbacnn.trace import OpTrace, TraceError
     from numbacnn.trace.format import save_npz
-    from numbacnn.trace.model import PARAM_KINDS
+    from numbacnn.trace.format import PARAM_KINDS
 
     t = _load(file)
     try:

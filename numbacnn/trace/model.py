@@ -45,8 +45,7 @@ import numpy as np
 
 from .._checks import is_device_array
 from .._host_copy import to_numpy
-from .format import LAYER_KINDS, MANIFEST, MODEL_FORMAT, PARAM_KINDS, PROBE_KINDS, VERSION, jsonable  # noqa: F401
-from .reader import Trace  # noqa: F401  (its old home: numbacnn.trace.model.Trace)
+from .format import MODEL_FORMAT, VERSION, jsonable
 from .writer import TraceWriter, prepare_folder
 
 DEFAULT_EVERY = 50    # 10 epochs of LeNet at batch 256 (2350 steps) -> 47 recorded steps, about 100 MB
