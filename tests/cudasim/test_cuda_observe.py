@@ -139,3 +139,26 @@ def test_writers_map_is_the_launch_layout():
 def test_sizes_change_the_input():
     small = check("relu", 1, Sizes(batch=1, channels=1, size=(3, 3)))
     assert small.counts["global writes"] == 9
+
+
+def test_cli_exits_1_and_names_the_problem_when_a_shipped_kernel_breaks(monkeypatch):
+    """`numbacnn cuda-check relu` with relu's kernel swapped for one that lost its bounds guard."""
+    from click.testing import CliRunner
+
+    from numbacnn.cli import main
+    from numbacnn.cuda import functional
+
+    @cuda.jit
+    def relu_forward_kernel1(x, y):
+        i = cuda.grid(1)
+        y[i] = max(x[i], 0.0)  # no `if i < y.size`: the last block's spare threads run off the end
+
+    monkeypatch.setattr(functional, "relu_forward_kernel1", relu_forward_kernel1)
+    result = CliRunner().invoke(main, ["cuda-check", "relu", "--size", "5x5"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert any("PROBLEM: out-of-bounds read of global x[" in line for line in lines)
+    assert lines[-1] == "Error: 1 kernel(s) failed the check: relu kernel1"
+    import re
+
+    assert re.search(r"relu kernel1: .*, 0 races, (\d+) out-of-bounds$", lines[-2]).group(1) == str(2 * 28)
