@@ -4,6 +4,7 @@ Arrays are NCHW NumPy arrays (float32 by default; float64 is kept). Every op tak
 kernels in ``numbacnn.cpu``) or ``device="cuda"`` (Numba @cuda.jit kernels in ``numbacnn.cuda``); the default
 follows the arrays. ``kernel=1`` runs the formula kernel, one output element at a time; ``formula_kernels()``
 does that for every op inside a ``with`` block. The plain NumPy versions are in ``numbacnn.reference``.
+``set_limits(max_array_bytes=...)`` (``numbacnn.limits``) caps the arrays an op or layer may allocate (4 GiB).
 """
 from . import _cache  # noqa: F401  (first: where Numba caches compiled kernels, before numba loads)
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -20,6 +21,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 _LAZY = {
     "_checks": ("formula_kernels",),
     "conv": ("corr2d", "conv2d", "conv2d_backward"),
+    "limits": ("get_limits", "set_limits"),
     "functional": ("cross_entropy", "cross_entropy_backward", "linear", "linear_backward", "relu", "relu_backward",
                    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward"),
     "parameter": ("Parameter",),
@@ -34,7 +36,7 @@ _SUBMODULES = ("optim", "nn", "models", "train", "data", "trace", "reference", "
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _WHERE, _SUBMODULES)
 
 __all__ = [
-    "__version__", "Parameter", "optim", "formula_kernels",
+    "__version__", "Parameter", "optim", "formula_kernels", "get_limits", "set_limits",
     "corr2d", "conv2d", "conv2d_backward",
     "max_pool2d", "max_pool2d_backward", "min_pool2d", "min_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward",

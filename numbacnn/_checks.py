@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from .limits import check_array_size
+
 DEVICES = ("cpu", "cuda")
 
 
@@ -26,28 +28,41 @@ def is_device_array(x) -> bool:
 
 
 def as_float(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """``x`` as a floating NumPy array (float32/float64 kept; ints and bools become float32).
+    """``x`` as a C-contiguous floating NumPy array (float32/float64 kept; ints, bools and float16 become float32).
 
-    Raises TypeError for complex, object or string data and ValueError for a wrong
-    number of dimensions; both name ``name``.
+    Raises TypeError for complex, object or string data and ValueError for a wrong number of dimensions or
+    a conversion larger than ``numbacnn.limits``' size limit; all name ``name``. A 0-d input stays 0-d.
     """
     if isinstance(x, np.ndarray):
         arr = x
     else:
         try:
             arr = np.asarray(x)
-        except Exception as exc:  # pragma: no cover - exotic inputs
-            raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}") from exc
+        except Exception:
+            raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__} that NumPy cannot "
+                            f"turn into one (ragged or mixed)") from None
     kind = arr.dtype.kind
-    if kind == "f":
-        if arr.dtype not in (np.float32, np.float64):
-            arr = arr.astype(np.float32)
-    elif kind in "iub":
-        arr = arr.astype(np.float32)
+    if kind == "f" and arr.dtype in (np.float32, np.float64):
+        dt = arr.dtype
+    elif kind in "fiub":
+        dt = np.dtype(np.float32)
+    elif kind == "O" and not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}")
     else:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     check_ndim(arr, name, ndim)
-    return np.ascontiguousarray(arr)
+    return contiguous(arr, dt, name)
+
+
+def contiguous(arr: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``arr`` as a C-contiguous array of ``dtype`` (itself when it already is one; 0-d stays 0-d); a copy
+    above the size limit (``numbacnn.limits``) is refused first, naming ``name``."""
+    dtype = np.dtype(dtype)
+    if arr.dtype == dtype and arr.flags.c_contiguous:
+        return arr
+    check_array_size(arr.shape, dtype, f"{name} (shape {tuple(arr.shape)}, dtype {arr.dtype}) as a contiguous "
+                                       f"{dtype} copy")
+    return np.asarray(arr, dtype=dtype, order="C")
 
 
 def check_ndim(arr, name: str, ndim) -> None:
@@ -69,8 +84,11 @@ def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+MAX_OPTION = 2**31 - 1  # the largest kernel_size, stride, padding or dilation: kernels index with 64-bit ints
+
+
 def pair(v, name: str, minimum: int = 1) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, each at least ``minimum``."""
+    """An int or a pair of ints as a pair, each at least ``minimum`` and at most ``MAX_OPTION``."""
     if _is_int(v):
         out = (int(v), int(v))
     elif isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_int(e) for e in v):
@@ -80,7 +98,22 @@ def pair(v, name: str, minimum: int = 1) -> tuple[int, int]:
     if min(out) < minimum:
         what = "positive" if minimum == 1 else f"at least {minimum}"
         raise ValueError(f"{name} must be {what}, got {v!r}")
+    if max(out) > MAX_OPTION:
+        raise ValueError(f"{name} must be at most {MAX_OPTION}, got {v!r}")
     return out
+
+
+def real_number(v, name: str, *, finite: bool = False, minimum=None) -> float:
+    """``v`` (a Python or NumPy real number, not a bool) as a float; TypeError for anything else (strings, None,
+    complex), ValueError for NaN or inf when ``finite`` and for values below ``minimum``; both name ``name``."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")
+    f = float(v)
+    if finite and not np.isfinite(f):
+        raise ValueError(f"{name} must be finite, got {v!r}")
+    if minimum is not None and f < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {v!r}")
+    return f
 
 
 def check_device(device, name: str = "device") -> str:
@@ -176,24 +209,30 @@ def float_arrays(device: str, *specs):
 
     CPU: contiguous NumPy arrays of one dtype (float64 if any is float64, else float32). CUDA: device arrays
     (``numbacnn.cuda.arrays.device_floats``: host data copied, device data used in place). ``None`` entries
-    (an absent bias) stay None. The checks and their messages are the same on both targets.
+    (an absent bias) stay None; None for any other input is a TypeError naming it. The checks and their messages
+    are the same on both targets.
     """
+    for a, name, _ in specs:
+        if a is None and name != "bias":
+            raise TypeError(f"{name} must be an array of real numbers, got None")
     if device == "cuda":
         from .cuda.arrays import device_floats
 
         return device_floats(*specs)
     checked = [None if a is None else host_float(a, name, ndim) for a, name, ndim in specs]
     dt = common_dtype(*checked)
-    return dt, [None if a is None else np.ascontiguousarray(a, dt) for a in checked]
+    return dt, [None if a is None else contiguous(a, dt, spec[1]) for a, spec in zip(checked, specs)]
 
 
 def float_array(device: str, a, name: str, ndim, dtype):
     """One more input of an op whose dtype is already fixed (a grad_out): converted on the CPU, checked on CUDA."""
+    if a is None:
+        raise TypeError(f"{name} must be an array of real numbers, got None")
     if device == "cuda":
         from .cuda.arrays import device_float
 
         return device_float(a, name, ndim, dtype)
-    return np.ascontiguousarray(host_float(a, name, ndim), dtype)
+    return contiguous(host_float(a, name, ndim), dtype, name)
 
 
 def cuda_module():

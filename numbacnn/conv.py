@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ._checks import check_flag, check_kernel, float_array, float_arrays, implementation, resolve_device
 from .geometry import conv_geometry
+from .limits import check_array_size
 
 
 def corr2d(X, K, *, kernel=None, device=None, target=None):
@@ -34,6 +35,11 @@ def _checked(device, x, weight, bias, stride, padding, dilation, groups):
     dt, (x, weight, bias) = float_arrays(device, (x, "x", 4), (weight, "weight", 4), (bias, "bias", 1))
     geo = conv_geometry(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
                         stride, padding, dilation, groups)
+    (N, C, H, W), (pt, pb, pl, pr) = tuple(x.shape), geo.padding
+    options = f"padding={padding!r}, stride={stride!r}, dilation={dilation!r}"
+    check_array_size((N, weight.shape[0]) + geo.out_hw, dt, f"conv2d's output for x of shape {(N, C, H, W)} "
+                                                            f"with {options}")
+    check_array_size((C, H + pt + pb, W + pl + pr), dt, f"conv2d's padded input image for padding={padding!r}")
     return dt, x, weight, bias, geo
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_kernel, float_array, float_arrays, implementation, is_device_array, resolve_device
+from ._checks import check_kernel, float_array, float_arrays, implementation, is_device_array, real_number, \
+    resolve_device
+from .limits import check_array_size
 
 
 def _kernels(device, op, kernel):
@@ -45,7 +47,9 @@ def linear(x, weight, bias=None, *, kernel=None, device=None, target=None):
     """x (N, I) @ weight (O, I).T + bias (O,) -> (N, O)."""
     device = resolve_device(device, target, x, weight, bias)
     impl, kernel = _kernels(device, "linear", kernel)
-    _, x, weight, bias = _linear_arrays(device, x, weight, bias)
+    dt, x, weight, bias = _linear_arrays(device, x, weight, bias)
+    check_array_size((x.shape[0], weight.shape[0]), dt, f"linear's output for x of shape {tuple(x.shape)} and "
+                                                        f"weight of shape {tuple(weight.shape)}")
     return impl.linear(x, weight, bias, kernel=kernel)
 
 
@@ -66,7 +70,8 @@ def linear_backward(grad_out, x, weight, bias=None, *, kernel=None, device=None,
 
 def _elementwise(op, device, kernel, x):
     impl, kernel = _kernels(device, op, kernel)
-    _, (x,) = float_arrays(device, (x, "x", None))
+    dt, (x,) = float_arrays(device, (x, "x", None))
+    check_array_size(tuple(x.shape), dt, f"{op}'s output for x of shape {tuple(x.shape)}")
     return getattr(impl, op)(x, kernel=kernel)
 
 
@@ -82,18 +87,19 @@ def _elementwise_backward(op, device, kernel, grad_out, x, y=None, *, takes_y=Tr
     gy = float_array(device, grad_out, "grad_out", None, dt)
     if tuple(gy.shape) != tuple(a.shape):
         raise ValueError(f"grad_out must have {name}'s shape {tuple(a.shape)}, got {tuple(gy.shape)}")
+    check_array_size(tuple(a.shape), dt, f"{op}'s output for {name} of shape {tuple(a.shape)}")
     if y is None:
         return getattr(impl, op)(gy, a, kernel=kernel)
     return getattr(impl, op)(gy, None, a, kernel=kernel)
 
 
 def relu(x, *, kernel=None, device=None, target=None):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise (NaN stays NaN, as in PyTorch)."""
     return _elementwise("relu", resolve_device(device, target, x), kernel, x)
 
 
 def relu_backward(grad_out, x, *, kernel=None, device=None, target=None):
-    """grad_out where x > 0, else 0 (PyTorch's choice at x == 0)."""
+    """0 where x <= 0, else grad_out (PyTorch's choice at x == 0; a NaN x passes grad_out, as in PyTorch)."""
     device = resolve_device(device, target, grad_out, x)
     return _elementwise_backward("relu_backward", device, kernel, grad_out, x, takes_y=False)
 
@@ -176,6 +182,15 @@ def _labels(device, logits_shape, target, *, check_range):
     return check_labels(logits_shape, target) if check_range else _label_array(logits_shape, target)
 
 
+def _scalar(v, name):
+    """A real number, or a 1-element real NumPy array (a loss), as a float; errors name ``name``."""
+    if isinstance(v, np.ndarray) and v.dtype.kind in "fiu":
+        if v.size != 1:
+            raise ValueError(f"{name} must be a number (the loss's gradient), got an array of shape {v.shape}")
+        v = v.reshape(()).item()
+    return real_number(v, name)
+
+
 def cross_entropy(logits, target, *, kernel=None, device=None):
     """Mean cross-entropy of logits (N, K) against integer labels target (N,); stable log-sum-exp.
 
@@ -194,15 +209,20 @@ def cross_entropy(logits, target, *, kernel=None, device=None):
 def cross_entropy_backward(grad_out, logits, target, *, kernel=None, device=None):
     """grad_logits (N, K) = grad_out * (softmax(logits) - onehot(target)) / N.
 
-    ``grad_out`` is a number; on CUDA also a 1-element device array (the loss's own gradient, kept on the GPU)."""
+    ``grad_out`` is a real number (or a 1-element real array, such as the loss itself); on CUDA also a 1-element
+    device array (the loss's own gradient, kept on the GPU)."""
     device = resolve_device(device, None, logits)
     impl, kernel = _kernels(device, "cross_entropy_backward", kernel)
     logits = _logits(device, logits)
     labels = _labels(device, logits.shape, target, check_range=True)
-    if device == "cuda":
+    if device == "cuda" and is_device_array(grad_out):
         from .cuda.arrays import device_scalar
 
         grad = device_scalar(grad_out, "grad_out", logits.dtype)
     else:
-        grad = float(grad_out)
+        grad = _scalar(grad_out, "grad_out")
+        if device == "cuda":
+            from .cuda.arrays import device_scalar
+
+            grad = device_scalar(grad, "grad_out", logits.dtype)
     return impl.cross_entropy_backward(grad, logits, labels, kernel=kernel)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_flag, pair
+from ._checks import MAX_OPTION, check_flag, pair
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,6 @@ def avg_options(count_include_pad, divisor_override) -> tuple[bool, int]:
         return count_include_pad, 0
     if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
         raise TypeError(f"divisor_override must be None or an int, got {divisor_override!r}")
-    if divisor_override == 0:
-        raise ValueError(f"divisor_override must be nonzero, got {divisor_override!r}")
+    if divisor_override == 0 or abs(divisor_override) > MAX_OPTION:
+        raise ValueError(f"divisor_override must be nonzero and at most {MAX_OPTION} in size, got {divisor_override!r}")
     return count_include_pad, int(divisor_override)

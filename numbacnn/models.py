@@ -25,7 +25,7 @@ def lenet(variant: str = "d2l", *, init: str = "xavier", seed=None) -> nn.Sequen
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    rng = make_rng(seed)
+    rng = make_rng(seed, "seed")
     act = nn.Sigmoid if variant == "d2l" else nn.ReLU
 
     def pool():

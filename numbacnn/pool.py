@@ -26,6 +26,7 @@ import numpy as np
 from ._checks import check_flag, check_kernel, float_array, float_arrays, implementation, is_device_array, \
     resolve_device
 from .geometry import adaptive_pool_geometry, avg_options, pool_geometry
+from .limits import check_array_size
 
 
 def _setup(device, op, kernel, x):
@@ -34,6 +35,12 @@ def _setup(device, op, kernel, x):
     kernel = check_kernel(kernel, impl.KERNELS[op], op)
     dt, (x,) = float_arrays(device, (x, "x", 4))
     return impl, kernel, dt, x
+
+
+def _check_output(op, x, out_hw, dtype, options):
+    """Refuse an output (and its int64 indices) above the size limit before anything is allocated."""
+    check_array_size(tuple(x.shape[:2]) + tuple(out_hw), np.dtype(np.int64) if "max" in op or "min" in op else dtype,
+                     f"{op}'s output for x of shape {tuple(x.shape)} with {options}")
 
 
 def _grad(device, grad_out, dtype, expected):
@@ -66,8 +73,10 @@ def _check_indices(device, indices, expected):
 
 def _extreme_pool(op, sign, device, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, kernel):
     return_indices = check_flag(return_indices, "return_indices")
-    impl, kernel, _, x = _setup(device, op, kernel, x)
+    impl, kernel, dt, x = _setup(device, op, kernel, x)
     geo = pool_geometry(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
+    _check_output(op, x, geo.out_hw, dt, f"kernel_size={kernel_size!r}, stride={stride!r}, padding={padding!r}, "
+                                         f"dilation={dilation!r}, ceil_mode={ceil_mode!r}")
     out, idx = impl.max_pool2d(x, geo, sign, kernel=kernel)
     return (out, idx) if return_indices else out
 
@@ -132,9 +141,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     (count_include_pad=True) or to the input itself (False).
     """
     device = resolve_device(device, target, x)
-    impl, kernel, _, x = _setup(device, "avg_pool2d", kernel, x)
+    impl, kernel, dt, x = _setup(device, "avg_pool2d", kernel, x)
     geo = pool_geometry(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode)
     include, override = avg_options(count_include_pad, divisor_override)
+    _check_output("avg_pool2d", x, geo.out_hw, dt, f"kernel_size={kernel_size!r}, stride={stride!r}, "
+                                                   f"padding={padding!r}, ceil_mode={ceil_mode!r}")
     return impl.avg_pool2d(x, geo, include, override, kernel=kernel)
 
 
@@ -152,8 +163,10 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
 def adaptive_avg_pool2d(x, output_size, *, kernel=None, device=None, target=None):
     """Adaptive average pooling of x (N, C, H, W) -> (N, C, HO, WO); output_size 1 is global average pooling."""
     device = resolve_device(device, target, x)
-    impl, kernel, _, x = _setup(device, "adaptive_avg_pool2d", kernel, x)
-    return impl.adaptive_avg_pool2d(x, adaptive_pool_geometry(tuple(x.shape), output_size), kernel=kernel)
+    impl, kernel, dt, x = _setup(device, "adaptive_avg_pool2d", kernel, x)
+    out_hw = adaptive_pool_geometry(tuple(x.shape), output_size)
+    _check_output("adaptive_avg_pool2d", x, out_hw, dt, f"output_size={output_size!r}")
+    return impl.adaptive_avg_pool2d(x, out_hw, kernel=kernel)
 
 
 def adaptive_avg_pool2d_backward(grad_out, x, output_size, *, kernel=None, device=None, target=None):
@@ -168,8 +181,10 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, kernel=None, de
     """Adaptive max pooling of x (N, C, H, W) -> (N, C, HO, WO), or (out, int64 indices h*W + w)."""
     device = resolve_device(device, target, x)
     return_indices = check_flag(return_indices, "return_indices")
-    impl, kernel, _, x = _setup(device, "adaptive_max_pool2d", kernel, x)
-    out, idx = impl.adaptive_max_pool2d(x, adaptive_pool_geometry(tuple(x.shape), output_size), kernel=kernel)
+    impl, kernel, dt, x = _setup(device, "adaptive_max_pool2d", kernel, x)
+    out_hw = adaptive_pool_geometry(tuple(x.shape), output_size)
+    _check_output("adaptive_max_pool2d", x, out_hw, dt, f"output_size={output_size!r}")
+    out, idx = impl.adaptive_max_pool2d(x, out_hw, kernel=kernel)
     return (out, idx) if return_indices else out
 
 

@@ -91,20 +91,21 @@ def linear_grad_weight_kernel1(gy, x, gw, gb):
 
 @njit(parallel=True, cache=True)
 def relu_forward_kernel1(x, y):
-    """y = x where x > 0, else 0; flat views of the contiguous arrays, split across the threads."""
+    """y = 0 where x < 0, else x (so NaN stays NaN, as in PyTorch); flat views of the contiguous arrays, split
+    across the threads."""
     xf, yf = x.reshape(-1), y.reshape(-1)
     zero = yf.dtype.type(0)
     for i in prange(xf.size):
-        yf[i] = xf[i] if xf[i] > 0 else zero
+        yf[i] = zero if xf[i] < 0 else xf[i]
 
 
 @njit(parallel=True, cache=True)
 def relu_backward_kernel1(gy, x, gx):
-    """gx = gy where x > 0, else 0 (PyTorch's choice at x == 0)."""
+    """gx = 0 where x <= 0, else gy (PyTorch's choice at x == 0; a NaN x passes the gradient, as in PyTorch)."""
     gyf, xf, gxf = gy.reshape(-1), x.reshape(-1), gx.reshape(-1)
     zero = gxf.dtype.type(0)
     for i in prange(xf.size):
-        gxf[i] = gyf[i] if xf[i] > 0 else zero
+        gxf[i] = zero if xf[i] <= 0 else gyf[i]
 
 
 @njit(cache=True)
@@ -184,13 +185,17 @@ def cross_entropy_forward_kernel1(logits, target):
 
 @njit(cache=True)
 def cross_entropy_backward_kernel1(grad, logits, target, gl):
-    """gl[n, k] = grad * (softmax(logits[n])[k] - [k == target[n]]) / N."""
+    """gl[n, k] = grad * (softmax(logits[n])[k] - [k == target[n]]) / N; NaN at the label for an infinite grad
+    (PyTorch's log_softmax backward gives inf - inf there)."""
     N, K = logits.shape
     for n in range(N):
         m, s = _row_max_and_sum(logits, n)
         for k in range(K):
             p = math.exp(logits[n, k] - m) / s
-            gl[n, k] = grad * (p - (1.0 if k == target[n] else 0.0)) / N
+            if k == target[n] and math.isinf(grad):
+                gl[n, k] = np.nan
+            else:
+                gl[n, k] = grad * (p - (1.0 if k == target[n] else 0.0)) / N
 
 
 # ----------------------------------------------------------------------------------------------

@@ -136,14 +136,14 @@ def linear_matmul_kernel2(a, ta, b, tb, bias, has_bias, c):
 def relu_forward_kernel1(x, y):
     i = cuda.grid(1)
     if i < x.size:
-        y[i] = x[i] if x[i] > 0 else 0
+        y[i] = 0 if x[i] < 0 else x[i]  # NaN stays NaN, as in PyTorch
 
 
 @cuda.jit
 def relu_backward_kernel1(gy, x, gx):
     i = cuda.grid(1)
     if i < x.size:
-        gx[i] = gy[i] if x[i] > 0 else 0
+        gx[i] = 0 if x[i] <= 0 else gy[i]  # a NaN x passes the gradient, as in PyTorch
 
 
 @cuda.jit
@@ -257,7 +257,10 @@ def cross_entropy_backward_kernel1(grad, logits, target, gl):
     m, s = _row_max_and_sum(logits, n)  # every thread of row n recomputes these: simple, not fast
     p = math.exp(logits[n, k] - m) / s
     onehot = 1.0 if k == target[n] else 0.0
-    gl[n, k] = grad[0] * (p - onehot) / N
+    if k == target[n] and math.isinf(grad[0]):
+        gl[n, k] = math.nan  # PyTorch's log_softmax backward gives inf - inf at the label
+    else:
+        gl[n, k] = grad[0] * (p - onehot) / N
 
 
 @cuda.jit

@@ -5,15 +5,22 @@ In the spirit of ``torch.nn.init``, with NumPy random numbers; the parameter's d
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from .._checks import is_device_array
 
 
-def make_rng(rng):
-    """A NumPy Generator from None (fresh entropy), an int seed, or a Generator."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def make_rng(rng, name="rng"):
+    """A NumPy Generator from None (fresh entropy), a non-negative int seed, or a Generator; errors name ``name``."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return np.random.default_rng(rng) if rng is None else rng
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"{name} must be None, a non-negative int or a numpy.random.Generator, got {rng!r}")
+    if rng < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {rng!r}")
+    return np.random.default_rng(int(rng))
 
 
 def fans(shape):

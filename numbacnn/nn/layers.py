@@ -13,6 +13,7 @@ import numpy as np
 from .. import conv as _conv
 from .. import functional as F
 from .._checks import is_device_array, pair
+from ..limits import check_array_size
 from ..parameter import Parameter
 from .initialization import fans, init, make_rng
 from .module import Module, accumulate_grad, saved_for_backward
@@ -22,6 +23,15 @@ def _check_sizes(**sizes):
     for name, v in sizes.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
+
+
+def _zeros(shape, dtype, layer, sizes):
+    """A zero parameter array, refused first when above the size limit (``numbacnn.limits``) or not float."""
+    dtype = np.dtype(dtype) if isinstance(dtype, (type, str, np.dtype)) else dtype
+    if not isinstance(dtype, np.dtype) or dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+    check_array_size(shape, dtype, f"{layer}'s weight for {sizes}")
+    return np.zeros(shape, dtype)
 
 
 class _WeightAndBias(Module):
@@ -67,7 +77,9 @@ class Conv2d(_WeightAndBias):
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.dilation, self.groups = dilation, int(groups)
         rng = make_rng(rng)
-        self.weight = Parameter(np.zeros((out_channels, in_channels // groups, kh, kw), dtype), name="weight")
+        shape = (int(out_channels), int(in_channels) // int(groups), kh, kw)
+        self.weight = Parameter(_zeros(shape, dtype, "nn.Conv2d", f"in_channels={in_channels}, out_channels="
+                                       f"{out_channels}, kernel_size={kernel_size!r}, groups={groups}"), name="weight")
         self.bias = Parameter(np.zeros(out_channels, dtype), name="bias") if bias else None
         self.reset_parameters(rng)
 
@@ -105,7 +117,8 @@ class Linear(_WeightAndBias):
         super().__init__()
         _check_sizes(in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(np.zeros((out_features, in_features), dtype), name="weight")
+        self.weight = Parameter(_zeros((self.out_features, self.in_features), dtype, "nn.Linear",
+                                       f"in_features={in_features}, out_features={out_features}"), name="weight")
         self.bias = Parameter(np.zeros(out_features, dtype), name="bias") if bias else None
         self.reset_parameters(rng)
 
@@ -123,20 +136,39 @@ class Linear(_WeightAndBias):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+def _flat_shape(shape, start_dim):
+    """``shape`` with the dimensions from ``start_dim`` on merged into one (0-size dimensions included)."""
+    start = start_dim % len(shape)
+    return tuple(shape[:start]) + (math.prod(shape[start:]),)
+
+
 class Flatten(Module):
     """(N, C, H, W) -> (N, C*H*W) (dimensions from ``start_dim`` on are merged, as torch.nn.Flatten)."""
 
     def __init__(self, start_dim=1):
         super().__init__()
-        self.start_dim = start_dim
+        if isinstance(start_dim, bool) or not isinstance(start_dim, (int, np.integer)):
+            raise TypeError(f"start_dim must be an int, got {start_dim!r}")
+        self.start_dim = int(start_dim)
 
     def forward(self, x):
+        if not (isinstance(x, np.ndarray) or is_device_array(x)):
+            raise TypeError(f"x must be a NumPy or CUDA device array, got {type(x).__name__}")
+        if not -x.ndim <= self.start_dim < x.ndim:
+            raise ValueError(f"start_dim={self.start_dim} is out of range for x with {x.ndim} dimensions "
+                             f"(shape {tuple(x.shape)})")
         self._saved = tuple(x.shape)
-        shape = tuple(x.shape[:self.start_dim]) + (-1,)
+        shape = _flat_shape(self._saved, self.start_dim)
         return x.reshape(shape) if is_device_array(x) else np.ascontiguousarray(x).reshape(shape)
 
     def backward(self, grad_y):
-        return grad_y.reshape(saved_for_backward(self, "input shape"))
+        shape = saved_for_backward(self, "input shape")
+        if not (isinstance(grad_y, np.ndarray) or is_device_array(grad_y)):
+            raise TypeError(f"grad_y must be a NumPy or CUDA device array, got {type(grad_y).__name__}")
+        expected = _flat_shape(shape, self.start_dim)
+        if tuple(grad_y.shape) != expected:
+            raise ValueError(f"grad_y must have the output's shape {expected}, got {tuple(grad_y.shape)}")
+        return grad_y.reshape(shape)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}"

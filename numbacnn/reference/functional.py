@@ -25,8 +25,8 @@ def relu(x):
 
 
 def relu_backward(grad_out, x):
-    """The gradient passes where x > 0 (PyTorch uses 0 at x == 0)."""
-    return grad_out * (x > 0)
+    """The gradient passes unless x <= 0 (PyTorch uses 0 at x == 0; a NaN x passes it, as in PyTorch)."""
+    return np.where(x <= 0, np.zeros_like(grad_out), grad_out)
 
 
 def sigmoid(x):
@@ -65,5 +65,8 @@ def cross_entropy_backward(grad_out, logits, target):
     """d loss / d logits = grad_out * (softmax(logits) - onehot(target)) / N."""
     p = np.exp(log_softmax(logits))
     p[np.arange(len(target)), target] -= 1
-    return grad_out * p / len(target)
+    g = grad_out * p / len(target)
+    if np.isinf(grad_out):  # PyTorch's log_softmax backward gives inf - inf at the label
+        g[np.arange(len(target)), target] = np.nan
+    return g
 

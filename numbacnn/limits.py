@@ -1,0 +1,90 @@
+"""Size limits (numbacnn.limits): the largest array an op or a layer may allocate, checked before it allocates.
+
+A typo such as ``padding=30000`` or ``nn.Linear(40000, 40000)`` would otherwise ask NumPy or the GPU for
+many gigabytes and fail late (a MemoryError, or a machine that swaps). Every public op estimates the arrays it
+will make (outputs, padded copies, inputs converted to float) and every layer its parameters, and refuses one
+above the limit with a ValueError naming the argument, the value and the size.
+
+The limit, in bytes per array, comes from one place:
+    1. ``numbacnn.set_limits(max_array_bytes=N)``: for the whole process, or only inside
+       ``with numbacnn.set_limits(max_array_bytes=N): ...`` (the old value comes back on leaving the block);
+    2. else the environment variable ``NUMBACNN_MAX_ARRAY_BYTES`` (read at each check);
+    3. else ``DEFAULT_MAX_ARRAY_BYTES`` = 4 GiB.
+``numbacnn.get_limits()`` says what is in force. ``max_array_bytes=None`` goes back to 2.-3.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+
+DEFAULT_MAX_ARRAY_BYTES = 4 * 2**30
+ENV = "NUMBACNN_MAX_ARRAY_BYTES"
+
+_set = {"max_array_bytes": None}  # what set_limits chose (None: the environment or the default)
+
+
+def _check_bytes(v, name):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name} must be a positive int (bytes), got {v!r}")
+    return int(v)
+
+
+def _from_env() -> int:
+    raw = os.environ.get(ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_MAX_ARRAY_BYTES
+    try:
+        return _check_bytes(int(raw.strip()), ENV)
+    except ValueError:
+        raise ValueError(f"{ENV} must be a positive int (bytes), got {raw!r}") from None
+
+
+def get_limits() -> dict:
+    """The limits in force: ``{"max_array_bytes": int}``."""
+    chosen = _set["max_array_bytes"]
+    return {"max_array_bytes": _from_env() if chosen is None else chosen}
+
+
+class set_limits:
+    """Set the limits for the process; used in a ``with`` block, they are restored on leaving it.
+
+    ``max_array_bytes``: the largest array (in bytes) an op or layer may allocate; None: back to
+    ``NUMBACNN_MAX_ARRAY_BYTES`` or the 4 GiB default.
+    """
+
+    def __init__(self, *, max_array_bytes=None):
+        new = None if max_array_bytes is None else _check_bytes(max_array_bytes, "max_array_bytes")
+        self._previous = dict(_set)
+        _set["max_array_bytes"] = new
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set.update(self._previous)
+        return False
+
+    def __repr__(self):
+        return f"set_limits(max_array_bytes={get_limits()['max_array_bytes']})"
+
+
+def _human(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_array_size(shape, dtype, what: str) -> None:
+    """Raise ValueError unless an array of ``shape`` and ``dtype`` fits the limit; ``what`` says which array it
+    is and which arguments made it so (e.g. "conv2d's output for padding=30000")."""
+    count = math.prod(int(s) for s in shape)
+    nbytes = count * np.dtype(dtype).itemsize
+    limit = get_limits()["max_array_bytes"]
+    if nbytes > limit:
+        raise ValueError(f"{what} would need an array of shape {tuple(int(s) for s in shape)} ({_human(nbytes)}), "
+                         f"above the limit of {_human(limit)} per array (raise it with "
+                         f"numbacnn.set_limits(max_array_bytes=...) or {ENV})")
