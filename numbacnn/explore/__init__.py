@@ -1,0 +1,18 @@
+"""Interactive explorer pages (numbacnn.explore): one self-contained HTML file per topic, where a learner turns
+the knobs and sees numbacnn's kernels' own numbers (computed when the page is written; the page only looks them up).
+
+    numbacnn.explore.conv()            padding, stride, dilation, flip, channels/groups, forward/backward
+    numbacnn.explore.pool()            max / avg / min pooling, window, stride, padding, ceil_mode, backward routing
+    numbacnn.explore.sgd()             plain SGD, momentum and Nesterov on a 2-D loss, every hyperparameter
+
+Each returns a ``Page``: ``.save("page.html")``, or leave it last in a Jupyter cell to show it inline.
+The command line is ``numbacnn explore conv|pool|sgd [-o page.html]``.
+"""
+from __future__ import annotations
+
+
+def conv(input="d2l-edge", kernel="edge", **options):
+    """The conv explorer page; see numbacnn.explore.conv_page.page for the options."""
+    from .conv_page import page
+
+    return page(input, kernel, **options)
