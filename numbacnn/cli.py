@@ -15,6 +15,7 @@ import click
 COMMANDS = {
     "animate": ("animate", "Animate what the kernels compute: conv, pool, learn-kernel, sgd, features, cuda-grid."),
     "cuda-check": ("cuda_check", "Watch a CUDA kernel thread by thread in the simulator: counts, races, bounds."),
+    "explore": ("explore", "Write an interactive page (one HTML file): conv, pool, sgd, or a RUN.nctrace."),
     "demo": ("demo", "Run the book's edge-detection cross-correlation end to end and print it."),
     "train-lenet": ("train_lenet", "Train LeNet on Fashion-MNIST (D2L 6.6) with numbacnn's kernels, on CPU or GPU."),
     "trace": ("trace", "Inspect trace files (info) and export their arrays to .npz (export)."),
