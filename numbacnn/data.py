@@ -43,6 +43,7 @@ MD5 = {
     "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
+MAX_IDX_BYTES = 256 << 20  # the largest IDX file read (Fashion-MNIST's training images are 47 MB)
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 HOW_TO_GET = (
@@ -113,14 +114,18 @@ def read_idx(path, expected_ndim: int) -> np.ndarray:
     """
     path = Path(path)
     try:
+        if not path.is_file():
+            raise DataFormatError(f"{path}: not a regular file")
         with open(path, "rb") as f:
             head = f.read(2)
         opener = gzip.open if head == b"\x1f\x8b" else open
         with opener(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_IDX_BYTES + 1)  # a gzip bomb stops here
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataFormatError(f"{path}: cannot read it ({exc}); the file is corrupt or truncated. "
                               f"Delete it and try again (a fresh copy will be downloaded if needed).") from exc
+    if len(raw) > MAX_IDX_BYTES:
+        raise DataFormatError(f"{path}: holds more than {MAX_IDX_BYTES >> 20} MB of data, not a Fashion-MNIST file")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] != expected_ndim:
         raise DataFormatError(f"{path}: not an IDX file of {expected_ndim}-D unsigned bytes "
                               f"(header {raw[:4].hex() or 'empty'}, expected 000008{expected_ndim:02x})")
@@ -128,7 +133,7 @@ def read_idx(path, expected_ndim: int) -> np.ndarray:
     if len(raw) < header:
         raise DataFormatError(f"{path}: truncated header ({len(raw)} bytes)")
     shape = struct.unpack(f">{expected_ndim}I", raw[4:header])
-    need = int(np.prod(shape))
+    need = int(np.prod(shape, dtype=object))
     if len(raw) - header != need:
         raise DataFormatError(f"{path}: holds {len(raw) - header} data bytes but its header {shape} needs {need}; "
                               f"the file is truncated or corrupt")
@@ -144,6 +149,11 @@ def read_dir(directory) -> FashionMNIST:
     for split in ("train", "test"):
         images = read_idx(paths[f"{split}_images"], 3)
         labels = read_idx(paths[f"{split}_labels"], 1)
+        if images.shape[1:] != (28, 28):
+            raise DataFormatError(f"{paths[f'{split}_images']}: images are {images.shape[1]}x{images.shape[2]}, "
+                                  f"Fashion-MNIST's (and LeNet's) are 28x28")
+        if images.shape[0] == 0:
+            raise DataFormatError(f"{paths[f'{split}_images']} holds no images")
         if images.shape[0] != labels.shape[0]:
             raise DataFormatError(f"{paths[f'{split}_images']} has {images.shape[0]} images but "
                                   f"{paths[f'{split}_labels']} has {labels.shape[0]} labels")

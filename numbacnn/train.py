@@ -210,35 +210,86 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
     return path
 
 
+class CheckpointError(ValueError):
+    """A file that is not a numbacnn checkpoint, is damaged, or does not fit the model; the message names the file
+    and the field."""
+
+
+MAX_PARAMS = 10_000  # optimizer entries a checkpoint may list (LeNet has 10)
+
+
 def read_checkpoint(path):
     """(model state dict, optimizer state dict or None, meta dict) from a file written by save_checkpoint.
 
-    Raises ValueError naming the file when it is not a numbacnn checkpoint or is damaged.
+    The file is untrusted: every array's header is checked before it is read (``numbacnn._npz``, no pickle) and
+    every field's type; CheckpointError (a ValueError) names the file and what is wrong.
     """
     import json
-    import zipfile
 
+    from ._npz import read_npz
+
+    arrays = read_npz(path, CheckpointError, "numbacnn checkpoint")
+
+    def bad(why):
+        raise CheckpointError(f"{path}: not a usable numbacnn checkpoint: {why}")
+
+    if "__meta__" not in arrays:
+        bad("no __meta__ entry")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files") or "__meta__" not in f.files:
-                raise ValueError("no __meta__ entry")
-            info = json.loads(str(f["__meta__"]))
-            model_state = {k[len("model/"):]: f[k] for k in f.files if k.startswith("model/")}
-            bufs = {int(k.rsplit("/", 1)[1]): f[k] for k in f.files if k.startswith("optim/momentum_buffer/")}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{path} cannot be read as a numbacnn checkpoint: {exc}") from exc
-    if info.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} has format {info.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+        info = json.loads(str(arrays["__meta__"]))
+    except (ValueError, RecursionError) as exc:
+        bad(f"its __meta__ entry is not JSON ({exc})")
+    if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else None
+        raise CheckpointError(f"{path} has format {found!r}, expected {CHECKPOINT_FORMAT!r}")
+    meta = info.get("meta", {})
+    if not isinstance(meta, dict):
+        bad(f"meta must be an object, got {type(meta).__name__}")
+    model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    for k, v in arrays.items():
+        if k.startswith(("model/", "optim/")) and (v.dtype.kind != "f" or not np.isfinite(v).all()):
+            bad(f"{k} must hold finite floats, got {v.dtype}" + (" with NaN or inf" if v.dtype.kind == "f" else ""))
     opt = info.get("optimizer")
     optim_state = None
     if opt is not None:
-        optim_state = {"defaults": opt["defaults"],
-                       "momentum_buffers": [bufs.get(i) for i in range(opt["n_params"])]}
-    return model_state, optim_state, info.get("meta", {})
+        n = opt.get("n_params") if isinstance(opt, dict) else None
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_PARAMS:
+            bad(f"optimizer.n_params must be an int in 0..{MAX_PARAMS}, got {n!r:.40}")
+        if not isinstance(opt.get("defaults"), dict):
+            bad("optimizer.defaults must be an object")
+        bufs = {}
+        for k, v in arrays.items():
+            if k.startswith("optim/momentum_buffer/"):
+                i = k.rsplit("/", 1)[1]
+                if not i.isdigit() or int(i) >= n:
+                    bad(f"{k} is not a momentum buffer of one of its {n} parameters")
+                bufs[int(i)] = v
+        optim_state = {"defaults": opt["defaults"], "momentum_buffers": [bufs.get(i) for i in range(n)]}
+    return model_state, optim_state, meta
 
 
-def load_optimizer_state(optimizer, state, device="cpu"):
-    """optimizer.load_state_dict(state) with momentum buffers copied to ``device`` ("cpu" or "cuda")."""
+def check_optimizer_state(optimizer, state, path="the checkpoint"):
+    """CheckpointError (naming ``path``) unless ``state`` holds one momentum buffer (or None) per parameter of
+    ``optimizer``, each with the parameter's shape and dtype: a kernel must never be handed a buffer that it would
+    write past the end of, or one whose dtype would silently change the momentum."""
+    bufs = state["momentum_buffers"]
+    params = list(optimizer.params)
+    if len(bufs) != len(params):
+        raise CheckpointError(f"{path}: its optimizer state has {len(bufs)} momentum buffers, the model has "
+                              f"{len(params)} parameters")
+    for i, (b, p) in enumerate(zip(bufs, params)):
+        if b is None:
+            continue
+        want = np.dtype(getattr(p, "dtype", np.float32))
+        if tuple(b.shape) != tuple(p.shape) or np.dtype(b.dtype) != want:
+            raise CheckpointError(f"{path}: momentum buffer {i} has shape {tuple(b.shape)} and dtype {b.dtype}; "
+                                  f"parameter {i} needs shape {tuple(p.shape)}, {want}")
+
+
+def load_optimizer_state(optimizer, state, device="cpu", path="the checkpoint"):
+    """optimizer.load_state_dict(state) with momentum buffers copied to ``device`` ("cpu" or "cuda"), after
+    ``check_optimizer_state`` (CheckpointError naming ``path`` when a buffer does not fit its parameter)."""
+    check_optimizer_state(optimizer, state, path)
     bufs = state["momentum_buffers"]
     if device == "cuda":
         from .cuda import to_device

@@ -13,6 +13,7 @@ import numbacnn.train as T
 from numbacnn import data
 from numbacnn.cli import main
 from numbacnn.models import lenet
+from numbacnn.trace import load
 from golden.format import load_cases
 from helpers import HAS_TORCH, assert_close
 from test_data import make_dataset
@@ -361,10 +362,11 @@ def test_checkpoints_and_traces_are_kept_unless_overwrite(tiny):
     again = small(tiny, "--trace", tr)
     assert again.exit_code == 2 and f"--trace {tr}: already holds a trace" in again.output
     assert ck.read_bytes() == saved and (tr / "manifest.json").read_bytes() == manifest  # untouched
-    resumed = small(tiny, "--epochs", 2, "--resume", ck, "--save", ck, "--trace", tr)
-    assert resumed.exit_code == 2 and "a resumed run records a new trace" in resumed.output
-    assert small(tiny, "--epochs", 2, "--resume", ck, "--save", ck).exit_code == 0  # continued in place
+    resumed = small(tiny, "--epochs", 2, "--resume", ck, "--save", ck, "--trace", tr)  # continues both in place
+    assert resumed.exit_code == 0, resumed.output
     assert T.read_checkpoint(ck)[2]["progress"]["epoch"] == 2
+    t = load(tr)
+    assert t.complete and list(t.steps) == list(range(0, 8, 2)) and list(t.scalars()["step"]) == list(range(8))
     assert small(tiny, "--epochs", 1, "--save", ck, "--trace", tr, "--overwrite").exit_code == 0
     assert T.read_checkpoint(ck)[2]["progress"]["epoch"] == 1
     assert "--overwrite" in " ".join(invoke("--help").output.split())

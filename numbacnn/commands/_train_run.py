@@ -13,6 +13,31 @@ ANNOUNCE_AFTER_S = 1.5  # a warm-up still running after this is compiling (loadi
 PLAIN_EVERY_S = 5.0     # not a terminal: a progress line this often
 
 
+class FiniteFloat(click.ParamType):
+    """A finite float (``--lr nan`` and ``--lr inf`` are usage errors), at least ``min`` when given."""
+
+    name = "float"
+
+    def __init__(self, min=None):
+        self.min = min
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.min is not None and v < self.min:
+            self.fail(f"{value!r} is below {self.min}", param, ctx)
+        return v
+
+
+SEED = click.IntRange(0, 2**63 - 1)  # NumPy seeds are integers >= 0
+
+
 def _usage_error(option, path, why):
     from numbacnn.cli import fail
 
@@ -34,6 +59,62 @@ def _same_file(a, b):
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def _number(v, low=None, integer=False):
+    import math
+
+    ok = isinstance(v, int) if integer else isinstance(v, (int, float)) and math.isfinite(v)
+    return ok and not isinstance(v, bool) and (low is None or v >= low)
+
+
+def check_resume_meta(meta, path):
+    """CheckpointError (naming ``path`` and the field) unless ``meta`` holds what train-lenet saved: config,
+    progress and history of the right types and ranges (a hand-made or damaged checkpoint never reaches training)."""
+    from numbacnn.train import CheckpointError
+
+    def bad(field, value):
+        raise CheckpointError(f"{path}: not a train-lenet checkpoint: {field} is {value!r:.60}")
+
+    config, progress, history = (meta.get(k) for k in ("config", "progress", "history"))
+    for name, v in (("config", config), ("progress", progress), ("history", history)):
+        if not isinstance(v, dict):
+            bad(name, "missing" if v is None else v)
+    rules = {"variant": lambda v: v in ("d2l", "modern"), "init": lambda v: v in ("xavier", "default"),
+             "seed": lambda v: _number(v, 0, True), "batch_size": lambda v: _number(v, 1, True),
+             "limit": lambda v: v is None or _number(v, 1, True), "lr": lambda v: _number(v, 0),
+             "momentum": lambda v: _number(v, 0), "dampening": _number, "weight_decay": lambda v: _number(v, 0),
+             "nesterov": lambda v: isinstance(v, bool)}
+    for key, ok in rules.items():
+        if not ok(config.get(key)):
+            bad(f"config.{key}", config.get(key))
+    for key in ("epoch", "batch", "correct", "seen"):
+        if not _number(progress.get(key), 0, True):
+            bad(f"progress.{key}", progress.get(key))
+    for key in ("loss_sum", "train_seconds"):
+        if not _number(progress.get(key, 0.0), 0):
+            bad(f"progress.{key}", progress.get(key))
+    lengths = set()
+    for key in ("train_loss", "train_acc", "test_acc"):
+        v = history.get(key)
+        if not isinstance(v, list) or not all(_number(e) for e in v):
+            bad(f"history.{key}", v)
+        lengths.add(len(v))
+    if len(lengths) != 1:
+        bad("history", "lists of different lengths")
+
+
+def read_resume(path):
+    """(model state, optimizer state, meta) of the --resume checkpoint, checked; a bad one ends the command."""
+    from numbacnn.cli import fail
+    from numbacnn.train import CheckpointError, read_checkpoint
+
+    try:
+        model_state, optim_state, meta = read_checkpoint(path)
+        check_resume_meta(meta, path)
+    except CheckpointError as exc:
+        fail(f"--resume {path}: {exc}")
+    return model_state, optim_state, meta
 
 
 def check_outputs(plot, save, trace_path, resume, overwrite):
@@ -66,14 +147,32 @@ def check_outputs(plot, save, trace_path, resume, overwrite):
 
         if not os.path.exists(trace_path):
             _check_folder("--trace", trace_path)
+        else:
+            _check_writable_folder(trace_path)
         try:
-            check_folder(trace_path, overwrite)
+            check_folder(trace_path, overwrite, resume is not None)
         except ValueError as exc:
             if "already holds a trace" not in str(exc):
                 _usage_error("--trace", trace_path, str(exc).replace(f"path {trace_path!r} ", ""))
-            again = " (a resumed run records a new trace: it cannot continue an old one)" if resume else ""
-            _usage_error("--trace", trace_path, f"already holds a trace: give another path, or pass --overwrite "
-                                                f"to replace it{again}")
+            _usage_error("--trace", trace_path, f"already holds a trace: give another path, pass --overwrite to "
+                                                f"replace it, or --resume CHECKPOINT to continue that run and its "
+                                                f"trace")
+
+
+def _check_writable_folder(path):
+    """An existing --trace folder must take new files (a read-only folder would fail after the data loads)."""
+    import tempfile
+
+    from numbacnn._io import TMP_PREFIX
+
+    if not os.path.isdir(path):
+        return  # check_folder names it
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=TMP_PREFIX, suffix=".probe")
+    except OSError as exc:
+        _usage_error("--trace", path, f"files cannot be created in it ({exc.strerror or exc})")
+    os.close(fd)
+    os.unlink(probe)
 
 
 def warm_kernels(build, device, x, y, sgd_options):

@@ -32,8 +32,13 @@ def cli():
 
 @cli.command("info")
 @click.argument("file", type=click.Path())
-def info(file):
-    """Print a readable summary of FILE: steps, layers, shapes, size on disk, hyperparameters."""
+@click.option("--verify", is_flag=True, help="Open every chunk and check its arrays against the manifest (shapes, "
+              "dtypes, checksums); exit 1 naming each damaged file.")
+def info(file, verify):
+    """Print a readable summary of FILE: steps, layers, shapes, size on disk, hyperparameters.
+
+    Every chunk the manifest lists is checked to exist with its recorded size (--verify: opened and checked);
+    a damaged trace is reported file by file, and the command exits 1."""
     import os
 
     from numbacnn.cli import fail
@@ -48,17 +53,21 @@ def info(file):
         echo("arrays:")
         for k, v in t.arrays.items():
             echo(f"  {k:<16} {'x'.join(map(str, v.shape)) or 'scalar':<20} {v.dtype}")
+        if verify:  # loading read and checked every array
+            echo("verified: every array reads back and matches the header")
         return
     m = t.manifest
+    damaged = t.problems(verify)
     try:
-        scalars = t.scalars()
+        scalars = t.scalars() if not damaged else None
         size = t.size_bytes()
     except TraceError as exc:
-        fail(str(exc), 1)
+        damaged.append(str(exc))
     steps = t.steps
     echo(f"model trace {file} (format version {m['version']}, numbacnn {m.get('numbacnn_version', '?')}, "
          f"created {m.get('created', '?')})")
-    echo(f"  state:    {'complete' if t.complete else 'INCOMPLETE (interrupted run: readable up to the last step)'}"
+    state = "complete" if t.complete else "INCOMPLETE (interrupted run: readable up to the last step)"
+    echo(f"  state:    {'DAMAGED (see below)' if damaged else state}"
          + (f"; error: {m['error']}" if m.get("error") else ""))
     echo(f"  device:   {m.get('target')}    size on disk: {_size(size)}")
     s = m["sampling"]
@@ -67,7 +76,7 @@ def info(file):
          f"of each batch)")
     if s.get("probe"):
         echo(f"  probe:    {s['probe']} fixed examples run forward at every recorded step (Trace.probe_map)")
-    if len(scalars["step"]):
+    if scalars is not None and len(scalars["step"]):
         echo(f"  scalars:  {len(scalars['step'])} steps logged; last: step {scalars['step'][-1]}, "
              f"loss {scalars['loss'][-1]:.4f}, acc {scalars['acc'][-1]:.4f}")
     hp = ", ".join(f"{k}={v}" for k, v in sorted(t.hyperparameters.items()) if k != "probe_labels")
@@ -80,6 +89,14 @@ def info(file):
     echo("parameters:")
     for e in m["params"]:
         echo(f"  {e['name']:<14}{'x'.join(map(str, e['shape'])):<14}{e['dtype']}")
+    if damaged:
+        for line in damaged:
+            echo(f"  damaged:  {line}", err=True)
+        fail(f"{file!r}: the trace is damaged ({len(damaged)} file{'s' if len(damaged) > 1 else ''}: "
+             f"{damaged[0]}); the chunks not named are readable", 1)
+    if verify:
+        echo(f"verified: every chunk ({len(m['steps'])} steps, {len(m['scalars'])} scalar chunks) reads back and "
+             f"matches the manifest")
 
 
 @cli.command("export")

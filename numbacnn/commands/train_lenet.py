@@ -8,7 +8,7 @@ import time
 import click
 
 from ._common import DownloadBars, device_option
-from ._train_run import check_outputs, progress_bar, warm_kernels
+from ._train_run import SEED, FiniteFloat, check_outputs, progress_bar, read_resume, warm_kernels
 
 # Options that define the model and the data order: a resumed run must keep them.
 FIXED_ON_RESUME = ("variant", "init", "seed", "batch_size", "limit")
@@ -56,6 +56,21 @@ def _stop_on_sigterm():
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
+def _continued_sampling(ctx, trace_path, every, samples):
+    """--trace-every and --trace-samples of a continued trace: the trace's own, unless given on the command line."""
+    from numbacnn.cli import fail
+    from numbacnn.trace import Trace, TraceError
+
+    try:
+        sampling = Trace(trace_path).manifest["sampling"]
+    except TraceError as exc:
+        fail(f"--trace {trace_path}: cannot continue it: {exc} (pass --overwrite to replace it)", 2)
+    explicit = {k for k in ("trace_every", "trace_samples")
+                if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    return (every if "trace_every" in explicit else sampling["every"],
+            samples if "trace_samples" in explicit else sampling["samples"])
+
+
 def _device_label(device):
     if device == "cpu":
         return "cpu"
@@ -79,12 +94,12 @@ def _device_label(device):
               help="Weight initialisation: Xavier-uniform (the book) or PyTorch's default.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Total epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0), default=0.9, show_default=True, help="Learning rate.")
-@click.option("--momentum", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--dampening", type=float, default=0.0, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--lr", type=FiniteFloat(min=0), default=0.9, show_default=True, help="Learning rate.")
+@click.option("--momentum", type=FiniteFloat(min=0), default=0.0, show_default=True)
+@click.option("--dampening", type=FiniteFloat(), default=0.0, show_default=True)
+@click.option("--weight-decay", type=FiniteFloat(min=0), default=0.0, show_default=True)
 @click.option("--nesterov", is_flag=True, help="Nesterov momentum (needs --momentum > 0 and no dampening).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the weights and the shuffling.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the weights and the shuffling.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use only the first N training and N test examples (quick runs).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -100,8 +115,8 @@ def _device_label(device):
               help="Continue a run saved with --save (--resume X --save X keeps saving to X).")
 @click.option("--trace", "trace_path", type=click.Path(), default=None,
               help="Record feature maps, gradients and SGD steps to this trace folder (e.g. run.nctrace). An "
-                   "existing trace is kept unless --overwrite; a resumed run records a new trace from where it "
-                   "resumes.")
+                   "existing trace is kept unless --overwrite; with --resume, the run continues the trace there (steps "
+                   "recorded after the checkpoint are dropped) or starts one.")
 @click.option("--trace-every", type=click.IntRange(min=1), default=50, show_default=True,
               help="With --trace: record every N-th step (loss and accuracy are logged every step).")
 @click.option("--trace-samples", type=click.IntRange(min=0), default=4, show_default=True,
@@ -125,7 +140,7 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
     from numbacnn.cuda import NoGPUError
     from numbacnn.models import lenet
     from numbacnn.optim import SGD, check_hyperparameters
-    from numbacnn.train import (NonFiniteLossError, batch_slices, evaluate, load_optimizer_state, read_checkpoint,
+    from numbacnn.train import (CheckpointError, NonFiniteLossError, batch_slices, evaluate, load_optimizer_state,
                                 save_checkpoint, train_epoch)
 
     config = dict(variant=variant, init=init, seed=seed, batch_size=batch_size, limit=limit, lr=lr,
@@ -134,11 +149,8 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
     history = {"train_loss": [], "train_acc": [], "test_acc": []}
     model_state = optim_state = None
     if resume is not None:
-        try:
-            model_state, optim_state, meta = read_checkpoint(resume)
-            saved = meta["config"]
-        except (ValueError, KeyError) as exc:
-            fail(f"--resume {resume}: {exc}")
+        model_state, optim_state, meta = read_resume(resume)
+        saved = meta["config"]
         for key in FIXED_ON_RESUME:
             explicit = ctx.get_parameter_source(key) == click.core.ParameterSource.COMMANDLINE
             if explicit and config[key] != saved[key]:
@@ -179,14 +191,24 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
         except ValueError as exc:
             fail(f"--resume {resume}: {exc}")
         if optim_state is not None:
-            load_optimizer_state(opt, optim_state, net.device)
+            try:
+                load_optimizer_state(opt, optim_state, net.device, resume)
+            except CheckpointError as exc:
+                fail(f"--resume {resume}: {exc}")
         opt.defaults.update({k: config[k] for k in OPTIM_OPTIONS})
 
     device_label = _device_label(device)
     n_batches = len(batch_slices(len(x_train), config["batch_size"]))
+    if progress["batch"] > n_batches:
+        fail(f"--resume {resume}: its progress is at batch {progress['batch']} but an epoch of this data has "
+             f"{n_batches} batches (the checkpoint is of another data set)")
     tracer = None
     if trace_path is not None:
         from numbacnn.trace import Tracer
+        from numbacnn.trace.writer import check_folder
+
+        if resume is not None and check_folder(trace_path, overwrite, True) == "continue":
+            trace_every, trace_samples = _continued_sampling(ctx, trace_path, trace_every, trace_samples)
 
         # a fixed probe (the same test images at every recorded step), so feature maps can be followed across
         # training; a NumPy array on every target (the tracer copies it to the device once)
@@ -196,10 +218,11 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
             meta["probe_labels"] = [int(v) for v in y_test[:len(probe)]]
         try:
             tracer = Tracer(net, opt, trace_path, every=trace_every, samples=trace_samples, probe=probe, meta=meta,
-                            overwrite=overwrite,
+                            overwrite=overwrite, resume=resume is not None, same=FIXED_ON_RESUME,
                             start_step=progress["epoch"] * n_batches + progress["batch"])
-        except ValueError as exc:
-            fail(f"--trace {trace_path}: {exc}", 2)
+        except ValueError as exc:  # TraceError included: a damaged trace cannot be continued
+            fail(f"--trace {trace_path}: " + str(exc).replace(f"path {trace_path!r} ", "").replace(
+                "pass overwrite=True", "pass --overwrite"), 2)
 
         def close_trace():  # runs however the command ends; an exit other than success marks it incomplete
             exc = sys.exc_info()[1]
@@ -279,8 +302,11 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
     except OSError as exc:  # a full disk or a vanished folder while writing a trace, checkpoint or plot
         fail(f"training stopped: could not write {getattr(exc, 'filename', None) or 'an output file'}: {exc}")
     except ValueError as exc:
+        from numbacnn._io import NotAFileTargetError
         from numbacnn.trace import TraceError
 
+        if isinstance(exc, NotAFileTargetError):  # an output replaced by a folder or a device during the run
+            fail(f"training stopped: {exc}")
         if not isinstance(exc, TraceError):
             raise
         fail(f"training stopped: writing the trace {trace_path} failed: {exc}")

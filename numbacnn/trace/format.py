@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 import numpy as np
 
 from .._io import atomic_path
+from .._npz import read_npz
 
 MODEL_FORMAT = "numbacnn-trace"    # a folder: manifest.json + step/scalar chunks (numbacnn.trace.Tracer)
 OP_FORMAT = "numbacnn-optrace"     # one .npz: the windows of one op call (numbacnn.trace.ops)
@@ -52,34 +52,39 @@ def write_json(path, obj, compact=False) -> None:
     _atomic(path, lambda f: f.write(data))
 
 
+MAX_JSON_BYTES = 256 << 20  # a manifest this large is not one numbacnn wrote (10^6 steps take about 30 MB)
+
+
 def read_json(path, what="manifest"):
-    """Read a JSON file; TraceError if it is missing, truncated or not JSON."""
+    """Read a JSON file; TraceError if it is missing, not a file, unreadable, too large, truncated or not JSON."""
+    shown = os.fspath(path)
+    folder, name = os.path.split(shown)
     try:
         with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_JSON_BYTES:
+                raise TraceError(f"{shown!r}: the {what} is larger than {MAX_JSON_BYTES >> 20} MB: not a numbacnn "
+                                 f"{what}")
             return json.loads(f.read().decode())
     except FileNotFoundError:
-        folder, name = os.path.split(os.fspath(path))
         raise TraceError(f"{folder!r} is not a numbacnn trace: its {what} ({name}) is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TraceError(f"{os.fspath(path)!r}: the {what} is truncated or corrupt ({exc})") from None
+    except IsADirectoryError:
+        raise TraceError(f"{shown!r}: the {what} is a folder, not a file") from None
+    except OSError as exc:  # EIO, EACCES, ...
+        raise TraceError(f"{shown!r}: the {what} cannot be read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        if isinstance(exc, TraceError):
+            raise
+        raise TraceError(f"{shown!r}: the {what} is truncated or corrupt ({exc})") from None
 
 
-def load_npz(path, expected_size: int | None = None) -> dict:
-    """All arrays of an ``.npz`` as a dict (loaded eagerly, pickle refused); TraceError if truncated or corrupt."""
+def load_npz(path, expected_size: int | None = None, what="trace chunk") -> dict:
+    """All arrays of an ``.npz`` as a dict (every member's header checked before it is read, pickle refused:
+    ``numbacnn._npz``); TraceError naming the file if it is missing, truncated, corrupt or changed."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise TraceError(f"trace chunk {path!r} is missing")
-    size = os.path.getsize(path)
-    if expected_size is not None and size != expected_size:
-        raise TraceError(f"trace chunk {path!r} is truncated or was changed: {size} bytes, the manifest says "
-                         f"{expected_size}")
-    if not zipfile.is_zipfile(path):
-        raise TraceError(f"{path!r} is truncated or is not a trace file (not a complete .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise TraceError(f"{path!r} is truncated or not a NumPy .npz file ({exc})") from None
+    if expected_size is not None and os.path.isfile(path) and os.path.getsize(path) != expected_size:
+        raise TraceError(f"{path!r}: the {what} is truncated or was changed: {os.path.getsize(path)} bytes, the "
+                         f"manifest says {expected_size}")
+    return read_npz(path, TraceError, what)
 
 
 def check_header(header, expected_format: str, path) -> None:

@@ -46,7 +46,7 @@ import numpy as np
 from .._checks import is_device_array
 from .._host_copy import to_numpy
 from .format import MODEL_FORMAT, VERSION, jsonable
-from .writer import TraceWriter, prepare_folder
+from .writer import TraceWriter, continue_manifest, prepare_folder
 
 DEFAULT_EVERY = 50    # 10 epochs of LeNet at batch 256 (2350 steps) -> 47 recorded steps, about 100 MB
 DEFAULT_SAMPLES = 4
@@ -59,6 +59,22 @@ def _version():
     return numbacnn.__version__
 
 
+def _same_run(path, old, new, same):
+    """ValueError unless the trace manifest ``old`` records what ``new`` would (sampling, parameters, layers and
+    the hyperparameters named in ``same``): a resumed run continues only its own trace."""
+    checks = [(f"sampling {k}", old["sampling"].get(k, 0 if k == "probe" else None), new["sampling"][k])
+              for k in ("every", "samples", "layers", "params", "probe")]
+    checks.append(("parameters", [(e["name"], e["shape"]) for e in old["params"]],
+                   [(e["name"], e["shape"]) for e in new["params"]]))
+    checks.append(("layers", [(e["index"], e.get("type")) for e in old["layers"]],
+                   [(e["index"], e["type"]) for e in new["layers"]]))
+    checks += [(k, old.get("hyperparameters", {}).get(k), new["hyperparameters"].get(k)) for k in same]
+    for what, was, now in checks:
+        if was != now:
+            raise ValueError(f"path {path!r} holds a trace of another run ({what} {was!r} there, {now!r} here): "
+                             f"give another trace path, or pass overwrite=True to replace it")
+
+
 class Tracer:
     """Record a training run of ``model`` (a ``numbacnn.nn.Sequential``) and ``optimizer`` into ``path``.
 
@@ -68,12 +84,16 @@ class Tracer:
     background: write files on a writer thread (one step in flight at most) instead of inline;
     probe: fixed examples (N, C, H, W) (NumPy, or a device array for a CUDA model) run forward at every
     recorded step before the update, recorded as probe/<i>/x and probe/<i>/y (``Trace.probe_map``).
+    overwrite: replace a trace already at ``path``; resume: continue it instead (a resumed run: steps from
+    ``start_step`` on, recorded after the checkpoint, are dropped; ``same`` names hyperparameters that must match
+    the trace's, and the sampling and parameters must match too). Neither: ValueError when ``path`` holds a trace.
     Use as a context manager, or call ``close()``. Loss and accuracy: ``numbacnn.train.train_batch`` reports them
     (``on_scalars``); call ``log(loss=..., acc=...)`` after each step of a loop of one's own.
     """
 
     def __init__(self, model, optimizer, path, every=DEFAULT_EVERY, samples=DEFAULT_SAMPLES, layers=None,
-                 params=None, *, meta=None, start_step=0, overwrite=True, background=True, probe=None):
+                 params=None, *, meta=None, start_step=0, overwrite=True, background=True, probe=None, resume=False,
+                 same=()):
         if not hasattr(model, "add_observer"):
             raise TypeError(f"model must be a numbacnn.nn.Sequential (with add_observer), got {type(model).__name__}")
         if not all(callable(getattr(optimizer, f"register_step_{when}_hook", None)) for when in ("pre", "post")):
@@ -108,7 +128,7 @@ class Tracer:
         self._recording_step = False  # what the pre-hook found, for the post-hook of the same step
         self._scalars = []  # (step, loss, acc)
         self._closed = False
-        prepare_folder(self.path, overwrite)
+        mode = prepare_folder(self.path, overwrite, resume)
         hyper = dict(getattr(optimizer, "defaults", {}))
         hyper.update(meta or {})
         self.manifest = {
@@ -124,9 +144,21 @@ class Tracer:
             "params": [{"name": n, "shape": list(p.shape), "dtype": str(p.dtype)} for n, p in self._params],
             "steps": [], "step_bytes": [], "scalars": [], "scalar_bytes": [], "scalar_steps": 0,
         }
-        self._writer = TraceWriter(self.path, self.manifest, background=background)
+        chunk, obsolete = 0, ()
+        if mode == "continue":
+            self.manifest, obsolete, chunk = self._continued(same)
+        self._writer = TraceWriter(self.path, self.manifest, background=background, scalar_chunk=chunk,
+                                   obsolete=obsolete)
         self._hook_handles = ()
         self._attach()
+
+    def _continued(self, same):
+        """The manifest of the trace at ``self.path``, trimmed to the steps before ``self.step``
+        (``continue_manifest``) and checked first to record what this tracer records (``_same_run``)."""
+        new = self.manifest
+        old, obsolete, chunk = continue_manifest(self.path, self.step, lambda m: _same_run(self.path, m, new, same))
+        old["hyperparameters"] = dict(old.get("hyperparameters", {}), **new["hyperparameters"])
+        return old, obsolete, chunk
 
     def _attach(self):
         """Observe the model's layers and subscribe to the optimizer's step hooks."""

@@ -9,13 +9,16 @@ import os
 
 import numpy as np
 
-from .format import LAYER_KINDS, MANIFEST, MODEL_FORMAT, PARAM_KINDS, PROBE_KINDS, TraceError, check_header, \
-    load_npz, read_json, step_file
+from .format import LAYER_KINDS, MANIFEST, PARAM_KINDS, PROBE_KINDS, TraceError, load_npz, read_json, step_file
+from .manifest import check_manifest, check_scalar_arrays, check_step_arrays
 from .record import OpTrace
 
 
 def load(path):
-    """A model trace folder -> ``Trace``; an op trace file -> ``OpTrace``. TraceError for anything else."""
+    """A model trace folder -> ``Trace``; an op trace file -> ``OpTrace``. TraceError for anything else.
+
+    Every file is untrusted: a damaged, truncated or hand-made trace raises TraceError (a ValueError) naming the
+    file and what is wrong, when it is opened or when the damaged chunk is first read."""
     path = os.fspath(path)
     if os.path.isdir(path):
         return Trace(path)
@@ -31,12 +34,7 @@ class Trace:
         self.path = os.fspath(path)
         if not os.path.isdir(self.path):
             raise TraceError(f"{self.path!r} is not a numbacnn trace folder")
-        m = read_json(os.path.join(self.path, MANIFEST))
-        check_header(m, MODEL_FORMAT, self.path)
-        need = ("steps", "step_bytes", "layers", "params", "scalars", "scalar_bytes")
-        if not all(isinstance(m.get(k), list) for k in need) or len(m["steps"]) != len(m["step_bytes"]):
-            raise TraceError(f"{self.path!r}: the manifest is incomplete or corrupt")
-        self.manifest = m
+        self.manifest = check_manifest(read_json(os.path.join(self.path, MANIFEST)), self.path)
         self._cache = (None, None)
 
     # --- what is there
@@ -69,6 +67,45 @@ class Trace:
     def hyperparameters(self) -> dict:
         return dict(self.manifest.get("hyperparameters", {}))
 
+    def _file(self, rel) -> str:
+        """The full path of a file the manifest lists; TraceError when it resolves outside the trace folder."""
+        full = os.path.join(self.path, rel)
+        root = os.path.realpath(self.path)
+        if os.path.commonpath([root, os.path.realpath(full)]) != root:
+            raise TraceError(f"{self.path!r}: the manifest lists {rel!r}, which is outside the trace folder")
+        return full
+
+    def _chunks(self):
+        """[(path, size in bytes the manifest lists, "step" or "scalars")] of every listed chunk."""
+        m = self.manifest
+        return [(self._file(step_file(s)), n, "step") for s, n in zip(m["steps"], m["step_bytes"])] + \
+            [(self._file(rel), n, "scalars") for rel, n in zip(m["scalars"], m["scalar_bytes"])]
+
+    def problems(self, verify=False) -> list:
+        """What is wrong with the files of this trace, one line each naming the file ([] when nothing is).
+
+        Always: every chunk the manifest lists exists with the listed size. ``verify``: every chunk is also
+        opened and its arrays checked against the manifest (shapes, dtypes, the archive's checksums)."""
+        out = []
+        for path, n, kind in self._chunks():
+            try:
+                size = os.path.getsize(path)
+            except OSError as exc:
+                out.append(f"{path}: missing or unreadable ({exc.strerror or exc})")
+                continue
+            if size != n:
+                out.append(f"{path}: {size} bytes, the manifest says {n} (truncated or changed)")
+            elif verify:
+                try:
+                    arrays = load_npz(path, n)
+                    if kind == "step":
+                        check_step_arrays(self.manifest, arrays, path)
+                    else:
+                        check_scalar_arrays(arrays, path)
+                except TraceError as exc:
+                    out.append(str(exc))
+        return out
+
     @property
     def version(self) -> int:
         return int(self.manifest["version"])
@@ -94,7 +131,8 @@ class Trace:
             k = self.manifest["steps"].index(step)
         except ValueError:
             raise KeyError(f"step {step} was not recorded; recorded steps: {self._steps_text()}") from None
-        arrays = load_npz(os.path.join(self.path, step_file(step)), self.manifest["step_bytes"][k])
+        path = self._file(step_file(step))
+        arrays = check_step_arrays(self.manifest, load_npz(path, self.manifest["step_bytes"][k]), path)
         self._cache = (step, arrays)
         return arrays
 
@@ -176,7 +214,7 @@ class Trace:
 
     def scalars(self) -> dict:
         """{"step", "loss", "acc"}: arrays over every logged step, in logging order."""
-        parts = [load_npz(os.path.join(self.path, rel), n)
+        parts = [check_scalar_arrays(load_npz(self._file(rel), n), self._file(rel))
                  for rel, n in zip(self.manifest["scalars"], self.manifest["scalar_bytes"])]
         if not parts:
             return {"step": np.zeros(0, np.int64), "loss": np.zeros(0), "acc": np.zeros(0)}
