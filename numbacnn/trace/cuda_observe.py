@@ -24,183 +24,10 @@ import os
 import re
 import sys
 import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 
-READ, WRITE = 0, 1
-GLOBAL, SHARED = "global", "shared"
-MAX_LISTED = 20  # problems kept with their details (all are counted)
-
-
-@dataclass
-class ArrayInfo:
-    """One array a launch touched: a kernel argument (global) or a ``cuda.shared.array`` (shared)."""
-
-    name: str
-    space: str
-    base: int  # address of element 0
-    shape: tuple
-    itemsize: int
-    strides: tuple
-
-    def index(self, offset: int) -> tuple:
-        """The element index of byte ``offset`` from the base (C order arrays and their views)."""
-        out = []
-        for s in self.strides:
-            out.append(offset // s if s else 0)
-            offset -= out[-1] * s
-        return tuple(out)
-
-
-@dataclass
-class Launch:
-    """One kernel launch: its name, grid and block (x, y, z) and every access, one row each (numpy arrays)."""
-
-    name: str
-    grid: tuple
-    block: tuple
-    arrays: list = field(default_factory=list)
-    log: list = field(default_factory=list)  # (array code, byte offset, block id, thread id, phase, write, atomic)
-    problems: list = field(default_factory=list)
-    n_out_of_bounds: int = 0
-    n_uninitialised: int = 0
-    n_races: int = 0
-    _written_shared: set = field(default_factory=set)
-
-    def table(self) -> dict:
-        """The log as numpy columns: code, offset, block, thread, phase, write, atomic (int64 / bool)."""
-        if not self.log:
-            empty = np.zeros(0, np.int64)
-            return dict(code=empty, offset=empty, block=empty, thread=empty, phase=empty,
-                        write=empty.astype(bool), atomic=empty.astype(bool))
-        cols = np.array(self.log, dtype=np.int64).T
-        return dict(code=cols[0], offset=cols[1], block=cols[2], thread=cols[3], phase=cols[4],
-                    write=cols[5].astype(bool), atomic=cols[6].astype(bool))
-
-    def block_index(self, block_id):
-        """blockIdx (x, y, z) of linear block id(s) (x fastest)."""
-        gx, gy, _ = self.grid
-        b = np.asarray(block_id)
-        return np.stack([b % gx, (b // gx) % gy, b // (gx * gy)], axis=-1)
-
-    def thread_index(self, thread_id):
-        """threadIdx (x, y, z) of linear thread id(s) within the block (x fastest)."""
-        bx, by, _ = self.block
-        t = np.asarray(thread_id)
-        return np.stack([t % bx, (t // bx) % by, t // (bx * by)], axis=-1)
-
-    def per_thread(self) -> dict:
-        """Per launched thread (block id * threads per block + thread id): global/shared reads/writes (int64)."""
-        t = self.table()
-        n = int(np.prod(self.grid)) * int(np.prod(self.block))
-        key = t["block"] * int(np.prod(self.block)) + t["thread"]
-        shared = np.array([a.space == SHARED for a in self.arrays], bool)[t["code"]] if len(t["code"]) else \
-            np.zeros(0, bool)
-        out = {}
-        for space, is_shared in ((GLOBAL, False), (SHARED, True)):
-            for kind, is_write in (("reads", False), ("writes", True)):
-                sel = (shared == is_shared) & (t["write"] == is_write)
-                out[f"{space} {kind}"] = np.bincount(key[sel], minlength=n)
-        return out
-
-    def find_races(self):
-        """Count and list races (see the module docstring) in this launch's log."""
-        t = self.table()
-        if not len(t["code"]):
-            return
-        shared = np.array([a.space == SHARED for a in self.arrays], bool)[t["code"]]
-        written = set(zip(t["code"][t["write"]].tolist(), t["offset"][t["write"]].tolist()))
-        groups = {}  # only elements someone wrote can race
-        for k, key in enumerate(zip(t["code"].tolist(), t["offset"].tolist())):
-            if key in written:
-                groups.setdefault(key, []).append(
-                    (int(t["block"][k]), int(t["thread"][k]), int(t["phase"][k]), bool(t["write"][k]),
-                     bool(t["atomic"][k])))
-        for key, accesses in groups.items():
-            pair = _conflict(accesses, across_blocks=not shared[t["code"] == key[0]][0])
-            if pair:
-                self._race(key, *pair)
-
-    def _race(self, key, first, second):
-        self.n_races += 1
-        if len(self.problems) < MAX_LISTED:
-            info = self.arrays[key[0]]
-            who = [f"block {tuple(int(v) for v in self.block_index(b))} thread "
-                   f"{tuple(int(v) for v in self.thread_index(th))} {'writes' if w else 'reads'} in phase {ph}"
-                   for b, th, ph, w in (first, second)]
-            self.problems.append(f"race on {info.space} {info.name}{list(info.index(key[1]))} in {self.name}: "
-                                 f"{who[0]}, {who[1]}")
-
-
-def _conflict(accesses, across_blocks):
-    """Two accesses of one element that race, or None: different threads, at least one write, not both atomic,
-    in the same block and barrier phase, or (``across_blocks``, global memory) in different blocks."""
-    distinct = {(b, th) for b, th, _, _, _ in accesses}
-    if len(distinct) < 2:
-        return None
-    for i, (b, th, ph, w, at) in enumerate(accesses):
-        if not w:
-            continue
-        for b2, th2, ph2, w2, at2 in accesses:
-            if (b2, th2) == (b, th) or (at and at2):
-                continue
-            if (b2 == b and ph2 == ph) or (b2 != b and across_blocks):
-                return (b, th, ph, w), (b2, th2, ph2, w2)
-    return None
-
-
-class Observation:
-    """What ``observe()`` saw: ``launches`` in order; counts, problems and writer maps over all of them."""
-
-    def __init__(self):
-        self.launches: list[Launch] = []
-
-    def counts(self) -> dict:
-        """Totals over every launch: global reads / writes, shared reads / writes, and the problem counts."""
-        out = dict.fromkeys(("global reads", "global writes", "shared reads", "shared writes"), 0)
-        for launch in self.launches:
-            for k, v in launch.per_thread().items():
-                out[k] += int(v.sum())
-        out["uninitialised shared reads"] = sum(la.n_uninitialised for la in self.launches)
-        out["races"] = sum(la.n_races for la in self.launches)
-        out["out-of-bounds"] = sum(la.n_out_of_bounds for la in self.launches)
-        return out
-
-    def problems(self) -> list[str]:
-        """One line per race, uninitialised shared read or out-of-bounds access found (the first few of each)."""
-        return [p for launch in self.launches for p in launch.problems]
-
-    def writers(self, array):
-        """(block, thread) int64 arrays of shape (*array.shape, 3): blockIdx / threadIdx of the thread that wrote
-        each element of the device array ``array`` (last launch that wrote it), -1 where none did."""
-        ary = array._ary if hasattr(array, "_ary") else np.asarray(array)
-        base = ary.__array_interface__["data"][0]
-        block = np.full(ary.shape + (3,), -1, np.int64)
-        thread = np.full(ary.shape + (3,), -1, np.int64)
-        strides = ary.strides
-        for launch in self.launches:
-            t = launch.table()
-            for code, info in enumerate(launch.arrays):
-                if info.space != GLOBAL:
-                    continue
-                sel = (t["code"] == code) & t["write"]
-                if not sel.any():
-                    continue
-                address = info.base + t["offset"][sel]
-                inside = (address >= base) & (address < base + max(ary.nbytes, 1))
-                if not inside.any():
-                    continue
-                rel = address[inside] - base
-                idx = []
-                for s in strides:
-                    idx.append(rel // s)
-                    rel = rel - idx[-1] * s
-                idx = tuple(idx)
-                block[idx] = launch.block_index(t["block"][sel][inside])
-                thread[idx] = launch.thread_index(t["thread"][sel][inside])
-        return block, thread
-
+from .cuda_log import GLOBAL, MAX_LISTED, READ, SHARED, WRITE, ArrayInfo, Launch, Observation, _address
 
 # ----------------------------------------------------------------------------------------------
 # The hooks into the simulator
@@ -217,10 +44,6 @@ def _simulator():
     from numba.cuda.simulator.cudadrv import devicearray
 
     return kernel, kernelapi, devicearray
-
-
-def _address(ary) -> int:
-    return ary.__array_interface__["data"][0]
 
 
 class _State:
@@ -244,8 +67,8 @@ class _State:
                                            ary.itemsize, tuple(ary.strides)))
             return len(launch.arrays) - 1, 0
 
-    def access(self, ary, code, delta, idx, write):
-        """Log one element access (idx a tuple of ints into ``ary``); False when it is out of bounds."""
+    def access(self, ary, code, delta, idx, write, value=None):
+        """Log one element access (idx a tuple of ints into ``ary``; ``value`` written); False when out of bounds."""
         launch = self.launch
         me = threading.current_thread()
         info = launch.arrays[code]
@@ -274,8 +97,15 @@ class _State:
                             f"{launch.name} by block {tuple(me.blockIdx)} thread {tuple(me.threadIdx)} (phase "
                             f"{getattr(me, '_nc_phase', 0)})")
         launch.log.append((code, offset, block_id, me.thread_id, getattr(me, "_nc_phase", 0), int(write),
-                           int(getattr(me, "_nc_atomic", False))))
+                           int(getattr(me, "_nc_atomic", False)), _number(value if write else ary[idx])))
         return True
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _element(idx, ndim):
@@ -318,7 +148,7 @@ class _Shared:
         element = _element(idx, self._ary.ndim)
         if element is None:
             raise TypeError("the observer logs shared-memory writes element by element")
-        if self._state.access(self._ary, self._code, self._delta, element, WRITE):
+        if self._state.access(self._ary, self._code, self._delta, element, WRITE, value):
             self._ary[element] = value
 
 
@@ -394,7 +224,7 @@ def observe():
         if element is None:
             return saved["set"](self, idx, value)
         _, code, delta = where(self)
-        if state.access(ary, code, delta, element, WRITE):
+        if state.access(ary, code, delta, element, WRITE, value):
             saved["set"](self, element, value)
 
     def shared(self, shape, dtype, alignment=None):

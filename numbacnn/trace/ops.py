@@ -25,8 +25,11 @@ conv2d (``op="conv2d"``), x (N, C, H, W), weight (O, Cg, KH, KW), Cg = C // grou
     bias_term (M,)       bias[o] (0 without bias)
     sum (M,) float64     bias_term + products.sum(): the gathered result
     result (M,)          out[n, o, i, j]: what the kernel wrote (checked equal to sum within tolerance)
-    block, thread (M, 3) int  CUDA targets only: (x, y, z) blockIdx / threadIdx of the thread that computed it
-                         (meta["layout"]: "simple" 1-D blocks or "tiled" 2-D blocks, see numbacnn.trace.cuda_map)
+    block, thread (M, 3) int  device="cudasim" only: (x, y, z) blockIdx / threadIdx of the thread that wrote it,
+                         observed while the real kernel ran (numbacnn.trace.cuda_observe); with it
+    access (A, 6) int    every access of that launch: array (index into meta["cuda"]["arrays"]), flat element,
+                         block id, thread id (x fastest), barrier phase, 1 for a write; access_value (A,) the value
+                         meta["cuda"]: kernel name, grid, block, arrays [(name, "global" | "shared", shape)], counts
 
 conv2d_backward (``op="conv2d_backward"``): the real ``conv2d_backward`` outputs, and for each element which
 terms contributed. grad_weight is the correlation of the input with the output gradient; grad_x is the full
@@ -103,6 +106,35 @@ def _grid(*sizes):
     return [a.ravel() for a in np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")]
 
 
+def _observed(device, call):
+    """(call(), the observation of its CUDA kernels) under the simulator; (call(), None) elsewhere.
+
+    Only the simulator can watch threads: on a real GPU (device="cuda") the trace holds the values, no thread map.
+    """
+    if device != "cudasim":
+        return call(), None
+    from .cuda_observe import observe
+
+    with observe() as run:
+        result = call()
+    return result, run
+
+
+def _thread_fields(run, device_out, arrays, meta):
+    """Add block / thread (who wrote each output, in window order) and the access log of that launch."""
+    block, thread = run.writers(device_out)
+    arrays["block"], arrays["thread"] = block.reshape(-1, 3), thread.reshape(-1, 3)
+    launch = run.launch_of(device_out)
+    t = launch.table()
+    sizes = np.array([a.itemsize for a in launch.arrays], np.int64)
+    flat = t["offset"] // sizes[t["code"]] if len(t["code"]) else t["offset"]
+    arrays["access"] = np.stack([t["code"], flat, t["block"], t["thread"], t["phase"], t["write"].astype(np.int64)],
+                                axis=1)
+    arrays["access_value"] = t["value"]
+    meta["cuda"] = dict(kernel=launch.name, grid=list(launch.grid), block=list(launch.block),
+                        arrays=[[a.name, a.space, list(a.shape)] for a in launch.arrays], counts=run.counts())
+
+
 def _prepare(x, weight, bias):
     x = as_float(x, "x", 4)
     weight = as_float(weight, "weight", 4)
@@ -116,19 +148,20 @@ def _prepare(x, weight, bias):
 
 
 def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False, device=None,
-                 backward=False, grad_out=None, threads=None, layout=None, target=None):
+                 backward=False, grad_out=None, kernel=None, target=None):
     """Run ``numbacnn.conv2d`` (or, with ``backward=True``, ``conv2d_backward``) and record every window.
 
     x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,) or None. For the backward pass ``grad_out``
     (N, O, HO, WO) defaults to ones. ``device``: "cpu" (default), "cuda" or "cudasim" (``target=`` is its
-    deprecated name; meta["target"] records it). For CUDA devices, ``layout`` ("simple" | "tiled", default: what
-    numbacnn.cuda runs now) and ``threads`` (block size) choose the thread map (``numbacnn.trace.cuda_map``).
+    deprecated name; meta["target"] records it); ``kernel``: the kernel number (None: the op's default). Under
+    "cudasim" the real kernel runs under the observer, which records who wrote each output and every access.
     Returns an ``OpTrace`` (fields in the module docstring).
     """
     import numbacnn as nc
 
-    runs_on = resolve_device(device, target)
+    resolve_device(device, target)  # a clear error for an unknown device or a missing GPU
     device = device or target or "cpu"  # as named: "cudasim" is kept for the op call and the record
+    number = kernel  # below, ``kernel`` is the weight as applied (flipped for flip=True)
     x, weight, bias = _prepare(x, weight, bias)
     geo = conv_geometry(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
                         groups)
@@ -144,7 +177,9 @@ def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
         return _trace_conv2d_backward(nc, x, weight, bias, kernel, geo, meta, grad_out, device)
 
     _check_size(N * O * HO * WO * Cg * KH * KW, "trace_conv2d")
-    out = to_numpy(nc.conv2d(x, weight, bias, stride, padding, dilation, groups, flip=flip, device=device))
+    y, run = _observed(device, lambda: nc.conv2d(x, weight, bias, stride, padding, dilation, groups, flip=flip,
+                                                 kernel=number, device=device))
+    out = to_numpy(y)
     n, o, i, j = _grid(N, O, HO, WO)
     (sh, sw), (pt, _, pl, _), (dh, dw) = geo.stride, geo.padding, geo.dilation
     rows = i[:, None] * sh - pt + np.arange(KH) * dh
@@ -167,16 +202,8 @@ def trace_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
                   result=result)
     if bias is not None:
         arrays["bias"] = bias
-    if runs_on == "cuda":
-        from .cuda_map import conv2d_thread_map, default_layout
-
-        mapped, block, thread = conv2d_thread_map(x, kernel, bias, geo, threads=threads, layout=layout)
-        if not np.array_equal(mapped, out):
-            _verify(mapped.astype(np.float64).ravel(), out.ravel(), np.abs(out).astype(np.float64).ravel() + 1,
-                    "conv2d thread map")
-        arrays["block"] = block.reshape(-1, 3)
-        arrays["thread"] = thread.reshape(-1, 3)
-        meta["layout"] = layout or default_layout("conv2d")
+    if run is not None:
+        _thread_fields(run, y, arrays, meta)
     return OpTrace("conv2d", meta, arrays)
 
 
@@ -280,19 +307,18 @@ def pool_divisors(H, W, rows0, cols0, KH, KW, ph, pw, count_include_pad, divisor
 
 
 def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None, *, device=None, threads=None, layout=None,
-                 target=None):
+                 count_include_pad=True, divisor_override=None, *, device=None, kernel=None, target=None):
     """Run ``numbacnn.<mode>_pool2d`` on x (N, C, H, W) and record every window (fields in the module docstring).
 
     ``mode`` is ``"max"``, ``"min"`` or ``"avg"``; the other options are those of the pooling op
     (``dilation`` for max/min only; ``count_include_pad`` and ``divisor_override`` for avg only).
-    ``device`` (``target=`` deprecated), ``threads`` and ``layout`` as in ``trace_conv2d``.
+    ``device`` (``target=`` deprecated) and ``kernel`` as in ``trace_conv2d``.
     """
     import numbacnn as nc
 
     if mode not in _POOL_MODES:
         raise ValueError(f"mode must be 'max', 'min' or 'avg', got {mode!r}")
-    runs_on = resolve_device(device, target)
+    resolve_device(device, target)  # a clear error for an unknown device or a missing GPU
     device = device or target or "cpu"  # as named: "cudasim" is kept for the op call and the record
     x = as_float(x, "x", 4)
     KH, KW = pair(kernel_size, "kernel_size")
@@ -306,11 +332,13 @@ def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=
     fn = getattr(nc, name)
     indices = None
     if mode == "avg":
-        out = fn(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, device=device)
+        y, run = _observed(device, lambda: fn(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                              divisor_override, kernel=kernel, device=device))
     else:
-        out, indices = fn(x, kernel_size, stride, padding, dilation, ceil_mode, True, device=device)
+        (y, indices), run = _observed(device, lambda: fn(x, kernel_size, stride, padding, dilation, ceil_mode, True,
+                                                         kernel=kernel, device=device))
         indices = to_numpy(indices)
-    out = to_numpy(out)
+    out = to_numpy(y)
     HO, WO = out.shape[2:]
     _check_size(N * C * HO * WO * KH * KW, "trace_pool2d")
     n, c, i, j = _grid(N, C, HO, WO)
@@ -354,16 +382,6 @@ def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=
             raise TraceVerificationError(f"{name}: window {k}: kernel wrote {result[k]!r}, its chosen element holds "
                                          f"{picked[k]!r}, the window's {mode} is {best[k]!r}")
         arrays.update(indices=indices, chosen=chosen, chosen_hw=np.stack([ch, cw], axis=1), chosen_pq=pq)
-    if runs_on == "cuda":
-        from .cuda_map import default_layout, pool2d_thread_map
-
-        mapped, block, thread = pool2d_thread_map(x, mode, (KH, KW), (sh, sw), (ph, pw), (dh, dw), out.shape,
-                                                  count_include_pad, divisor_override, threads=threads,
-                                                  layout=layout)
-        if not np.array_equal(mapped, out):
-            _verify(mapped.astype(np.float64).ravel(), out.ravel(), np.abs(out).astype(np.float64).ravel() + 1,
-                    f"{name} thread map")
-        arrays["block"] = block.reshape(-1, 3)
-        arrays["thread"] = thread.reshape(-1, 3)
-        meta["layout"] = layout or default_layout("pool2d")
+    if run is not None:
+        _thread_fields(run, y, arrays, meta)
     return OpTrace(name, meta, arrays)

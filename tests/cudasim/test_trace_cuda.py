@@ -1,8 +1,9 @@
-"""The CUDA thread map (numbacnn.trace.cuda_map) against the real kernels, watched while they run in the simulator.
+"""The CUDA thread maps in op traces (trace_conv2d / trace_pool2d with device="cudasim"), checked two ways.
 
-``observed_threads`` records, for every element a simulated kernel writes into a 4-D array, the blockIdx and
-threadIdx of the thread that wrote it (the simulator runs each CUDA thread as a Python thread, so the writer is
-``threading.current_thread()``). The map the traces draw must equal what the real launchers and kernels do.
+The traces get their maps from numbacnn.trace.cuda_observe. ``observed_threads`` below is a second, minimal
+watcher written independently for this test: for every element a simulated kernel writes into a 4-D array, the
+blockIdx and threadIdx of the thread that wrote it (the simulator runs each CUDA thread as a Python thread, so the
+writer is ``threading.current_thread()``). Both must agree, and both must follow the launch layout's formula.
 """
 import contextlib
 import threading
@@ -11,20 +12,10 @@ import numpy as np
 import pytest
 
 import numbacnn as nc
-from numbacnn.geometry import conv_geometry
 
 pytestmark = pytest.mark.cudasim
 
 rng = np.random.default_rng(11)
-
-
-def _host(a):
-    return a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a)
-
-
-def _on_simulator(fn):
-    """The op's keyword that runs it under the simulator."""
-    return {"device": "cudasim"}
 
 
 @contextlib.contextmanager
@@ -62,7 +53,8 @@ def observed_threads():
 
 
 def _check_layout(block, thread, layout, threads):
-    """The launch layout's formula, as cuda_map's docstring states it."""
+    """The launch layout's formula: "simple" 1-D blocks in the output's row-major order, "tiled" 2-D tiles of (i, j)
+    with blockIdx.z = n * P + p (numbacnn/cuda/conv.py's conv2d_forward_kernel2)."""
     N, P, HO, WO, _ = block.shape
     n, p, i, j = np.meshgrid(*[np.arange(s) for s in (N, P, HO, WO)], indexing="ij")
     assert (block >= 0).all() and (thread >= 0).all()
@@ -72,18 +64,9 @@ def _check_layout(block, thread, layout, threads):
         assert np.array_equal(block[..., 0] * threads + thread[..., 0], t)
         assert (block[..., 1:] == 0).all() and (thread[..., 1] == 0).all()
     else:
-        ty, tx = (threads, threads) if isinstance(threads, int) else threads
-        assert np.array_equal(block[..., 0] * tx + thread[..., 0], j)
-        assert np.array_equal(block[..., 1] * ty + thread[..., 1], i)
+        assert np.array_equal(block[..., 0] * threads + thread[..., 0], j)
+        assert np.array_equal(block[..., 1] * threads + thread[..., 1], i)
         assert np.array_equal(block[..., 2], n * P + p)
-
-
-def _layout_and_threads(op):
-    from numbacnn.cuda import config
-    from numbacnn.trace.cuda_map import default_layout
-
-    layout = default_layout(op)
-    return layout, (config.threads_per_block if layout == "simple" else config.tile)
 
 
 CONV_CASES = [  # N and O both > 1 and different, so blockIdx.z = n * O + o differs from o * N + n
@@ -92,81 +75,45 @@ CONV_CASES = [  # N and O both > 1 and different, so blockIdx.z = n * O + o diff
 ]
 
 
+@pytest.mark.parametrize("kernel,layout", [(1, "simple"), (2, "tiled")])
 @pytest.mark.parametrize("case", CONV_CASES, ids=["grouped", "plain"])
-def test_conv2d_thread_map_is_what_the_real_kernels_do(variant, case):
-    """kernel1 (variant simple) and kernel2 (fast) run under observation; the map must name the same threads."""
-    from numbacnn.trace.cuda_map import conv2d_thread_map
+def test_trace_conv2d_thread_map_is_what_the_real_kernel_did(case, kernel, layout):
+    from numbacnn.cuda import config
+    from numbacnn.trace import trace_conv2d
 
     x = rng.standard_normal(case["x"]).astype(np.float32)
     w = rng.standard_normal(case["w"]).astype(np.float32)
     b = rng.standard_normal(case["w"][0]).astype(np.float32)
     opts = (case["stride"], case["padding"], case["dilation"], case["groups"])
-    with observed_threads() as writers:
-        y = nc.conv2d(x, w, b, *opts, **_on_simulator(nc.conv2d))
-        real_block, real_thread = writers(y)
-    geo = conv_geometry(x.shape, w.shape, b.shape, *opts)
-    out, block, thread = conv2d_thread_map(x, w, b, geo)
-    np.testing.assert_allclose(out, nc.conv2d(x, w, b, *opts), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(_host(y), out, rtol=1e-5, atol=1e-5)
-    assert np.array_equal(block, real_block), "cuda_map's blockIdx differ from the real kernel's"
-    assert np.array_equal(thread, real_thread), "cuda_map's threadIdx differ from the real kernel's"
-    _check_layout(real_block, real_thread, *_layout_and_threads("conv2d"))
+    with config.override(threads_per_block=8, tile=2):
+        t = trace_conv2d(x, w, b, *opts, device="cudasim", kernel=kernel)
+        with observed_threads() as writers:
+            y = nc.conv2d(x, w, b, *opts, device="cudasim", kernel=kernel)
+            real_block, real_thread = writers(y)
+    np.testing.assert_allclose(t.out, nc.conv2d(x, w, b, *opts), rtol=1e-5, atol=1e-5)
+    assert np.array_equal(t.block, real_block.reshape(-1, 3)) and np.array_equal(t.thread, real_thread.reshape(-1, 3))
+    _check_layout(real_block, real_thread, layout, 8 if layout == "simple" else 2)
+    assert t.meta["cuda"]["kernel"] == f"conv2d_forward_kernel{kernel}"
+    writes = t.access[(t.access[:, 5] == 1)]
+    names = [a[0] for a in t.meta["cuda"]["arrays"]]
+    assert (writes[:, 0] == names.index("y")).sum() == t.out.size  # one write per output element
+    assert t.meta["cuda"]["counts"]["races"] == 0
 
 
 @pytest.mark.parametrize("mode", ["max", "min", "avg"])
-def test_pool2d_thread_map_is_what_the_real_kernels_do(small_blocks, mode):
-    from numbacnn.trace.cuda_map import pool2d_thread_map
+def test_trace_pool2d_thread_map_is_what_the_real_kernel_did(mode):
+    from numbacnn.cuda import config
+    from numbacnn.trace import trace_pool2d
 
     x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
     fn = getattr(nc, f"{mode}_pool2d")
-    args = (x, 3, 2, 1, True, False) if mode == "avg" else (x, 3, 2, 1, 1, True)
-    with observed_threads() as writers:
-        y = fn(*args, **_on_simulator(fn))
-        real_block, real_thread = writers(y)
-    ref = fn(*args)
-    out, block, thread = pool2d_thread_map(x, mode, (3, 3), (2, 2), (1, 1), (1, 1), ref.shape, False, None)
-    assert np.array_equal(out, ref) and np.array_equal(_host(y), ref)
-    assert np.array_equal(block, real_block) and np.array_equal(thread, real_thread)
-    _check_layout(real_block, real_thread, *_layout_and_threads("pool2d"))
-
-
-@pytest.mark.parametrize("layout,threads", [("simple", 32), ("tiled", (2, 4))])
-def test_conv2d_thread_map_with_chosen_threads(layout, threads):
-    """A layout and block size picked by hand (the CLI's --layout/--threads): same sums, the layout's formula."""
-    from numbacnn.trace.cuda_map import conv2d_thread_map
-
-    x = rng.standard_normal((2, 4, 5, 7)).astype(np.float32)
-    w = rng.standard_normal((6, 2, 3, 2)).astype(np.float32)
-    b = rng.standard_normal(6).astype(np.float32)
-    geo = conv_geometry(x.shape, w.shape, b.shape, (2, 1), 1, (1, 2), 2)
-    out, block, thread = conv2d_thread_map(x, w, b, geo, threads=threads, layout=layout)
-    assert np.array_equal(out, nc.conv2d(x, w, b, (2, 1), 1, (1, 2), 2))
-    _check_layout(block, thread, layout, threads)
-
-
-def test_trace_conv2d_cudasim_records_the_real_threads(small_blocks):
-    from numbacnn.trace import trace_conv2d
-
-    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
-    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
-    t = trace_conv2d(x, w, padding=1, device="cudasim")
-    np.testing.assert_allclose(t.out, nc.conv2d(x, w, padding=1), rtol=1e-5, atol=1e-5)
-    with observed_threads() as writers:
-        real_block, real_thread = writers(nc.conv2d(x, w, padding=1, **_on_simulator(nc.conv2d)))
-    assert t.meta["layout"] == _layout_and_threads("conv2d")[0]
+    with config.override(threads_per_block=8):
+        t = trace_pool2d(x, mode, 3, 2, 1, device="cudasim")
+        with observed_threads() as writers:
+            real_block, real_thread = writers(fn(x, 3, 2, 1, device="cudasim"))
     assert np.array_equal(t.block, real_block.reshape(-1, 3)) and np.array_equal(t.thread, real_thread.reshape(-1, 3))
-
-
-@pytest.mark.parametrize("mode", ["max", "avg"])
-def test_trace_pool2d_cudasim_records_the_real_threads(small_blocks, mode):
-    from numbacnn.trace import trace_pool2d
-
-    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
-    t = trace_pool2d(x, mode, 2, device="cudasim")
-    fn = getattr(nc, f"{mode}_pool2d")
-    with observed_threads() as writers:
-        real_block, real_thread = writers(fn(x, 2, **_on_simulator(fn)))
-    assert np.array_equal(t.block, real_block.reshape(-1, 3)) and np.array_equal(t.thread, real_thread.reshape(-1, 3))
+    _check_layout(real_block, real_thread, "simple", 8)
+    assert np.array_equal(t.out, fn(x, 3, 2, 1))
 
 
 def test_tracer_on_a_cuda_model_copies_sampled_steps_to_host(tmp_path):
