@@ -69,7 +69,7 @@ def _conv_input(name, size):
             raise click.UsageError("--size resizes an image file; the presets keep their size")
         return name, {}
     if not os.path.exists(name):
-        raise click.BadParameter(f"{name!r} is neither d2l-edge, checker, digit nor an existing image file",
+        raise click.BadParameter(f"{name!r} is neither a preset nor an existing image file",
                                  param_hint="'--input'")
     if shape is not None and max(shape) > 16:
         raise click.BadParameter(f"at most 16 pixels per side fit the page, got {size!r}", param_hint="'--size'")
@@ -122,3 +122,38 @@ def conv_cmd(kernel_text, input_name, size, padding, stride, dilation, flip, bac
                         padding=int(padding), stride=int(stride), dilation=int(dilation), flip=flip,
                         backward=backward)
     _write(page, output, "explore-conv.html")
+
+
+# ------------------------------------------------------------------------------------------------
+# pool
+
+
+@cli.command("pool")
+@click.option("--mode", type=click.Choice(["max", "avg", "min"]), default="max", show_default=True,
+              help="The mode shown first (all three are on the page).")
+@click.option("--input", "input_name", default="digits", show_default=True,
+              help="The input shown first: digits (a 6x6 grid of numbers 0-9), d2l-edge, checker, digit, or an "
+                   "image file (grayscale, added to the presets on the page).")
+@click.option("--size", default=None, help="Resize an --input image file: N or HxW, at most 16.")
+@click.option("--window", type=click.Choice(["2", "3"]), default="2", show_default=True)
+@click.option("--stride", type=click.Choice(["1", "2", "3"]), default="2", show_default=True)
+@click.option("--padding", type=click.Choice(["0", "1"]), default="0", show_default=True)
+@click.option("--ceil-mode", is_flag=True, help="Start with ceil_mode on.")
+@click.option("--backward", is_flag=True, help="Start on the backward pass (the gradient routing).")
+@output_option
+def pool_cmd(mode, input_name, size, window, stride, padding, ceil_mode, backward, output):
+    """Pooling under every option: max/avg/min, window, stride, padding, ceil_mode, count_include_pad; the
+    element max/min picks, avg's divisor, and where each output gradient goes back."""
+    if input_name == "digits":
+        if size is not None:
+            raise click.UsageError("--size resizes an image file; the presets keep their size")
+        iname, extra = "digits", {}
+    else:
+        iname, extra = _conv_input(input_name, size)
+    if output is None:
+        check_path("explore-pool.html")
+    from numbacnn import explore
+
+    page = explore.pool(iname, mode, extra_inputs=extra, window=int(window), stride=int(stride),
+                        padding=int(padding), ceil_mode=ceil_mode, backward=backward)
+    _write(page, output, "explore-pool.html")

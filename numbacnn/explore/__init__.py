@@ -16,3 +16,10 @@ def conv(input="d2l-edge", kernel="edge", **options):
     from .conv_page import page
 
     return page(input, kernel, **options)
+
+
+def pool(input="digits", mode="max", **options):
+    """The pool explorer page; see numbacnn.explore.pool_page.page for the options."""
+    from .pool_page import page
+
+    return page(input, mode, **options)

@@ -69,7 +69,7 @@ NC.grid = function (spec) {
       const mark = spec.mark ? spec.mark(i, j) : "";
       const id = ' data-g="' + spec.name + '" data-i="' + i + '" data-j="' + j + '"';
       if (v === null) {
-        out.push('<td class="pad ' + mark + '"' + id + ' title="padding (zero)">0</td>');
+        out.push('<td class="pad ' + mark + '"' + id + ' title="padding">' + (spec.padText || "0") + "</td>");
       } else {
         const bg = spec.color(v);
         out.push('<td class="' + mark + '"' + id + ' data-v="' + v + '" style="background:' + bg + ";color:" +
