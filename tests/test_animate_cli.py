@@ -317,21 +317,6 @@ def test_trace_commands_reject_bad_files(tmp_path):
         assert f"Error: {str(junk)!r} is truncated or is not a trace file" in out, out  # the reader's own words
 
 
-def test_cuda_grid_under_the_simulator(tmp_path):
-    """A fresh process: the command switches Numba's CUDA simulator on before Numba loads."""
-    out_file = tmp_path / "grid.gif"
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "cuda-grid", "--device", "cudasim",
-                           "--size", "3x5", "--threads", "2,2", *SMALL, "-o", str(out_file)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert out_file.is_file() and str(out_file) in proc.stdout
-    from PIL import Image
-
-    with Image.open(out_file) as im:  # 3x5 outputs in 2x2-thread tiles: 2 x 3 blocks, one frame each
-        assert im.n_frames == 6
-
-
 def test_console_entry_exits_with_clicks_codes(tmp_path):
     """`python -m numbacnn` ends through cli.entry (os._exit after flushing): same codes, output intact."""
     proc = subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", "--kernel", "nope"],

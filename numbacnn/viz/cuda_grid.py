@@ -1,4 +1,9 @@
-"""Which CUDA block and thread computed each output (numbacnn.viz.cuda_grid), from ``block``/``thread`` trace fields."""
+"""A CUDA launch, block by block and barrier phase by phase (numbacnn.viz.cuda_grid), drawn from an observed run.
+
+Every cell drawn comes from the trace's ``access`` log: what the real kernel's threads read and wrote under the
+simulator (numbacnn.trace.cuda_observe), with the values they moved. Nothing here knows how a kernel works,
+except where conv2d's tiled kernel keeps its patch and weights in its shared buffer (to lay the buffer out as a grid).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,111 +11,219 @@ import numpy as np
 from . import style
 from ._anim import Animation, new_figure
 
+COUNTS = ("global reads", "global writes", "shared reads", "shared writes")
 
-def cuda_grid(trace, *, dpi: int = 100) -> Animation:
-    """One frame per CUDA block, in block-index order: the block's threads light up on the output map
-    (each cell labelled with its threadIdx), earlier blocks keep their colour and show the value computed.
 
-    ``trace``: an op trace (numbacnn.trace.trace_conv2d / trace_pool2d with device="cuda" or "cudasim") of
-    one output plane (N = 1, one output channel).
+def _plane_rc(flat, width):
+    return flat // width, flat % width
+
+
+def _shared_layout(trace, size):
+    """(rows, cols, cell(k) -> (r, c) or None, label) for the shared buffer of conv2d_forward_kernel2: its PH x PW
+    input patch, then (after a blank row) the KH x KW weights; any other buffer: one row of ``size`` slots."""
+    meta = trace.meta
+    if meta["cuda"]["kernel"] == "conv2d_forward_kernel2":
+        T = meta["cuda"]["block"][0]
+        (sh, sw), (dh, dw) = meta["stride"], meta["dilation"]
+        KH, KW = meta["weight_shape"][2:]
+        PH, PW = (T - 1) * sh + (KH - 1) * dh + 1, (T - 1) * sw + (KW - 1) * dw + 1
+
+        def cell(k):
+            if k < PH * PW:
+                return k // PW, k % PW
+            k -= PH * PW
+            return (PH + 1 + k // KW, k % KW) if k < KH * KW else None
+
+        return PH + 1 + KH, max(PW, KW), cell, f"shared memory: the {PH}x{PW} input patch, then the {KH}x{KW} weights"
+    return 1, size, lambda k: (0, k) if k < size else None, "shared memory"
+
+
+def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
+    """One frame per (block, barrier phase) of the observed launch that wrote ``trace.out``.
+
+    ``trace``: an op trace of one plane (N = C = O = 1) made with device="cudasim" (trace_conv2d / trace_pool2d),
+    which holds the observed ``access`` log. ``compare``: optional {kernel number: counts dict} of other kernels
+    of the same op on the same input, drawn beside this run's totals (why tiling pays, in counts).
     """
-    if "block" not in trace.arrays:
-        raise ValueError("trace has no CUDA thread map: trace it with target='cuda' or 'cudasim'")
-    out = trace.out
-    if out.shape[0] != 1 or out.shape[1] != 1:
-        raise ValueError(f"cuda_grid shows one output plane, got output shape {out.shape}")
+    if "access" not in trace.arrays:
+        raise ValueError("trace has no observed CUDA run: trace it with device='cudasim'")
+    out, x = trace.out, trace.x
+    if out.shape[:2] != (1, 1) or x.shape[:2] != (1, 1):
+        raise ValueError(f"cuda_grid shows one input and one output plane, got input {x.shape}, output {out.shape}")
+    cu = trace.meta["cuda"]
+    names = [a[0] for a in cu["arrays"]]
+    spaces = [a[1] for a in cu["arrays"]]
+    code, flat, blk, thr, phase, write = trace.access.T
+    values = trace.access_value
+    written = {int(c) for c in code[write == 1]}
+    out_code = next(k for k, a in enumerate(cu["arrays"])
+                    if a[1] == "global" and k in written and tuple(a[2]) == tuple(out.shape))
+    x_code = names.index("x")
+    shared = [k for k, s in enumerate(spaces) if s == "shared"]
+    H, W = x.shape[2:]
     HO, WO = out.shape[2:]
-    _, _, i, j = trace.pos.T
-    block, thread = trace.block, trace.thread
-    layout = trace.meta.get("layout", "simple")
-    ids = np.unique(block[:, ::-1], axis=0)[:, ::-1]  # distinct blocks ordered by (z, y, x): x varies fastest
-    F = len(ids)
-    bid = np.full((HO, WO), -1)
-    for k, b in enumerate(ids):
-        sel = np.all(block == b, axis=1)
-        bid[i[sel], j[sel]] = k
-    import matplotlib
+    keys = sorted({(int(b), int(p)) for b, p in zip(blk, phase)})
+    blocks = sorted({b for b, _ in keys})
+    order = {b: k for k, b in enumerate(blocks)}
+    gx, gy, _ = cu["grid"]
+    bx, by, _ = cu["block"]
+    per_block = bx * by * cu["block"][2]
 
-    cmap = matplotlib.colormaps["tab20"]
-    base = cmap(np.arange(F) % 20)[:, :3]
-    fig = new_figure(11, 5.8, dpi)
-    ax = fig.add_axes([0.03, 0.08, 0.52, 0.76])
-    img = ax.imshow(np.ones((HO, WO, 3)), interpolation="nearest", extent=(-0.5, WO - 0.5, HO - 0.5, -0.5))
-    ax.set_xlim(-0.5, WO - 0.5)
-    ax.set_ylim(HO - 0.5, -0.5)
-    ax.set_xticks(range(WO))
-    ax.set_yticks(range(HO))
-    ax.tick_params(labelsize=7, length=0, pad=1)
-    ax.set_title("output map: colour = the block that computed each element", fontsize=style.FONT["label"])
-    # block borders
-    segs = []
-    for r in range(HO):
-        for c in range(WO):
-            if c + 1 < WO and bid[r, c] != bid[r, c + 1]:
-                segs.append([(c + 0.5, r - 0.5), (c + 0.5, r + 0.5)])
-            if r + 1 < HO and bid[r, c] != bid[r + 1, c]:
-                segs.append([(c - 0.5, r + 0.5), (c + 0.5, r + 0.5)])
+    import matplotlib
     from matplotlib.collections import LineCollection
 
-    ax.add_collection(LineCollection(segs, colors="#222222", linewidths=2.0, zorder=3))
-    ax.add_collection(LineCollection([[(c + 0.5, -0.5), (c + 0.5, HO - 0.5)] for c in range(WO - 1)]
-                                     + [[(-0.5, r + 0.5), (WO - 0.5, r + 0.5)] for r in range(HO - 1)],
-                                     colors="#ffffff", linewidths=0.6, zorder=2))
-    cell_pt = min(0.52 * 11 * 72 / WO, 0.76 * 5.8 * 72 / HO)
-    fs = max(5.0, min(9.0, cell_pt / 3.6))
-    texts = np.empty((HO, WO), dtype=object)
-    for r in range(HO):
-        for c in range(WO):
-            texts[r, c] = ax.text(c, r, "", ha="center", va="center", fontsize=fs, zorder=4)
-    info = fig.text(0.59, 0.80, "", ha="left", va="top", fontsize=9.5, family="monospace", linespacing=1.5)
-    fig.suptitle(f"CUDA launch of {trace.op} ({trace.meta.get('target')}, {layout} layout): "
-                 f"one thread per output element", fontsize=style.FONT["title"])
+    colours = matplotlib.colormaps["tab10"](np.arange(len(blocks)) % 10)[:, :3]
+    owner = np.full((HO, WO), -1)  # the block that wrote each output
+    sel = (code == out_code) & (write == 1)
+    owner[_plane_rc(flat[sel], WO)] = [order[int(b)] for b in blk[sel]]
+
+    fig = new_figure(13, 6.4, dpi)
+    has_shared = bool(shared)
+    boxes = ([0.02, 0.1, 0.25, 0.66], [0.30, 0.1, 0.19, 0.66], [0.52, 0.1, 0.22, 0.66]) if has_shared else \
+        ([0.02, 0.1, 0.33, 0.66], None, [0.39, 0.1, 0.33, 0.66])
+
+    def grid_axes(box, rows, cols, title):
+        ax = fig.add_axes(box)
+        img = ax.imshow(np.ones((rows, cols, 3)), interpolation="nearest")
+        ax.set_xticks(range(cols))
+        ax.set_yticks(range(rows))
+        ax.tick_params(labelsize=6, length=0, pad=1)
+        ax.set_title(title, fontsize=style.FONT["label"])
+        ax.add_collection(LineCollection([[(c + 0.5, -0.5), (c + 0.5, rows - 0.5)] for c in range(cols - 1)]
+                                         + [[(-0.5, r + 0.5), (cols - 0.5, r + 0.5)] for r in range(rows - 1)],
+                                         colors="#ffffff", linewidths=0.6))
+        cell_pt = min(box[2] * 13 * 72 / cols, box[3] * 6.4 * 72 / rows)
+        size = max(4.5, min(8.5, cell_pt / 3.4))
+        texts = np.empty((rows, cols), dtype=object)
+        for (r, c), _ in np.ndenumerate(texts):
+            texts[r, c] = ax.text(c, r, "", ha="center", va="center", fontsize=size)
+        return img, texts
+
+    in_img, in_texts = grid_axes(boxes[0], H, W, f"input x ({H}x{W}): global memory")
+    for (r, c), t in np.ndenumerate(in_texts):
+        t.set_text(style.fmt(x[0, 0, r, c], 1))
+    out_img, out_texts = grid_axes(boxes[2], HO, WO, f"output ({HO}x{WO}): colour = the block that wrote it")
+    sh_img = sh_texts = None
+    if has_shared:
+        size = int(np.prod(cu["arrays"][shared[0]][2]))
+        rows, cols, cell, label = _shared_layout(trace, size)
+        sh_img, sh_texts = grid_axes(boxes[1], rows, cols, label)
+    info = fig.text(0.76, 0.86, "", ha="left", va="top", fontsize=8.6, family="monospace", linespacing=1.45)
+    fig.suptitle(f"{cu['kernel']} ({trace.op}) on the CUDA simulator: grid {tuple(cu['grid'])}, block "
+                 f"{tuple(cu['block'])}; every cell is what the kernel's threads read or wrote",
+                 fontsize=style.FONT["title"])
     caption = fig.text(0.5, 0.905, "", ha="center", va="center", fontsize=style.FONT["caption"])
-    nb = block.max(axis=0) + 1
-    value = {(int(a), int(b)): v for a, b, v in zip(i, j, trace.result)}
-    thr_of = {(int(a), int(b)): tuple(int(v) for v in t) for a, b, t in zip(i, j, thread)}
-    if layout == "tiled":
-        bdim = (int(thread[:, 0].max()) + 1, int(thread[:, 1].max()) + 1)
-        formula = (f"i = blockIdx.y * {bdim[1]} + threadIdx.y\nj = blockIdx.x * {bdim[0]} + threadIdx.x")
-        label = lambda t: f"{t[1]},{t[0]}"
-        legend = "cell text: threadIdx (y,x)"
-    else:
-        bdim = (int(thread[:, 0].max()) + 1,)
-        formula = (f"t = blockIdx.x * {bdim[0]} + threadIdx.x\ni = t // {WO},  j = t % {WO}")
-        label = lambda t: f"{t[0]}"
-        legend = "cell text: threadIdx.x"
+
+    # per-thread counts of each block (all phases) and this run's totals
+    is_shared = np.isin(code, shared)
+    thread_key = blk * per_block + thr
+    totals = trace.meta["cuda"]["counts"]
+    compare_text = ""
+    if compare:
+        compare_text = "\n\nsame input, whole launch:\n" + "\n".join(
+            f" kernel {k}: {c['global reads']:>5,} global reads\n"
+            f"           {c['shared reads']:>5,} shared reads" for k, c in sorted(compare.items()))
+        most, least = max(c["global reads"] for c in compare.values()), min(c["global reads"] for c in compare.values())
+        if len(compare) > 1 and least:
+            compare_text += f"\n tiling: {most / least:.1f}x fewer global reads"
+
+    def block_counts(b):
+        rows = blk == b
+        out = {}
+        for name, s, w in (("global reads", False, 0), ("global writes", False, 1), ("shared reads", True, 0),
+                           ("shared writes", True, 1)):
+            keys_ = thread_key[rows & (is_shared == s) & (write == w)] - b * per_block
+            out[name] = np.bincount(keys_, minlength=per_block)
+        return out
+
+    counts_of = {b: block_counts(b) for b in blocks}
+
+    def rc_block(b):
+        return b % gx, (b // gx) % gy, b // (gx * gy)
 
     def update(f):
+        b, p = keys[f]
+        k = order[b]
+        now = (blk == b) & (phase == p)
+        # input: cells this block reads in this phase
+        rgb = np.ones((H, W, 3)) * 0.97
+        sel = now & (code == x_code) & (write == 0)
+        rr, cc = _plane_rc(flat[sel] % (H * W), W)
+        rgb[rr, cc] = 0.45 * colours[k] + 0.55
+        in_img.set_data(rgb)
+        # output: blocks done, this block's writes now
         rgb = np.ones((HO, WO, 3))
-        done = (bid >= 0) & (bid < f)
-        now = bid == f
-        later = bid > f
-        rgb[done] = 0.55 * base[bid[done]] + 0.45
-        rgb[now] = base[bid[now]]
-        rgb[later] = 0.15 * base[bid[later]] + 0.85
-        img.set_data(rgb)
-        for (r, c), t in np.ndenumerate(texts):
-            if now[r, c]:
-                t.set_text(label(thr_of[(r, c)]))
+        done = (owner >= 0) & (owner < k)
+        rgb[done] = 0.55 * colours[owner[done]] + 0.45
+        later = owner > k
+        rgb[later] = 0.12 * colours[owner[later]] + 0.88
+        mine = owner == k
+        rgb[mine] = 0.25 * colours[k] + 0.75
+        sel = now & (code == out_code) & (write == 1)
+        wr, wc = _plane_rc(flat[sel], WO)
+        rgb[wr, wc] = colours[k]
+        out_img.set_data(rgb)
+        labels = {(int(r), int(c)): t for r, c, t in zip(wr, wc, thr[sel])}
+        for (r, c), t in np.ndenumerate(out_texts):
+            if (r, c) in labels:
+                tid = labels[(r, c)]
+                t.set_text(f"{tid % bx},{tid // bx % by}" if by > 1 else f"{tid}")
                 t.set_fontweight("bold")
             elif done[r, c]:
-                t.set_text(style.fmt(value[(r, c)], 2))
+                t.set_text(style.fmt(out[0, 0, r, c], 1))
                 t.set_fontweight("normal")
             else:
                 t.set_text("")
-        b = ids[f]
-        cells = np.argwhere(now)
-        r0, c0 = cells.min(axis=0)
-        r1, c1 = cells.max(axis=0)
-        info.set_text(f"grid  = {tuple(int(v) for v in nb)} blocks\nblock = {bdim} threads\n\n"
-                      f"this frame: blockIdx = ({b[0]}, {b[1]}, {b[2]})\n"
-                      f"  {len(cells)} of {int(np.prod(bdim))} threads have an output element:\n"
-                      f"  rows {r0}..{r1}, cols {c0}..{c1}\n\n{formula}\n\n"
-                      f"{legend}; earlier blocks\nshow the value they wrote")
-        caption.set_text(f"block {f + 1} of {F}: blocks run in parallel in any order; shown in blockIdx order")
-        return [img, *texts.ravel(), info, caption]
+        # shared memory: this block's buffer so far; this phase's writes and reads
+        if has_shared:
+            rgb = np.ones(sh_texts.shape + (3,))
+            for t in sh_texts.ravel():
+                t.set_text("")
+            upto = (blk == b) & (phase <= p) & (code == shared[0]) & (write == 1)
+            for kk, v in zip(flat[upto], values[upto]):
+                rc = cell(int(kk))
+                if rc:
+                    rgb[rc] = (0.93, 0.93, 0.93)
+                    sh_texts[rc].set_text(style.fmt(v, 1))
+            for w_, shade in ((1, 0.45), (0, 0.2)):
+                sel = now & (code == shared[0]) & (write == w_)
+                for kk in flat[sel]:
+                    rc = cell(int(kk))
+                    if rc:
+                        rgb[rc] = shade * colours[k] + (1 - shade)
+            sh_img.set_data(rgb)
+        # text panel
+        c = counts_of[b]
+        phase_counts = {name: int(((is_shared == ("shared" in name)) & (write == ("writes" in name)) & now).sum())
+                        for name in COUNTS}
+        verbs = []
+        if phase_counts["shared writes"]:
+            verbs.append("copy a tile from global into shared memory")
+        elif phase_counts["global reads"]:
+            verbs.append("read their inputs from global memory")
+        if phase_counts["shared reads"]:
+            verbs.append("compute from shared memory")
+        if phase_counts["global writes"]:
+            verbs.append("write their outputs")
+        barrier = "" if p == 0 else f"after cuda.syncthreads() #{p} (every thread of the block arrived): "
+        caption.set_text(f"block {k + 1} of {len(blocks)}, phase {p}: {barrier}threads " + ", ".join(verbs))
+        reads = now & ~is_shared & (write == 0)
+        by_array = ", ".join(f"{names[a]} {int((code[reads] == a).sum())}" for a in np.unique(code[reads]))
+        lines = [f"blockIdx = {rc_block(b)}", f"phase {p} of this block:"]
+        lines += [f"  {phase_counts[name]:>5,} {name}" + (f" ({by_array})" if name == "global reads" else "")
+                  for name in COUNTS if phase_counts[name]]
+        lines.append(f"\nper thread, this block\n{'':14}min  max")
+        lines += [f"  {name:<13}{int(c[name].min()):>3}  {int(c[name].max()):>3}" for name in COUNTS
+                  if c[name].max()]
+        lines.append(f"\nthis launch ({totals['races']} races,\n {totals['out-of-bounds']} out-of-bounds):")
+        lines += [f"  {totals[name]:>6,} {name}" for name in COUNTS]
+        info.set_text("\n".join(lines) + compare_text)
+        return dynamic
 
-    dynamic = [img, *texts.ravel(), info, caption]
-    return Animation(fig, update, F, name="cuda-grid", title="CUDA blocks and threads",
-                     artists={"texts": texts, "info": info, "caption": caption, "block_of_cell": bid},
+    dynamic = [in_img, out_img, *out_texts.ravel(), info, caption]
+    if has_shared:
+        dynamic += [sh_img, *sh_texts.ravel()]
+    return Animation(fig, update, len(keys), name="cuda-grid", title="CUDA blocks, threads and barriers",
+                     artists={"texts": out_texts, "info": info, "caption": caption, "block_of_cell": owner,
+                              "frames": keys, "shared_texts": sh_texts},
                      record=trace, dynamic=dynamic)

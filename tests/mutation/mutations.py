@@ -43,7 +43,7 @@ MUTATIONS = [
          old="test acc {test_acc:.3f}", new="test acc {train_acc:.3f}",
          tests=["tests/test_train.py::test_printed_accuracies_are_the_test_sets_and_the_epochs"],
          what='`train-lenet` prints the training accuracy as "test acc"'),
-    # --- CUDA thread maps (cuda_map must follow the real kernels)
+    # --- CUDA thread maps (the observed writers must follow the launch layout)
     dict(name="cuda-conv-tiled-planes", path="numbacnn/cuda/conv.py",
          old="n, o = cuda.blockIdx.z // O, cuda.blockIdx.z % O",
          new="o, n = cuda.blockIdx.z // N, cuda.blockIdx.z % N",
