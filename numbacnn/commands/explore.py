@@ -157,3 +157,22 @@ def pool_cmd(mode, input_name, size, window, stride, padding, ceil_mode, backwar
     page = explore.pool(iname, mode, extra_inputs=extra, window=int(window), stride=int(stride),
                         padding=int(padding), ceil_mode=ceil_mode, backward=backward)
     _write(page, output, "explore-pool.html")
+
+
+# ------------------------------------------------------------------------------------------------
+# sgd
+
+
+@cli.command("sgd")
+@click.option("--surface", type=click.Choice(["quadratic", "rosenbrock"]), default="quadratic", show_default=True,
+              help="The surface shown first (both are on the page).")
+@click.option("--maximize", is_flag=True, help="Start with maximize on (the optimizers climb).")
+@output_option
+def sgd_cmd(surface, maximize, output):
+    """Plain SGD, momentum and Nesterov side by side on the 2-D losses of `animate sgd`: learning rate, momentum,
+    dampening, weight decay, Nesterov and maximize as controls, a step scrubber, numbacnn.optim.sgd's numbers."""
+    if output is None:
+        check_path("explore-sgd.html")
+    from numbacnn import explore
+
+    _write(explore.sgd(surface, maximize=maximize), output, "explore-sgd.html")

@@ -23,3 +23,10 @@ def pool(input="digits", mode="max", **options):
     from .pool_page import page
 
     return page(input, mode, **options)
+
+
+def sgd(surface="quadratic", **options):
+    """The SGD explorer page; see numbacnn.explore.sgd_page.page for the options."""
+    from .sgd_page import page
+
+    return page(surface, **options)
