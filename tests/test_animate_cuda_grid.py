@@ -21,6 +21,8 @@ def _run(*args):
     # 15 outputs, 4 threads per block: 4 blocks, one phase each (no barrier)
     (["--kernel", "1", "--threads", "4"], 4),
     (["--op", "avg_pool2d", "--threads", "8"], 2),
+    # x (3, 6) @ w (5, 6).T in 2x2 tiles: 2 x 3 blocks; k = 6 in steps of 2: (load, compute) x 3, then write
+    (["--op", "linear", "--kernel", "2", "--threads", "2"], 2 * 3 * 7),
 ])
 def test_one_frame_per_block_and_phase(tmp_path, args, frames):
     out_file = tmp_path / "grid.gif"

@@ -47,3 +47,12 @@ def test_every_target_lists_its_kernels_and_kernel_1_exists(family):
 
     cpu = importlib.import_module(f"numbacnn.cpu.{family}")
     assert cpu.KERNELS and all(1 in numbers for numbers in cpu.KERNELS.values())
+
+
+def test_no_kernel_copies_in_trace_or_viz():
+    """The CUDA pictures come from watching the real kernels (numbacnn.trace.cuda_observe), never from a copy of
+    them: no @cuda.jit anywhere under numbacnn/trace or numbacnn/viz (issue #17's check)."""
+    files = [p for folder in ("trace", "viz") for p in sorted((ROOT / "numbacnn" / folder).rglob("*.py"))]
+    hits = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1)
+            if "cuda.jit" in line]
+    assert hits == []

@@ -55,13 +55,23 @@ class _State:
         self.lock = threading.Lock()
 
     def code_of(self, ary, name, space):
-        """The launch's code for the array that holds ``ary``'s memory (registered on first sight)."""
+        """The launch's code for the array that holds ``ary``'s memory (registered on first sight), and ``ary``'s
+        byte offset in it. An argument that is exactly ``ary`` wins (a launcher may pass a view of one array as
+        another, unused, argument); else the largest one that contains it (a view made inside the kernel)."""
         launch = self.launch
         start = _address(ary)
+        best = None
         for code, info in enumerate(launch.arrays):
-            if info.space == space and info.base <= start < info.base + max(int(np.prod(info.shape)), 1) * \
-                    info.itemsize and (space == GLOBAL or info.name == name):
-                return code, start - info.base
+            extent = max(int(np.prod(info.shape)), 1) * info.itemsize
+            if info.space != space or not info.base <= start < info.base + extent or \
+                    (space == SHARED and info.name != name):
+                continue
+            if info.base == start and info.shape == tuple(ary.shape) and info.strides == tuple(ary.strides):
+                return code, 0
+            if best is None or extent > best[1]:
+                best = (code, extent)
+        if best is not None:
+            return best[0], start - launch.arrays[best[0]].base
         with self.lock:
             launch.arrays.append(ArrayInfo(name or f"array{len(launch.arrays)}", space, start, tuple(ary.shape),
                                            ary.itemsize, tuple(ary.strides)))

@@ -385,3 +385,39 @@ def trace_pool2d(x, mode="max", kernel_size=2, stride=None, padding=0, dilation=
     if run is not None:
         _thread_fields(run, y, arrays, meta)
     return OpTrace(name, meta, arrays)
+
+
+# ----------------------------------------------------------------------------------------------
+# linear
+
+
+def trace_linear(x, weight, bias=None, *, device=None, kernel=None):
+    """Run ``numbacnn.linear`` on x (B, I), weight (O, I), bias (O,) and record each output's sum.
+
+    Fields: x, weight, bias (when given), out (B, O), pos (M, 2) (b, o) in row-major order, sum (M,) float64
+    x[b] . weight[o] + bias[o] gathered with NumPy, result (M,) what the kernel wrote; under "cudasim" also
+    block, thread, access, access_value and meta["cuda"] (as in ``trace_conv2d``).
+    """
+    import numbacnn as nc
+
+    resolve_device(device, None)
+    device = device or "cpu"
+    x, weight = as_float(x, "x", 2), as_float(weight, "weight", 2)
+    bias = None if bias is None else as_float(bias, "bias", 1)
+    _check_size(x.shape[0] * weight.shape[0] * x.shape[1], "trace_linear")
+    y, run = _observed(device, lambda: nc.linear(x, weight, bias, kernel=kernel, device=device))
+    out = to_numpy(y)
+    b, o = _grid(x.shape[0], weight.shape[0])
+    products = x[b].astype(np.float64) * weight[o]
+    bias_term = np.zeros(len(b)) if bias is None else bias[o].astype(np.float64)
+    total = products.sum(axis=1) + bias_term
+    result = out[b, o]
+    _verify(total, result, np.abs(products).sum(axis=1) + np.abs(bias_term), "linear")
+    meta = dict(target=device, x_shape=x.shape, weight_shape=weight.shape, out_shape=out.shape,
+                has_bias=bias is not None, dtype=str(out.dtype))
+    arrays = dict(x=x, weight=weight, out=out, pos=np.stack([b, o], axis=1), sum=total, result=result)
+    if bias is not None:
+        arrays["bias"] = bias
+    if run is not None:
+        _thread_fields(run, y, arrays, meta)
+    return OpTrace("linear", meta, arrays)

@@ -18,6 +18,11 @@ def _plane_rc(flat, width):
     return flat // width, flat % width
 
 
+def _plane(a):
+    """The one plane drawn: a[0, 0] of an (1, 1, H, W) array, or a 2-D array itself (linear: rows = examples)."""
+    return a[0, 0] if a.ndim == 4 else a
+
+
 def _shared_layout(trace, size):
     """(rows, cols, cell(k) -> (r, c) or None, label) for the shared buffer of conv2d_forward_kernel2: its PH x PW
     input patch, then (after a blank row) the KH x KW weights; any other buffer: one row of ``size`` slots."""
@@ -35,20 +40,31 @@ def _shared_layout(trace, size):
             return (PH + 1 + k // KW, k % KW) if k < KH * KW else None
 
         return PH + 1 + KH, max(PW, KW), cell, f"shared memory: the {PH}x{PW} input patch, then the {KH}x{KW} weights"
+    if meta["cuda"]["kernel"] == "linear_matmul_kernel2":  # As (T x T tile of x), then Bs (T x T tile of w)
+        T = meta["cuda"]["block"][0]
+
+        def cell(k):
+            if k < T * T:
+                return k // T, k % T
+            k -= T * T
+            return (T + 1 + k // T, k % T) if k < T * T else None
+
+        return 2 * T + 1, T, cell, f"shared memory: a {T}x{T} tile of x, then one of w"
     return 1, size, lambda k: (0, k) if k < size else None, "shared memory"
 
 
 def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
     """One frame per (block, barrier phase) of the observed launch that wrote ``trace.out``.
 
-    ``trace``: an op trace of one plane (N = C = O = 1) made with device="cudasim" (trace_conv2d / trace_pool2d),
+    ``trace``: an op trace of one plane (N = C = O = 1) made with device="cudasim" (trace_conv2d / trace_pool2d,
+    or trace_linear: x (B, I) and out (B, O) are the planes),
     which holds the observed ``access`` log. ``compare``: optional {kernel number: counts dict} of other kernels
     of the same op on the same input, drawn beside this run's totals (why tiling pays, in counts).
     """
     if "access" not in trace.arrays:
         raise ValueError("trace has no observed CUDA run: trace it with device='cudasim'")
     out, x = trace.out, trace.x
-    if out.shape[:2] != (1, 1) or x.shape[:2] != (1, 1):
+    if out.ndim != x.ndim or (x.ndim == 4 and (out.shape[:2] != (1, 1) or x.shape[:2] != (1, 1))):
         raise ValueError(f"cuda_grid shows one input and one output plane, got input {x.shape}, output {out.shape}")
     cu = trace.meta["cuda"]
     names = [a[0] for a in cu["arrays"]]
@@ -58,10 +74,10 @@ def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
     written = {int(c) for c in code[write == 1]}
     out_code = next(k for k, a in enumerate(cu["arrays"])
                     if a[1] == "global" and k in written and tuple(a[2]) == tuple(out.shape))
-    x_code = names.index("x")
+    x_code = names.index("x") if "x" in names else names.index("a")  # linear_matmul_kernel2 calls x "a"
     shared = [k for k, s in enumerate(spaces) if s == "shared"]
-    H, W = x.shape[2:]
-    HO, WO = out.shape[2:]
+    H, W = x.shape[-2:]
+    HO, WO = out.shape[-2:]
     keys = sorted({(int(b), int(p)) for b, p in zip(blk, phase)})
     blocks = sorted({b for b, _ in keys})
     order = {b: k for k, b in enumerate(blocks)}
@@ -101,7 +117,7 @@ def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
 
     in_img, in_texts = grid_axes(boxes[0], H, W, f"input x ({H}x{W}): global memory")
     for (r, c), t in np.ndenumerate(in_texts):
-        t.set_text(style.fmt(x[0, 0, r, c], 1))
+        t.set_text(style.fmt(_plane(x)[r, c], 1))
     out_img, out_texts = grid_axes(boxes[2], HO, WO, f"output ({HO}x{WO}): colour = the block that wrote it")
     sh_img = sh_texts = None
     if has_shared:
@@ -170,7 +186,7 @@ def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
                 t.set_text(f"{tid % bx},{tid // bx % by}" if by > 1 else f"{tid}")
                 t.set_fontweight("bold")
             elif done[r, c]:
-                t.set_text(style.fmt(out[0, 0, r, c], 1))
+                t.set_text(style.fmt(_plane(out)[r, c], 1))
                 t.set_fontweight("normal")
             else:
                 t.set_text("")

@@ -65,3 +65,22 @@ def test_pool_and_refusals():
         viz.cuda_grid(trace_pool2d(X, "max", 2), dpi=40)
     with pytest.raises(ValueError, match="one input and one output plane"):
         viz.cuda_grid(trace_conv2d(np.concatenate([X, X]), W, device="cudasim"), dpi=40)
+
+
+def test_tiled_linear_shows_both_tiles_per_k_step():
+    from numbacnn.trace.ops import trace_linear
+
+    x = rng.integers(0, 3, size=(5, 6)).astype(np.float32)
+    w = rng.integers(-1, 2, size=(3, 6)).astype(np.float32)
+    with config.override(tile=4):
+        trace = trace_linear(x, w, device="cudasim", kernel=2)
+    np.testing.assert_array_equal(trace.out, x @ w.T)
+    anim = viz.cuda_grid(trace, dpi=40)
+    assert anim.artists["frames"] == [(b, p) for b in range(2) for p in range(5)]  # 2 k-steps of 4, then write
+    anim.show(2)  # block 0, second load: x[0:4, 4:8] and w[0:4, 4:8], zero beyond k = 6 and beyond w's 3 rows
+    shared = _texts(anim.artists["shared_texts"])
+    assert (shared[4] == "").all()  # the gap between the two tiles
+    tiles = np.concatenate([shared[:4], shared[5:]]).astype(float)
+    np.testing.assert_array_equal(tiles[:4, :2], x[:4, 4:6])
+    np.testing.assert_array_equal(tiles[4:7, :2], w[:, 4:6])
+    assert (tiles[:, 2:] == 0).all() and (tiles[7] == 0).all()
