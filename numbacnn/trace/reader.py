@@ -76,10 +76,10 @@ class Trace:
         return full
 
     def _chunks(self):
-        """[(path, size in bytes the manifest lists, "step" or "scalars")] of every listed chunk."""
+        """[(name in the folder, size in bytes the manifest lists, "step" or "scalars")] of every listed chunk."""
         m = self.manifest
-        return [(self._file(step_file(s)), n, "step") for s, n in zip(m["steps"], m["step_bytes"])] + \
-            [(self._file(rel), n, "scalars") for rel, n in zip(m["scalars"], m["scalar_bytes"])]
+        return [(step_file(s), n, "step") for s, n in zip(m["steps"], m["step_bytes"])] + \
+            [(rel, n, "scalars") for rel, n in zip(m["scalars"], m["scalar_bytes"])]
 
     def problems(self, verify=False) -> list:
         """What is wrong with the files of this trace, one line each naming the file ([] when nothing is).
@@ -87,7 +87,12 @@ class Trace:
         Always: every chunk the manifest lists exists with the listed size. ``verify``: every chunk is also
         opened and its arrays checked against the manifest (shapes, dtypes, the archive's checksums)."""
         out = []
-        for path, n, kind in self._chunks():
+        for rel, n, kind in self._chunks():
+            try:
+                path = self._file(rel)
+            except TraceError as exc:
+                out.append(str(exc))
+                continue
             try:
                 size = os.path.getsize(path)
             except OSError as exc:
