@@ -14,13 +14,13 @@
     NC.select("pass", "pass", [["forward", "forward"], ["backward", "backward (gradients)"]]) +
     "</div>" +
     '<div class="info" id="shape"></div><div class="info">PyTorch: <span class="copy" id="torch"></span></div>' +
-    NC.scrubber("scrub", "window") +
+    NC.scrubber("scrub", "step") +
     '<div class="caption" id="caption"></div><div class="panels" id="panels"></div>' +
     '<p class="note legend"><span><span class="sw" style="outline:3px solid #ff8c00"></span>the window / the taps ' +
     'it uses</span><span><span class="sw" style="outline:3px solid #111"></span>the cell being computed</span>' +
     '<span><span class="sw" style="outline:3px solid #9467bd"></span>output gradients that reach it</span>' +
     '<span><span class="sw" style="background:#d9d9d9"></span>padding (zeros)</span>. Arrow keys step, space ' +
-    "plays. Numbers: float32 as the kernels wrote them, shown rounded (hover a cell's data-v for all digits).</p>";
+    "plays. Numbers: float32 as the kernels wrote them, shown rounded (hover a cell for all its digits).</p>";
 
   const st = D.start;
   NC.$("input").value = st.input; NC.$("kernel").value = st.kernel;

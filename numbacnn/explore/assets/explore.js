@@ -72,7 +72,7 @@ NC.grid = function (spec) {
         out.push('<td class="pad ' + mark + '"' + id + ' title="padding">' + (spec.padText || "0") + "</td>");
       } else {
         const bg = spec.color(v);
-        out.push('<td class="' + mark + '"' + id + ' data-v="' + v + '" style="background:' + bg + ";color:" +
+        out.push('<td class="' + mark + '"' + id + ' data-v="' + v + '" title="' + v + '" style="background:' + bg + ";color:" +
                  NC.textOn(bg) + '">' + NC.fmt(v, spec.digits || 2) + "</td>");
       }
     }
