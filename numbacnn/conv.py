@@ -14,6 +14,10 @@ other numbers run. ``device=`` is "cpu", "cuda" or "cudasim"; None follows the a
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ._checks import check_flag, check_kernel, float_array, float_arrays, implementation, resolve_device
 from .geometry import conv_geometry
 from .limits import check_array_size
@@ -28,6 +32,16 @@ def corr2d(X, K, *, kernel=None, device=None, target=None):
     if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1] or K.size == 0:
         raise ValueError(f"K of shape {tuple(K.shape)} must be non-empty and fit inside X of shape {tuple(X.shape)}")
     return impl.corr2d(X, K, kernel=kernel)
+
+
+def _finite_or_formula(device, kernel, *arrays):
+    """The CPU's kernel choice (None) becomes kernel 1 when an array holds NaN or inf (or sums past the float
+    range): kernels 2 and 3 run over flat rows whose padding and junk columns multiply zeros by the inputs, and
+    0 * inf is NaN where kernel 1, like PyTorch, adds nothing. Finite data keeps the fast kernels."""
+    if kernel is not None or device != "cpu":
+        return kernel
+    with np.errstate(all="ignore"):  # inf + -inf is the NaN looked for here, not a warning
+        return 1 if not all(math.isfinite(float(a.sum())) for a in arrays) else None
 
 
 def _checked(device, x, weight, bias, stride, padding, dilation, groups):
@@ -56,6 +70,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
     kernel = check_kernel(kernel, impl.KERNELS["conv2d"], "conv2d")
     flip = check_flag(flip, "flip")
     _, x, weight, bias, geo = _checked(device, x, weight, bias, stride, padding, dilation, groups)
+    if any(geo.padding):
+        kernel = _finite_or_formula(device, kernel, weight)
     return impl.conv2d(x, weight, bias, geo, flip=flip, kernel=kernel)
 
 
@@ -76,4 +92,5 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
     expected = (x.shape[0], weight.shape[0]) + geo.out_hw
     if tuple(gy.shape) != expected:
         raise ValueError(f"grad_out must have the output's shape {expected}, got {tuple(gy.shape)}")
+    kernel = _finite_or_formula(device, kernel, x, weight)
     return impl.conv2d_backward(gy, x, weight, bias, geo, flip=flip, need_grad_x=need_grad_x, kernel=kernel)
