@@ -41,6 +41,7 @@ def cli():
     numbacnn explore conv                 padding, stride, dilation, flip, channels/groups, forward and backward
     numbacnn explore pool                 max/avg/min pooling, window, stride, padding, ceil_mode, backward
     numbacnn explore sgd                  SGD, momentum and Nesterov on a 2-D loss, every hyperparameter
+    numbacnn explore RUN.nctrace          a recorded training run (numbacnn train-lenet --trace RUN.nctrace)
     """
 
 
@@ -176,3 +177,32 @@ def sgd_cmd(surface, maximize, output):
     from numbacnn import explore
 
     _write(explore.sgd(surface, maximize=maximize), output, "explore-sgd.html")
+
+
+# ------------------------------------------------------------------------------------------------
+# a recorded run
+
+
+@cli.command("run")
+@click.argument("trace_path", metavar="RUN.nctrace", type=click.Path())
+@click.option("--max-steps", type=click.IntRange(2, 500), default=60, show_default=True,
+              help="At most this many recorded steps on the page (evenly spaced; the page says so).")
+@output_option
+def run_cmd(trace_path, max_steps, output):
+    """A training run recorded by the tracer (numbacnn train-lenet --trace RUN.nctrace, or numbacnn.trace.Tracer):
+    loss and accuracy, feature maps, gradients, parameters and predictions, step by step.
+    `numbacnn explore RUN.nctrace` is the short form."""
+    from numbacnn.trace import TraceError
+
+    if not os.path.exists(trace_path):
+        raise click.BadParameter(f"{trace_path!r} does not exist", param_hint="'RUN.nctrace'")
+    default = (os.path.basename(os.path.normpath(trace_path)).rsplit(".", 1)[0] or "run") + ".html"
+    if output is None:
+        check_path(default)
+    from numbacnn import explore
+
+    try:
+        page = explore.run(trace_path, max_steps=max_steps)
+    except (TraceError, ValueError, KeyError) as exc:
+        fail(f"{trace_path}: {exc}", 1)
+    _write(page, output, default)

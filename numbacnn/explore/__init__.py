@@ -4,9 +4,10 @@ the knobs and sees numbacnn's kernels' own numbers (computed when the page is wr
     numbacnn.explore.conv()            padding, stride, dilation, flip, channels/groups, forward/backward
     numbacnn.explore.pool()            max / avg / min pooling, window, stride, padding, ceil_mode, backward routing
     numbacnn.explore.sgd()             plain SGD, momentum and Nesterov on a 2-D loss, every hyperparameter
+    numbacnn.explore.run("run.nctrace") a training run recorded by numbacnn.trace.Tracer
 
 Each returns a ``Page``: ``.save("page.html")``, or leave it last in a Jupyter cell to show it inline.
-The command line is ``numbacnn explore conv|pool|sgd [-o page.html]``.
+The command line is ``numbacnn explore conv|pool|sgd|RUN.nctrace [-o page.html]``.
 """
 from __future__ import annotations
 
@@ -30,3 +31,10 @@ def sgd(surface="quadratic", **options):
     from .sgd_page import page
 
     return page(surface, **options)
+
+
+def run(path, **options):
+    """The page of a recorded training run (a trace folder); see numbacnn.explore.run_page.page."""
+    from .run_page import page
+
+    return page(path, **options)
