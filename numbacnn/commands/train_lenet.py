@@ -204,7 +204,7 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
              f"{n_batches} batches (the checkpoint is of another data set)")
     tracer = None
     if trace_path is not None:
-        from numbacnn.trace import Tracer
+        from numbacnn.trace import TraceError, Tracer
         from numbacnn.trace.writer import check_folder
 
         if resume is not None and check_folder(trace_path, overwrite, True) == "continue":
@@ -227,7 +227,11 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
         def close_trace():  # runs however the command ends; an exit other than success marks it incomplete
             exc = sys.exc_info()[1]
             ok = exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None))
-            tracer.close(None if ok else f"run stopped: {type(exc).__name__} {exc}")
+            try:
+                tracer.close(None if ok else f"run stopped: {type(exc).__name__} {exc}")
+            except TraceError as err:  # the last writes failed (a full disk): said once, never as a traceback
+                if ok:
+                    fail(f"training stopped: {err}")
 
         ctx.call_on_close(close_trace)
 
@@ -309,7 +313,7 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
             fail(f"training stopped: {exc}")
         if not isinstance(exc, TraceError):
             raise
-        fail(f"training stopped: writing the trace {trace_path} failed: {exc}")
+        fail(f"training stopped: {exc}")
     finally:
         restore()
     if save:
