@@ -206,7 +206,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save the checkpoint {path}: the folder {path.parent} does not exist")
     with atomic_path(path, suffix=".tmp") as tmp, open(tmp, "wb") as f:
-        np.savez(f, **payload)
+        np.savez(f, allow_pickle=False, **payload)
     return path
 
 

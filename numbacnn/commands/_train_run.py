@@ -123,6 +123,11 @@ def check_outputs(plot, save, trace_path, resume, overwrite):
     Existing checkpoints and traces are kept unless ``overwrite``; ``--save`` onto the checkpoint being resumed
     is the point of --resume and needs no --overwrite.
     """
+    given = [(o, p) for o, p in (("--plot", plot), ("--save", save), ("--trace", trace_path)) if p is not None]
+    for i, (o1, p1) in enumerate(given):
+        for o2, p2 in given[i + 1:]:
+            if os.path.abspath(p1) == os.path.abspath(p2) or _same_file(p1, p2):
+                _usage_error(o2, p2, f"is also the {o1} path: give each output its own file")
     if plot is not None:
         ext = os.path.splitext(plot)[1].lower().lstrip(".")
         if ext:

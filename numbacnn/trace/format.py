@@ -41,7 +41,7 @@ def _atomic(path, write):
 
 def save_npz(path, arrays: dict) -> int:
     """Write ``arrays`` (name -> ndarray) to ``path`` atomically, uncompressed; returns the size in bytes."""
-    _atomic(path, lambda f: np.savez(f, **arrays))
+    _atomic(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
     return os.path.getsize(path)
 
 

@@ -196,6 +196,8 @@ PATHS = [
     (["--trace", "@other"], 2, ["--trace", "not a numbacnn trace"]),
     (["--trace", "@trace"], 2, ["already holds a trace", "--overwrite", "--resume"]),
     (["--trace", "nodir/run.nctrace"], 2, ["--trace nodir/run.nctrace", "does not exist"]),
+    (["--save", "x.png", "--plot", "x.png"], 2, ["--save x.png", "also the --plot"]),
+    (["--save", "run.nctrace", "--trace", "./run.nctrace"], 2, ["--trace ./run.nctrace", "also the --save"]),
     (["--data-dir", "@junk.npz"], 2, ["--data-dir"]),
     (["--data-dir", "nowhere", "--no-download"], 1, ["nowhere does not exist"]),
     (["--data-dir", "@other", "--no-download"], 1, ["Fashion-MNIST was not found"]),
