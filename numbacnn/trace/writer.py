@@ -34,7 +34,8 @@ def check_folder(path, overwrite, resume=False) -> str:
     if entries <= {"steps", "scalars"} and all(os.path.isdir(os.path.join(path, e)) and
                                                _debris_only(os.path.join(path, e)) for e in entries):
         return "new"
-    if MANIFEST not in entries or not entries <= {MANIFEST, "steps", "scalars"}:
+    if MANIFEST not in entries or not entries <= {MANIFEST, "steps", "scalars"} or \
+            not all(os.path.isdir(os.path.join(path, e)) for e in entries - {MANIFEST}):
         raise ValueError(f"path {path!r} is a non-empty folder that is not a numbacnn trace: choose another trace path")
     if overwrite:
         return "replace"

@@ -140,7 +140,7 @@ def test_kill_then_read_then_resume_the_same_trace(dataset, refs, tmp_path, sig,
     assert not [f for d, _, fs in os.walk(tr) for f in fs if is_temp_name(f)]
 
 
-@pytest.mark.parametrize("when", ["manifest", "mid-write"])
+@pytest.mark.parametrize("when", [pytest.param("manifest", marks=pytest.mark.soak), "mid-write"])
 def test_a_writer_killed_mid_write_leaves_a_trace_the_next_run_can_replace(dataset, tmp_path, when):
     tally("kills", "kill")
     tr = tmp_path / "run.nctrace"

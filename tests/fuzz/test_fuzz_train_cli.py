@@ -16,7 +16,9 @@ import struct
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from fuzz_tally import tally
+from fuzz_tally import fuzz_settings, tally
+from hypothesis import given
+from hypothesis import strategies as st
 
 from numbacnn import data
 from numbacnn._npz import read_npz
@@ -81,6 +83,9 @@ def world(tmp_path_factory):
                                   "--trace", str(tr), "--trace-every", "1", "--trace-samples", "1"])
     assert r.exit_code == 0, r.output
     w["ck"], w["trace"] = ck, tr
+    w["steps-file"] = shutil.copytree(tr, root / "steps-file.nctrace")
+    shutil.rmtree(w["steps-file"] / "steps")
+    (w["steps-file"] / "steps").write_text("not a folder")
     w["damaged"] = shutil.copytree(tr, root / "damaged.nctrace")
     os.truncate(w["damaged"] / "steps" / "step-00000001.npz", 50)
     B = "optim/momentum_buffer/0"
@@ -217,6 +222,7 @@ PATHS = [
     (["--resume", "@fifo.npz"], 1, ["--resume", "not a file"]),
     (["--resume", "@ck", "--seed", "3"], 2, ["--seed 3 differs"]),
     (["--resume", "@ck", "--trace", "@damaged"], 2, ["--trace", "damaged", "--overwrite"]),
+    (["--resume", "@ck", "--trace", "@steps-file"], 2, ["--trace", "not a numbacnn trace"]),
     (["--resume", "@ck", "--trace", "@trace", "--trace-every", "3"], 2, ["another run", "sampling every"]),
     (["--resume", "@ck", "--trace", "@trace", "--trace-samples", "2"], 2, ["another run"]),
 ]
@@ -290,3 +296,28 @@ def test_trace_folder_left_by_a_run_killed_before_its_first_write_is_reused(worl
     assert r.exit_code == 0, r.output
     assert sorted(os.listdir(tr)) == ["manifest.json", "scalars", "steps"]
     assert all(not f.startswith(".") for f in os.listdir(tr / "steps"))
+
+
+NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers().map(str),
+                    st.text(max_size=12), st.sampled_from(["nan", "-nan", "inf", "+inf", "1e400", "0x10", "1_0",
+                                                           " 1", "", "-0", "1e-400", HUGE, "-" + HUGE]))
+NUMERIC = ["--lr", "--momentum", "--dampening", "--weight-decay", "--seed", "--epochs", "--batch-size", "--limit",
+           "--trace-every", "--trace-samples"]
+
+
+@fuzz_settings()
+@given(option=st.sampled_from(NUMERIC), value=NUMBERS)
+def test_random_option_values(world, isolated, option, value):
+    """Any text for a numeric option: a usage error naming the option (exit 2), or accepted; an accepted value
+    then meets the empty data set (exit 1), so no training runs."""
+    tally("cli", "raw error")
+    if "\0" in value:
+        value = value.replace("\0", "")
+    r = CliRunner().invoke(main, ["train-lenet", "--data-dir", str(world["0train"]), "--no-download", option, value])
+    assert "Traceback" not in r.output and (r.exception is None or isinstance(r.exception, SystemExit)), r.output
+    assert r.exit_code in (1, 2) and "Error:" in r.output, r.output
+    if r.exit_code == 2:
+        assert option in r.output or "Nesterov" in r.output, r.output
+    else:
+        assert "holds no images" in r.output, r.output
+    assert tree(isolated) == []
