@@ -177,7 +177,8 @@ def train_epoch(model, optimizer, x, y, *, batch_size=256, seed=0, epoch=0, star
 
 
 # ----------------------------------------------------------------------------------------------
-# Checkpoints: weights, optimizer state and any JSON metadata in one .npz (no pickle), written atomically.
+# Checkpoints: weights, optimizer state and any JSON metadata in one .npz (no pickle), written atomically; read
+# back as untrusted input (CheckpointError naming the file and the field for anything damaged or hand-made).
 
 CHECKPOINT_FORMAT = "numbacnn-checkpoint-1"
 

@@ -31,7 +31,10 @@ On disk a trace is a folder (e.g. ``run.nctrace/``) holding NumPy and JSON only 
     scalars/scalars-00000000.npz  step (int64), loss, acc (float64, NaN when not logged) for logged steps
 Each chunk is written to a temporary file and renamed; the manifest is rewritten the same way after each
 completed step, so a run killed at any moment leaves a trace readable up to its last completed step, and a
-chunk is only ever listed (and loaded) once it is whole.
+chunk is only ever listed (and loaded) once it is whole. Temporary files are named ``.numbacnn-tmp.*``
+(``numbacnn._io.is_temp_name``): a killed run leaves at most one or two, which readers never look at and the
+next Tracer on the folder removes. ``Tracer(..., resume=True, start_step=s)`` continues a trace (a resumed run),
+dropping what was recorded from step s on. Reading treats every file as untrusted (``numbacnn.trace.manifest``).
 
 Siblings: ``numbacnn.trace.writer`` (the disk side: folder, manifest, chunks, writer thread),
 ``numbacnn.trace.reader`` (``Trace``, ``load``: reading it back), ``numbacnn.trace.format`` (names and files).
