@@ -2,7 +2,7 @@
 change to the redrawn page (the change event, the redraw, style, layout and the next frame), 50th and 95th
 percentile over many random control changes. Goal: p95 under 50 ms.
 
-    python benchmarks/explore_latency.py [--changes 60]
+    python benchmarks/explore_latency.py [--changes 60] [--trace RUN.nctrace]
 
 Needs selenium, chromium and chromedriver (as tests/test_explore*.py).
 """
@@ -24,10 +24,18 @@ CONTROLS = {
     "conv": ["input", "kernel", "pad", "stride", "dil", "flip", "chan", "pass", "scrub"],
     "pool": ["input", "mode", "k", "s", "p", "ceil", "cip", "pass", "scrub"],
     "sgd": ["surface", "lr", "mom", "damp", "wd", "nesterov", "maximize", "scrub"],
+    "run": ["scrub", "kind", "example", "layer"],
 }
 
 CHANGE = """
-const el = document.getElementById(arguments[0]), done = arguments[arguments.length - 1];
+const done = arguments[arguments.length - 1];
+if (arguments[0] === 'layer') {  // the run page's layer column: click a random layer
+  const bs = document.querySelectorAll('button[data-layer]'), t0 = performance.now();
+  bs[Math.floor(Math.random() * bs.length)].click();
+  requestAnimationFrame(() => setTimeout(() => done(performance.now() - t0), 0));
+  return;
+}
+const el = document.getElementById(arguments[0]);
 let ev = 'change';
 if (el.tagName === 'SELECT') { el.selectedIndex = (el.selectedIndex + 1 + Math.floor(Math.random() * (el.options.length - 1))) % el.options.length; }
 else if (el.type === 'checkbox') { el.checked = !el.checked; }
@@ -41,6 +49,7 @@ requestAnimationFrame(() => setTimeout(() => done(performance.now() - t0), 0));
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--changes", type=int, default=60, help="control changes per page")
+    ap.add_argument("--trace", default=None, help="a model trace folder: times the run page too")
     args = ap.parse_args()
     import numbacnn.explore as explore
     from explore_browser import start_browser
@@ -51,9 +60,9 @@ def main():
     folder = tempfile.mkdtemp()
     print(f"{'page':6} {'write s':>8} {'MB':>6} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
     try:
-        for name in ("conv", "pool", "sgd"):
+        for name in ("conv", "pool", "sgd") + (("run",) if args.trace else ()):
             t0 = time.perf_counter()
-            page = getattr(explore, name)()
+            page = explore.run(args.trace) if name == "run" else getattr(explore, name)()
             path = page.save(os.path.join(folder, f"{name}.html"))
             write = time.perf_counter() - t0
             driver.get("file://" + path)

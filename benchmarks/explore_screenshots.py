@@ -1,7 +1,11 @@
 """The explorer's screenshots in docs/img/explore-*.png (not a test): each page written, opened in headless
 Chromium, its controls set to a telling state, photographed.
 
-    python benchmarks/explore_screenshots.py [--out docs/img]
+    python benchmarks/explore_screenshots.py [--out docs/img] [--trace RUN.nctrace]
+
+docs/img/explore-run.png came from a short LeNet run on Fashion-MNIST:
+    numbacnn train-lenet --variant modern --momentum 0.9 --lr 0.03 --batch-size 64 --limit 6400 --epochs 2 \
+        --trace fm.nctrace --trace-every 10
 """
 from __future__ import annotations
 
@@ -24,7 +28,10 @@ SHOTS = {  # file name -> (page, [(control, value)], scrub position)
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
+    ap.add_argument("--trace", default=None, help="a model trace folder: adds explore-run.png")
     args = ap.parse_args()
+    if args.trace:
+        SHOTS["explore-run.png"] = ("run", [("kind", "grad")], 12)
     import numbacnn.explore as explore
     from explore_browser import open_page, set_control, start_browser
 
@@ -34,7 +41,8 @@ def main():
     try:
         for name, (what, controls, at) in SHOTS.items():
             if what not in pages:
-                pages[what] = getattr(explore, what)().save(os.path.join(folder, f"{what}.html"))
+                page = explore.run(args.trace) if what == "run" else getattr(explore, what)()
+                pages[what] = page.save(os.path.join(folder, f"{what}.html"))
             open_page(driver, pages[what])
             for cid, value in controls:
                 set_control(driver, cid, value)

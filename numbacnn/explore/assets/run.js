@@ -14,7 +14,8 @@
     NC.select("kind", "parameters show", [["value", "value"], ["grad", "gradient"], ["momentum", "momentum buffer"],
       ["update", "update (value after − value)"]]) + "</div>" +
     '<div class="runbox"><div class="layers" id="layers"></div><div id="main"></div></div>' +
-    '<div class="info" id="hover">hover a map for its value</div><div id="preds"></div>';
+    '<div class="info" id="hover">hover a map for its value</div><p class="note">Colours: blue &lt; 0 &lt; red ' +
+    "(grey for maps without negative values), each map scaled to its own largest |value|.</p><div id=\"preds\"></div>";
   let layer = D.layers.length ? D.layers[0].name : null, k = 0;
   const scrub = NC.Scrub("scrub", (v) => { k = v; draw(); });
   scrub.setMax(D.steps.length);
@@ -30,6 +31,8 @@
     return cache.get(q);
   }
   const deq = (q, b) => q.lo + (b * (q.hi - q.lo)) / 255;  // the stored level back to a value (8-bit)
+  // for drawing: the level nearest to 0 is drawn as 0 (an all-zero map stays white, not a full-scale colour)
+  const shown = (q, b) => { const v = deq(q, b); return Math.abs(v) <= (q.hi - q.lo) / 510 ? 0 : v; };
   NC.decoded = (q) => Array.from(bytes(q), (b) => deq(q, b));  // for tests
   let canvasId = 0;
   const pending = [];
@@ -45,10 +48,14 @@
   function paint() {
     for (const [id, q, off, h, w] of pending.splice(0)) {
       const cv = NC.$(id), ctx = cv.getContext("2d"), img = ctx.createImageData(w, h), b = bytes(q);
-      const signed = q.lo < 0, m = Math.max(Math.abs(q.lo), Math.abs(q.hi)) || 1;
+      // colours: each map scaled to its own largest |value| (a layer's channels differ by orders of magnitude)
+      const signed = q.lo < 0;
+      let m = 0;
+      for (let i = 0; i < h * w; i++) m = Math.max(m, Math.abs(shown(q, b[off + i])));
+      m = m || 1;
       for (let i = 0; i < h * w; i++) {
-        const v = deq(q, b[off + i]);
-        const hex = signed ? NC.signedColor(v, m) : NC.grayColor(v, q.hi || 1);
+        const v = shown(q, b[off + i]);
+        const hex = signed ? NC.signedColor(v, m) : NC.grayColor(v, m);
         img.data[4 * i] = parseInt(hex.substr(1, 2), 16); img.data[4 * i + 1] = parseInt(hex.substr(3, 2), 16);
         img.data[4 * i + 2] = parseInt(hex.substr(5, 2), 16); img.data[4 * i + 3] = 255;
       }
