@@ -195,7 +195,8 @@ def run_cmd(trace_path, max_steps, output):
     from numbacnn.trace import TraceError
 
     if not os.path.exists(trace_path):
-        raise click.BadParameter(f"{trace_path!r} does not exist", param_hint="'RUN.nctrace'")
+        raise click.BadParameter(f"{trace_path!r} does not exist (and is none of conv, pool, sgd)",
+                                 param_hint="'RUN.nctrace'")
     default = (os.path.basename(os.path.normpath(trace_path)).rsplit(".", 1)[0] or "run") + ".html"
     if output is None:
         check_path(default)
