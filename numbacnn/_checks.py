@@ -55,13 +55,16 @@ def as_float(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndar
 
 
 def contiguous(arr: np.ndarray, dtype, name: str) -> np.ndarray:
-    """``arr`` as a C-contiguous array of ``dtype`` (itself when it already is one; 0-d stays 0-d); a copy
-    above the size limit (``numbacnn.limits``) is refused first, naming ``name``."""
+    """``arr`` as a writable C-contiguous array of ``dtype`` (itself when it already is one; 0-d stays 0-d); a
+    copy above the size limit (``numbacnn.limits``) is refused first, naming ``name``. Read-only arrays (a
+    memory map, np.load's) are copied: Numba would compile every kernel again for a read-only array type."""
     dtype = np.dtype(dtype)
-    if arr.dtype == dtype and arr.flags.c_contiguous:
+    if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.writeable:
         return arr
     check_array_size(arr.shape, dtype, f"{name} (shape {tuple(arr.shape)}, dtype {arr.dtype}) as a contiguous "
                                        f"{dtype} copy")
+    if not arr.flags.writeable:
+        return np.array(arr, dtype=dtype, order="C", copy=True)
     return np.asarray(arr, dtype=dtype, order="C")
 
 

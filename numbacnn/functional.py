@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_kernel, float_array, float_arrays, implementation, is_device_array, real_number, \
-    resolve_device
+from ._checks import check_kernel, contiguous, float_array, float_arrays, implementation, is_device_array, \
+    real_number, resolve_device
 from .limits import check_array_size
 
 
@@ -148,7 +148,7 @@ def _label_array(logits_shape, target, name="target"):
     """target as a contiguous int64 array of shape (N,) for logits (N, K); its range is not checked here."""
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
     _check_label_array(t, logits_shape, name)
-    return np.ascontiguousarray(t, dtype=np.int64)
+    return contiguous(t, np.int64, name)
 
 
 def check_labels(logits_shape, target, name="target"):

@@ -40,9 +40,10 @@ def conv_geometry(x_shape, w_shape, b_shape=None, stride=1, padding=0, dilation=
     if min(KH, KW) < 1 or O < 1:
         raise ValueError(f"kernel_size must be positive, got weight shape {tuple(w_shape)}")
     if C % groups:
-        raise ValueError(f"groups={groups} must divide the input channels, got C={C}")
+        raise ValueError(f"groups={groups} must divide the input channels, got C={C} (x shape {tuple(x_shape)})")
     if O % groups:
-        raise ValueError(f"groups={groups} must divide the output channels, got weight.shape[0]={O}")
+        raise ValueError(f"groups={groups} must divide the output channels, got weight.shape[0]={O} "
+                         f"(weight shape {tuple(w_shape)})")
     if Cg * groups != C:
         raise ValueError(f"channel mismatch: x has C={C} channels but weight expects C/groups={Cg} "
                          f"with groups={groups} (weight shape {tuple(w_shape)})")
@@ -66,8 +67,8 @@ def conv_geometry(x_shape, w_shape, b_shape=None, stride=1, padding=0, dilation=
     HO = (H + pads[0] + pads[1] - dh * (KH - 1) - 1) // sh + 1
     WO = (W + pads[2] + pads[3] - dw * (KW - 1) - 1) // sw + 1
     if HO < 1 or WO < 1:
-        raise ValueError(f"output size would be {HO}x{WO}: the (dilated) kernel {KH}x{KW} is larger than "
-                         f"the padded input {H + pads[0] + pads[1]}x{W + pads[2] + pads[3]}")
+        raise ValueError(f"output size would be {HO}x{WO}: the kernel {KH}x{KW} with dilation={dilation!r} is "
+                         f"larger than x's {H}x{W} planes with padding={padding!r}")
     return ConvGeometry((sh, sw), pads, (dh, dw), groups, (HO, WO))
 
 
@@ -111,8 +112,8 @@ def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, ceil
     out = tuple(pool_output_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip((H, W), kernel, strides, pads, dil))
     if min(out) < 1:
         raise ValueError(f"output size would be {out[0]}x{out[1]}: the window (kernel_size={kernel_size!r}, "
-                         f"dilation={dilation!r}) is larger than the padded input "
-                         f"{H + 2 * pads[0]}x{W + 2 * pads[1]}")
+                         f"dilation={dilation!r}) is larger than x's padded planes "
+                         f"{H + 2 * pads[0]}x{W + 2 * pads[1]} (padding={padding!r})")
     return PoolGeometry(kernel, strides, pads, dil, ceil_mode, out)
 
 
@@ -126,8 +127,8 @@ def adaptive_pool_geometry(x_shape, output_size) -> tuple[int, int]:
         out = (output_size, output_size)
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in out):
         raise ValueError(f"output_size must be an int or a pair of ints, got {output_size!r}")
-    if min(out) < 1:
-        raise ValueError(f"output_size must be positive, got {output_size!r}")
+    if min(out) < 1 or max(out) > MAX_OPTION:
+        raise ValueError(f"output_size must be positive and at most {MAX_OPTION}, got {output_size!r}")
     if min(x_shape[2], x_shape[3]) < 1:
         raise ValueError(f"x must have non-empty planes, got shape {tuple(x_shape)}")
     return int(out[0]), int(out[1])

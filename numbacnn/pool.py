@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_flag, check_kernel, float_array, float_arrays, implementation, is_device_array, \
-    resolve_device
+from ._checks import check_flag, check_kernel, contiguous, float_array, float_arrays, implementation, \
+    is_device_array, resolve_device
 from .geometry import adaptive_pool_geometry, avg_options, pool_geometry
 from .limits import check_array_size
 
@@ -65,7 +65,7 @@ def _check_indices(device, indices, expected):
     if tuple(idx.shape) != expected:
         raise ValueError(f"indices must have the output's shape {expected}, got {tuple(idx.shape)}")
     if device == "cpu":
-        return np.ascontiguousarray(idx, dtype=np.int64)
+        return contiguous(idx, np.int64, "indices")
     from .cuda.arrays import to_device
 
     return to_device(idx if on_device else np.ascontiguousarray(idx, dtype=np.int64))

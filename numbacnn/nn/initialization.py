@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .._checks import is_device_array
+from .._checks import is_device_array, real_number
 
 
 def make_rng(rng, name="rng"):
@@ -49,6 +49,7 @@ class init:
     @staticmethod
     def uniform_(param, a=0.0, b=1.0, rng=None):
         """Fill ``param`` with U(a, b)."""
+        a, b = real_number(a, "a", finite=True), real_number(b, "b", finite=True)
         return assign_data(param, make_rng(rng).uniform(a, b, size=param.shape).astype(param.dtype))
 
     @staticmethod
@@ -59,6 +60,7 @@ class init:
     def xavier_uniform_(param, gain=1.0, rng=None):
         """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio; the book's ``init_cnn``)."""
         fan_in, fan_out = fans(param.shape)
+        gain = real_number(gain, "gain", finite=True)
         a = gain * math.sqrt(6.0 / (fan_in + fan_out))
         return init.uniform_(param, -a, a, rng)
 
@@ -67,5 +69,6 @@ class init:
         """U(-b, b) with b = sqrt(6 / ((1 + a^2) * fan_in)); PyTorch's layers use a = sqrt(5),
         i.e. b = 1/sqrt(fan_in)."""
         fan_in, _ = fans(param.shape)
+        a = real_number(a, "a", finite=True)
         bound = math.sqrt(6.0 / ((1 + a * a) * fan_in))
         return init.uniform_(param, -bound, bound, rng)

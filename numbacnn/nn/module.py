@@ -85,16 +85,26 @@ class Module:
 
         Keys and shapes must match exactly; the error names every missing or unexpected key.
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict of arrays like state_dict() returns, got {type(state).__name__}")
         params = dict(self.named_parameters())
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         if missing or unexpected:
             raise ValueError(f"state_dict keys do not match the model: missing {missing}, unexpected {unexpected}")
-        for name, p in params.items():
-            value = np.asarray(to_numpy(state[name]) if is_device_array(state[name]) else state[name])
+        values = {}
+        for name, p in params.items():  # every entry checked before any parameter changes
+            try:
+                value = np.asarray(to_numpy(state[name]) if is_device_array(state[name]) else state[name])
+            except Exception:
+                raise TypeError(f"state_dict[{name!r}] must be an array, got {type(state[name]).__name__}") from None
+            if value.dtype.kind not in "fiu":
+                raise TypeError(f"state_dict[{name!r}] must hold real numbers, got dtype {value.dtype}")
             if tuple(value.shape) != p.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {tuple(value.shape)}, the model expects {p.shape}")
-            value = np.array(value, dtype=p.dtype, order="C", copy=True)  # never share the caller's array
+            values[name] = np.array(value, dtype=p.dtype, order="C", copy=True)  # never share the caller's array
+        for name, p in params.items():
+            value = values[name]
             if self.device == "cuda":
                 from ..cuda import to_device
                 value = to_device(value)

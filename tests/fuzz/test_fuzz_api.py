@@ -255,3 +255,18 @@ def test_the_size_limit_is_configurable_in_one_place(monkeypatch):
         nc.sigmoid(np.zeros(17, "f4"))
     monkeypatch.setenv("NUMBACNN_MAX_ARRAY_BYTES", "lots")
     expect_error(nc.get_limits, ValueError, "NUMBACNN_MAX_ARRAY_BYTES", "'lots'")
+
+
+def test_module_load_state_dict_checks_every_entry_before_changing_any():
+    tally("api", "wrong result", 2)
+    net = nn.Linear(3, 2, rng=0)
+    before = net.weight.data.copy()
+    good = net.state_dict()
+    expect_error(lambda: net.load_state_dict({**good, "bias": np.zeros(2, "c8")}), TypeError, "bias", "complex64")
+    expect_error(lambda: net.load_state_dict({"weight": good["weight"] * 2, "bias": np.zeros(5)}), ValueError,
+                 "bias", "(5,)")
+    np.testing.assert_array_equal(net.weight.data, before)
+    tally("api", "raw error", 3)
+    expect_error(lambda: net.load_state_dict(None), TypeError, "state", "NoneType")
+    expect_error(lambda: nn.init.uniform_(net.weight, a="x"), TypeError, "a", "'x'")
+    expect_error(lambda: nn.init.xavier_uniform_(net.weight, gain=math.nan), ValueError, "gain", "nan")

@@ -25,6 +25,7 @@ from numbacnn import reference as ref
 from numbacnn import optim
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's oracle warns on inf - inf: expected
 TF = torch.nn.functional
 
 SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0]
