@@ -285,11 +285,33 @@ def test_sigterm_saves_and_ends_like_ctrl_c(tiny, monkeypatch):
         return real(*a, **k)
 
     monkeypatch.setattr(T, "train_batch", terminated)
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     result = small(tiny, "--epochs", 1, "--save", tiny / "t.npz")
-    assert result.exit_code == 130 and "saved to" in result.output
-    assert T.read_checkpoint(tiny / "t.npz")[2]["progress"]["batch"] == 1  # the second batch never ran
-    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    assert result.exit_code == 130 and "saved to" in result.output and "stopping after this batch" in result.output
+    assert T.read_checkpoint(tiny / "t.npz")[2]["progress"]["batch"] == 2  # the batch in progress completed
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # the handlers are put back
+
+
+def test_a_stop_after_the_update_but_before_the_bookkeeping_still_resumes_exactly(tiny, monkeypatch):
+    """A second Ctrl-C stops at once, possibly after a batch's update but before its bookkeeping: the checkpoint
+    counts that batch, so the resumed run does not apply it twice (it used to)."""
+    opts = ("--variant", "modern", "--lr", 0.05, "--momentum", 0.9)
+    assert small(tiny, *opts, "--epochs", 1, "--save", tiny / "a.npz").exit_code == 0
+    real, calls = T.train_batch, []
+
+    def interrupted_after_the_update(*a, **k):
+        calls.append(1)
+        out = real(*a, **k)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(T, "train_batch", interrupted_after_the_update)
+    stopped = small(tiny, *opts, "--epochs", 1, "--save", tiny / "b.npz")
+    assert stopped.exit_code == 130 and T.read_checkpoint(tiny / "b.npz")[2]["progress"]["batch"] == 2
+    monkeypatch.setattr(T, "train_batch", real)
+    assert small(tiny, "--epochs", 1, "--resume", tiny / "b.npz", "--save", tiny / "b.npz").exit_code == 0
+    assert _same(_weights(tiny / "a.npz"), _weights(tiny / "b.npz"))
 
 
 def test_resume_rejects_a_file_that_is_not_a_checkpoint(tiny):

@@ -213,6 +213,53 @@ def warm_kernels(build, device, x, y, sgd_options):
                    err=True)
 
 
+class StopAfterBatch:
+    """Ctrl-C (SIGINT) and SIGTERM while a batch trains: stop once its update and its bookkeeping are both done,
+    so the checkpoint saved on the way out matches the weights and a resumed run continues exactly; a second
+    signal stops at once (``applied`` then tells how many updates the bookkeeping missed). Outside ``batches()``
+    a signal stops at once, as usual. Use as a context manager (the previous handlers are put back)."""
+
+    def __init__(self, optimizer):
+        self.pending = self.active = False
+        self.applied = 0  # optimizer steps taken since the start (a step post-hook counts them)
+        self._hook = optimizer.register_step_post_hook(self._count)
+        self._previous = {}
+
+    def _count(self, *args):
+        self.applied += 1
+
+    def _handler(self, signum, frame):
+        if self.active and not self.pending:
+            self.pending = True
+            click.echo("\nstopping after this batch (press Ctrl-C again to stop at once)", err=True)
+            return
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread: signals keep their handlers
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._hook.remove()
+        return False
+
+    def check(self):
+        """Call after a batch's bookkeeping: KeyboardInterrupt when a signal came during the batch."""
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
 class PlainProgress:
     """Progress for a log (stderr is not a terminal): the label, then a line every PLAIN_EVERY_S seconds."""
 

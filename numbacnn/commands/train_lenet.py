@@ -8,7 +8,7 @@ import time
 import click
 
 from ._common import DownloadBars, device_option
-from ._train_run import SEED, FiniteFloat, check_outputs, progress_bar, read_resume, warm_kernels
+from ._train_run import SEED, FiniteFloat, StopAfterBatch, check_outputs, progress_bar, read_resume, warm_kernels
 
 # Options that define the model and the data order: a resumed run must keep them.
 FIXED_ON_RESUME = ("variant", "init", "seed", "batch_size", "limit")
@@ -40,20 +40,6 @@ def plot_curves(history, path):
     suffix = os.path.splitext(path)[1] or ".png"
     with atomic_path(path, suffix=suffix) as tmp:
         fig.savefig(tmp, format=suffix[1:])
-
-
-def _stop_on_sigterm():
-    """Treat SIGTERM (a scheduler or `kill`) like Ctrl-C, so the run saves and ends cleanly; returns the undo."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _continued_sampling(ctx, trace_path, every, samples):
@@ -247,7 +233,8 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
     click.echo(f"training LeNet ({config['variant']}) on {len(x_train)} examples, testing on {len(x_test)}, "
                f"on {device_label}")
     epoch = progress["epoch"]
-    restore = _stop_on_sigterm()
+    stop = StopAfterBatch(opt).__enter__()
+    booked = [stop.applied]  # optimizer steps whose batch the progress counts
     try:
         warm_kernels(lambda: lenet(config["variant"], seed=0), device, x_train, y_train,
                      {k: config[k] for k in OPTIM_OPTIONS})
@@ -266,12 +253,16 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
                     progress["train_seconds"] += now - t0[0]
                     progress.update(batch=i + 1, loss_sum=progress["loss_sum"] + loss * size,
                                     correct=progress["correct"] + correct, seen=progress["seen"] + size)
+                    booked[0] = stop.applied
                     bar.update(1)  # (train_batch handed loss and accuracy to the tracer: no tracer.log here)
                     t0[0] = time.perf_counter()
+                    stop.check()  # a Ctrl-C during the batch stops here, with the batch counted
 
                 try:
+                    stop.active = True
                     train_epoch(net, opt, x_train, y_train, batch_size=config["batch_size"], seed=config["seed"],
                                 epoch=epoch, start_batch=progress["batch"], on_batch=on_batch)
+                    stop.active = False
                 except NonFiniteLossError as exc:
                     step = epoch * n_batches + exc.step
                     fail(f"training stopped: the loss became {exc.loss} at epoch {epoch + 1}, batch {exc.step} "
@@ -293,6 +284,9 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
             if plot:
                 plot_curves(history, plot)
     except KeyboardInterrupt:
+        stop.active = False
+        if stop.applied > booked[0]:  # stopped at once after a batch's update, before its bookkeeping
+            progress["batch"] += stop.applied - booked[0]  # (its loss is missing from the epoch's average)
         click.echo("", err=True)
         where = f"epoch {progress['epoch'] + 1}, after batch {progress['batch']}"
         if save:
@@ -315,7 +309,7 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
             raise
         fail(f"training stopped: {exc}")
     finally:
-        restore()
+        stop.__exit__(None, None, None)
     if save:
         click.echo(f"saved to {save}")
     if plot:
