@@ -137,8 +137,12 @@ def export(file, step, layer, param, output):
         fail(exc.args[0], 2)
     except TraceError as exc:
         fail(str(exc), 1)
+    from numbacnn._io import NotAFileTargetError
+
     try:
         size = save_npz(output, arrays)
     except OSError as exc:
         fail(f"cannot write {output!r}: {exc.strerror or exc}", 1)
+    except NotAFileTargetError as exc:  # became a folder, device or FIFO after the options were checked
+        fail(str(exc), 1)
     click.echo(f"wrote {len(arrays)} arrays ({', '.join(sorted(arrays))}) to {output} ({_size(size)})")
