@@ -271,22 +271,89 @@ def parse_size(text) -> tuple[int, int] | None:
     return h, w
 
 
-def load_image(path, size=None, exact=False) -> np.ndarray:
-    """An image file as a float32 grayscale array in [0, 1] (Pillow), resized to fit within ``size`` (h, w)
-    keeping its aspect ratio, or to exactly ``size`` when ``exact``. Default: longest side 12."""
+MAX_IMAGE_PIXELS = 2**25  # ~33.5 megapixels (a 48 MP photo is refused): decoding is checked against this first
+
+
+class ImageInputError(ValueError):
+    """A file that cannot serve as an input image: not a regular file, not an image Pillow reads, or too large
+    (its header says so: the pixels are never decoded). The message names the file."""
+
+
+_WIDE = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0}
+
+
+def _grayscale(im) -> "Image.Image":
+    """Pillow image -> a grayscale image in [0, 1] as mode "F" (16- and 32-bit integer images scaled by 65535,
+    so a 16-bit PNG keeps its shades instead of saturating in mode "L"), or mode "L" for 8-bit images."""
+    from PIL import Image
+
+    if im.mode in _WIDE:
+        a = np.asarray(im, dtype=np.float64) / _WIDE[im.mode]
+        return Image.fromarray(np.clip(a, 0, 1).astype(np.float32))
+    if im.mode == "F":
+        a = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        return Image.fromarray(np.clip(a, 0, 1).astype(np.float32))
+    return im.convert("L")
+
+
+def _open_image(path):
+    """The image at ``path``, decoded, after its header's size was checked against MAX_IMAGE_PIXELS."""
+    import os
+    import stat
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    shown = str(path)
+    mode = os.stat(path).st_mode  # OSError (missing, no permission) goes to the caller
+    if stat.S_ISDIR(mode):
+        raise ImageInputError(f"{shown!r} is a folder, not an image file")
+    if not stat.S_ISREG(mode):
+        raise ImageInputError(f"{shown!r} is not a regular file (a device, pipe or socket): give an image file")
+    limit = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as im:
+        Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check would raise before the size can be read
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (UnidentifiedImageError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageInputError(f"{shown!r} is not an image Pillow can read ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    with im:
+        w, h = im.size
+        if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS:
+            raise ImageInputError(f"{shown!r} is {w}x{h} pixels ({w * h / 1e6:,.1f} megapixels): images above "
+                                  f"{MAX_IMAGE_PIXELS / 1e6:.1f} megapixels are refused before decoding "
+                                  "(they are shrunk to at most 64x64 anyway): scale it down first")
+        try:
             im.load()
-            gray = im.convert("L")
-    except FileNotFoundError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise OSError(f"cannot read {str(path)!r} as an image: {exc}") from None
+            return _grayscale(im)
+        except (SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            raise ImageInputError(f"{shown!r} is truncated or corrupt ({exc})") from None
+        except OSError as exc:
+            if exc.errno is not None:  # a read error (EIO, ...), not Pillow's "image file is truncated"
+                raise
+            raise ImageInputError(f"{shown!r} is truncated or corrupt ({exc})") from None
+
+
+def load_image(path, size=None, exact=False) -> np.ndarray:
+    """An image file as a float32 grayscale array in [0, 1] (Pillow), resized to fit within ``size`` (h, w)
+    keeping its aspect ratio, or to exactly ``size`` when ``exact``. Default: longest side 12.
+
+    The file is treated as untrusted: ImageInputError (a ValueError naming the file) for a folder, a device, a
+    file that is not an image, a truncated one, or one whose header claims more than MAX_IMAGE_PIXELS (checked
+    before any pixel is decoded); OSError when it cannot be read. 16-bit images keep their shades; an alpha
+    channel is ignored.
+    """
+    from PIL import Image
+
+    gray = _open_image(path)
     h, w = size if size is not None else (12, 12)
     if not exact:
         scale = min(h / gray.height, w / gray.width)
         h, w = max(1, round(gray.height * scale)), max(1, round(gray.width * scale))
     gray = gray.resize((w, h), Image.Resampling.LANCZOS)
-    return np.round(np.asarray(gray, dtype=np.float32) / 255.0, 2)
+    a = np.asarray(gray, dtype=np.float32)
+    a = a / 255.0 if gray.mode == "L" else np.clip(a, 0.0, 1.0)
+    return np.round(a, 2).astype(np.float32)

@@ -3,6 +3,7 @@ animation, parsing of option values, rendering with a progress bar, and download
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 
@@ -28,7 +29,7 @@ def output_options(f):
                   help="Output file; the extension picks the format: .gif, .mp4 (needs ffmpeg), .html (a page "
                        "with play controls) or .png (a contact sheet of every frame). Default: a descriptive "
                        "name in the current folder.")
-    @click.option("--fps", type=click.FloatRange(min=0.1, max=60), default=None,
+    @click.option("--fps", type=FiniteFloat(min=0.1, max=60), default=None,
                   help="Frames per second (default depends on the animation).")
     @click.option("--dpi", type=click.IntRange(40, 300), default=100, show_default=True, help="Pixels per inch.")
     @functools.wraps(f)
@@ -38,12 +39,26 @@ def output_options(f):
     return wrapper
 
 
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (FloatRange lets nan through: every comparison is False)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 OUTPUT_HINT = "'-o' / '--output'"
 
 
 def _checked_output(ctx, param, value):
     """-o's callback: a given path is checked while the options are parsed, before any work."""
     if value is not None and not ctx.resilient_parsing:
+        if not str(value).strip():
+            raise click.BadParameter(f"{value!r} is empty: give a file name such as out.gif", param_hint=OUTPUT_HINT)
         check_output(value)
     return value
 
@@ -85,14 +100,32 @@ def check_output(path):
         fail(str(exc), 1)
 
 
+def check_frames_fit(anim):
+    """Refuse (usage error naming --dpi) an animation whose rendered frames, (F, H, W, 3) bytes held in memory
+    until written, would pass numbacnn.limits' array limit (4 GiB unless NUMBACNN_MAX_ARRAY_BYTES says
+    otherwise): e.g. 1443 windows at --dpi 300 would take 19 GB."""
+    from numbacnn.limits import get_limits
+
+    w, h = anim.fig.canvas.get_width_height()
+    need = len(anim) * w * h * 3
+    limit = get_limits()["max_array_bytes"]
+    if need > limit:
+        raise click.BadParameter(f"{anim.fig.dpi:g} would render {len(anim)} frames of {w}x{h} pixels, "
+                                 f"{need / 2**30:.1f} GiB in memory, above the limit of {limit / 2**30:.1f} GiB "
+                                 "(NUMBACNN_MAX_ARRAY_BYTES): use a smaller --dpi or fewer frames",
+                                 param_hint="'--dpi'")
+
+
 def save_animation(anim, path, fps):
-    """Render every frame with a progress bar, write the file, print its path."""
+    """Check the frames fit in memory (check_frames_fit), render them with a progress bar, write the file, print
+    its path."""
     from numbacnn.viz._save import SaveError
 
+    check_frames_fit(anim)
     try:
         with click.progressbar(length=len(anim), label=f"rendering {len(anim)} frames", file=sys.stderr) as bar:
             out = anim.save(path, fps=fps, progress=bar.update, workers=None)
-    except SaveError as exc:
+    except (SaveError, ValueError) as exc:  # ValueError: the target became a folder or device meanwhile (_io)
         fail(str(exc), 1)
     except OSError as exc:
         fail(f"cannot write {path!r}: {exc.strerror or exc}", 1)
@@ -134,14 +167,19 @@ def parse(fn, value, hint):
         raise click.BadParameter(str(exc), param_hint=hint)
 
 
-def int_pair(text, name, minimum):
-    """'2' -> 2, '2,1' -> (2, 1): the value of option --``name``, each int at least ``minimum``."""
+MAX_INT = 2**31 - 1  # the largest stride/padding/... accepted: index arithmetic stays far inside int64
+
+
+def int_pair(text, name, minimum, maximum=MAX_INT):
+    """'2' -> 2, '2,1' -> (2, 1): the value of option --``name``, each int in [``minimum``, ``maximum``]."""
     try:
         parts = [int(v) for v in str(text).split(",")]
     except ValueError:
         raise click.BadParameter(f"must be an int or two ints like 2,1, got {text!r}", param_hint=f"'--{name}'")
     if len(parts) not in (1, 2) or min(parts) < minimum:
         raise click.BadParameter(f"must be one or two ints >= {minimum}, got {text!r}", param_hint=f"'--{name}'")
+    if max(parts) > maximum:
+        raise click.BadParameter(f"must be one or two ints <= {maximum}, got {text!r}", param_hint=f"'--{name}'")
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 

@@ -14,8 +14,8 @@ import click
 
 from numbacnn.cli import ensure_cudasim, fail
 
-from ._common import (check_output, device_option, int_pair, load_trace, name_suffix, output_options, parse,
-                      run_kernels, save_animation)
+from ._common import (FiniteFloat, check_output, device_option, int_pair, load_trace, name_suffix, output_options,
+                      parse, run_kernels, save_animation)
 
 MAX_FRAMES = 1500  # one frame per window: beyond this a render takes minutes and the file is huge
 
@@ -38,11 +38,15 @@ def cli():
 # conv
 
 
-def _input(name, size):
+PRESETS = ("d2l-edge", "checker", "digit")
+
+
+def _input(name, size, hint="'--size'"):
+    """--input (a preset or an image file) resized by ``size`` (the option ``hint``), as a float32 (H, W) array."""
     from numbacnn import scenarios
 
-    shape = parse(scenarios.parse_size, size, "'--size'")
-    if name in ("d2l-edge", "checker", "digit"):
+    shape = parse(scenarios.parse_size, size, hint)
+    if name in PRESETS:
         x = scenarios.preset_input(name)
         if shape is not None:
             from PIL import Image
@@ -52,13 +56,15 @@ def _input(name, size):
 
             x = (np.asarray(img, dtype=np.float32) / 255).round(2)
         return x
-    if not os.path.exists(name):
-        raise click.BadParameter(f"{name!r} is neither d2l-edge, checker, digit nor an existing image file",
+    if not os.path.lexists(name):
+        raise click.BadParameter(f"{name!r} is neither {', '.join(PRESETS)} nor an existing image file",
                                  param_hint="'--input'")
     try:
         return scenarios.load_image(name, shape, exact=size is not None and "x" in str(size).lower())
+    except scenarios.ImageInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--input'")
     except OSError as exc:
-        fail(str(exc), 1)
+        fail(f"cannot read --input {name!r}: {exc.strerror or exc}", 1)
 
 
 @cli.command("conv")
@@ -75,7 +81,7 @@ def _input(name, size):
 @click.option("--channels", default=None,
               help="CIN or CIN,COUT: several input channels (x + c) whose products are summed, and several output "
                    "channels (kernels K + c + o), as in D2L 6.4.")
-@click.option("--bias", type=float, default=None, help="Add a bias to every output channel.")
+@click.option("--bias", type=FiniteFloat(), default=None, help="Add a bias to every output channel.")
 @click.option("--backward", is_flag=True,
               help="Show the gradients instead: the kernel's (a correlation of x with the output gradient), "
                    "then the input's (a full convolution).")
@@ -106,7 +112,7 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
         raise click.UsageError("--flip and --backward are separate animations: pick one")
     X = _input(input_name, size)
     name = kernel_text if kernel_text in scenarios.KERNELS else "custom"
-    inp = input_name if input_name in ("d2l-edge", "checker", "digit") else os.path.splitext(
+    inp = input_name if input_name in PRESETS else os.path.splitext(
         os.path.basename(input_name))[0]
     default = (f"conv-{name}-{inp}" + ("-backward" if backward else "") + ("-flip" if flip else "")
                + name_suffix(s=stride, p=padding, d=dilation) + (f"-c{cin}x{cout}" if channels else "") + ".gif")
@@ -120,11 +126,15 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     from numbacnn.cuda import NoGPUError
 
     common = dict(stride=st, padding=pd, dilation=dl, device=device)
-    ho, wo = _out_hw(x.shape, w.shape, st, pd, dl)
+    ho, wo = _out_hw(x.shape, w.shape, st, pd, dl,
+                     f"--kernel {kernel_text!r} is {K.shape[0]}x{K.shape[1]} with --dilation {dilation}, --input "
+                     f"{input_name!r} is {X.shape[0]}x{X.shape[1]} with --padding {padding}")
     frames = ho * wo * cout if not backward else K.size + X.size
     if frames > MAX_FRAMES:
-        raise click.UsageError(f"that is {frames} frames (one per window); at most {MAX_FRAMES} are drawn: "
-                               "use a smaller --size or a larger --stride")
+        raise click.UsageError(f"that is {frames} frames (the output is {ho}x{wo}: --input "
+                               f"{input_name!r} is {X.shape[0]}x{X.shape[1]}, --kernel {K.shape[0]}x{K.shape[1]}, "
+                               f"--stride {stride}, --padding {padding}, --dilation {dilation}); at most "
+                               f"{MAX_FRAMES} are drawn: use a smaller --size or --padding, or a larger --stride")
     from numbacnn.trace import TraceVerificationError
 
     try:
@@ -165,13 +175,14 @@ def _conv_traces(x, w, b, backward, flip, out_hw, common):
     return trace_conv2d(x, w, b, **common), flipped
 
 
-def _out_hw(x_shape, w_shape, stride, padding, dilation):
+def _out_hw(x_shape, w_shape, stride, padding, dilation, options):
+    """The output's (HO, WO); a kernel that does not fit is a usage error naming the ``options`` that made it."""
     from numbacnn.geometry import conv_geometry
 
     try:
         return conv_geometry(x_shape, w_shape, None, stride, padding, dilation).out_hw
     except ValueError as exc:
-        raise click.UsageError(str(exc))
+        raise click.UsageError(f"{exc} ({options})")
 
 
 def _example_grad(hw):
@@ -192,7 +203,8 @@ def _example_grad(hw):
 @click.option("--padding", default="0", show_default=True, help="Padding: N or PH,PW (at most half the window).")
 @click.option("--compare", is_flag=True, help="Max, avg and min pooling side by side on the same input.")
 @click.option("--input", "input_name", default="digits", show_default=True,
-              help="digits (a 6x6 grid of numbers 0-9), d2l-edge, checker, digit, or an image file.")
+              help="digits (a grid of numbers 0-9, 6x6 unless --image-size), d2l-edge, checker, digit, or an "
+                   "image file.")
 @click.option("--image-size", "image_size", default=None, help="Resize the input: N or HxW.")
 @device_option()
 @output_options
@@ -204,16 +216,27 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
     ks = int_pair(pool_size, "size", 1)
     st = None if stride is None else int_pair(stride, "stride", 1)
     pd = int_pair(padding, "padding", 0)
+    from numbacnn import scenarios
+
     if input_name == "digits":
-        X = (np.arange(36, dtype=np.float32).reshape(6, 6) * 7 % 10)
+        X = _digits(parse(scenarios.parse_size, image_size, "'--image-size'"))
     else:
-        X = _input(input_name, image_size)
+        X = _input(input_name, image_size, "'--image-size'")
     modes = ["max", "avg", "min"] if compare else [mode]
     default = (f"pool-{'compare' if compare else mode}" + name_suffix(k=pool_size, s=stride, p=padding) + ".gif")
     output = output or default
     check_output(output)
     if X.size > MAX_FRAMES:
-        raise click.UsageError(f"the input has {X.size} cells; at most {MAX_FRAMES} are drawn: use --image-size")
+        raise click.UsageError(f"the input is {X.shape[0]}x{X.shape[1]} ({X.size} cells, --input {input_name!r}, "
+                               f"--image-size {image_size!r}); at most {MAX_FRAMES} are drawn: use a smaller "
+                               "--image-size")
+    from numbacnn.geometry import pool_geometry
+
+    try:
+        pool_geometry((1, 1) + X.shape, ks, st, pd)
+    except ValueError as exc:
+        raise click.UsageError(f"{exc} (--size {pool_size!r}, --stride {stride or pool_size!r}, --padding "
+                               f"{padding!r}, --input {input_name!r} is {X.shape[0]}x{X.shape[1]})")
     from numbacnn.cuda import NoGPUError
 
     from numbacnn.trace import TraceVerificationError
@@ -229,6 +252,14 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
     save_animation(viz.pool(*traces, dpi=dpi), output, fps or 2)
 
 
+def _digits(shape):
+    """The 'digits' input: numbers 0-9 in an (H, W) grid (default 6x6; --image-size N or HxW picks the size)."""
+    import numpy as np
+
+    h, w = shape if shape is not None else (6, 6)
+    return np.arange(h * w, dtype=np.float32).reshape(h, w) * 7 % 10
+
+
 def _pool_traces(x, modes, ks, st, pd, device):
     from numbacnn.trace import trace_pool2d
 
@@ -241,8 +272,8 @@ def _pool_traces(x, modes, ks, st, pd, device):
 
 @cli.command("learn-kernel")
 @click.option("--steps", type=click.IntRange(1, 200), default=10, show_default=True, help="Iterations.")
-@click.option("--lr", type=click.FloatRange(min=0), default=3e-2, show_default=True, help="Learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial kernel.")
+@click.option("--lr", type=FiniteFloat(min=0), default=3e-2, show_default=True, help="Learning rate.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the initial kernel.")
 @output_options
 def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
     """Learn the edge kernel [1, -1] from an image and its edges by gradient descent (D2L 6.2.4)."""
@@ -260,12 +291,12 @@ def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
 @click.option("--surface", type=click.Choice(["quadratic", "rosenbrock"]), default="quadratic", show_default=True,
               help="The 2-D loss: an ill-conditioned quadratic (0.1 x² + 2 y²) or Rosenbrock's valley.")
 @click.option("--steps", type=click.IntRange(1, 500), default=None, help="Steps (default 20 / 80).")
-@click.option("--lr", type=click.FloatRange(min=0), default=None, help="Learning rate (default 0.3 / 0.0015).")
-@click.option("--momentum", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=FiniteFloat(min=0), default=None, help="Learning rate (default 0.3 / 0.0015).")
+@click.option("--momentum", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Momentum of the momentum and Nesterov runs (default 0.6 / 0.9).")
-@click.option("--dampening", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--dampening", type=FiniteFloat(0, 1), default=0.0, show_default=True,
               help="Dampening of the momentum run (Nesterov needs 0: use --no-nesterov with it).")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--weight-decay", type=FiniteFloat(min=0), default=0.0, show_default=True)
 @click.option("--nesterov/--no-nesterov", default=None,
               help="--nesterov: plain SGD vs. Nesterov only; --no-nesterov: plain SGD vs. momentum only. "
                    "Default: all three.")
@@ -275,8 +306,18 @@ def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
 @output_options
 def sgd_cmd(surface, steps, lr, momentum, dampening, weight_decay, nesterov, trace_path, param, output, fps, dpi):
     """SGD, momentum and Nesterov side by side: trajectories, gradient / buffer / update arrows, losses."""
+    ctx = click.get_current_context()
+    given = [(f"--{'' if nesterov else 'no-'}nesterov" if n == "nesterov" else
+              f"--{n.replace('_', '-')} {ctx.params[n]}") for n in ("surface", "steps", "lr", "momentum", "dampening",
+                                                                   "weight_decay", "nesterov")
+             if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
     if trace_path is not None:
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: these set the 2-D loss run, which --trace replaces (a traced "
+                                   "run shows its own optimizer's numbers): drop them or drop --trace")
         return _sgd_trace(trace_path, param, output, fps, dpi)
+    if param is not None:
+        raise click.UsageError(f"--param {param!r} picks a parameter of a --trace run: it needs --trace")
     from numbacnn import scenarios
 
     output = output or f"sgd-{surface}.gif"
@@ -317,7 +358,7 @@ def _sgd_trace(path, param, output, fps, dpi):
     if not hasattr(trace, "params"):
         fail(f"{path!r} is an op trace; --trace needs a training trace (numbacnn train-lenet --trace ...)", 1)
     params = list(trace.params)
-    name = param or (params[0] if params else None)
+    name = param if param is not None else (params[0] if params else None)
     if name not in params:
         raise click.BadParameter(f"{name!r} is not a traced parameter; traced: {', '.join(map(str, params))}",
                                  param_hint="'--param'")
@@ -351,6 +392,9 @@ def features_cmd(trace_path, example, source, max_channels, output, fps, dpi):
     trace = load_trace(trace_path)
     if not hasattr(trace, "layers"):
         fail(f"{trace_path!r} is an op trace; features needs a training trace (numbacnn train-lenet --trace ...)", 1)
+    if source == "probe" and not getattr(trace, "has_probe", False):
+        raise click.BadParameter(f"'probe': {trace_path!r} has no fixed probe (train-lenet --trace-samples N records "
+                                 "one): use --source batch", param_hint="'--source'")
     output = output or "features.gif"
     check_output(output)
     from numbacnn import viz

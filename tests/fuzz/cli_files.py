@@ -1,0 +1,98 @@
+"""Crafted input files for the CLI fuzz suite (tests/fuzz/cli_files.py): hostile images and traces, made by hand.
+
+``make_images(folder)`` writes PNGs whose header lies about their size (decompression bombs), truncated and
+non-image files, a folder and a FIFO with image names, and odd but valid images (16-bit, palette, RGBA, 1x1,
+1x500); ``make_traces(folder)`` a tiny training trace and an op trace.
+"""
+import os
+import struct
+import zlib
+
+import numpy as np
+
+
+def png_bytes(width, height, *, idat=None, bit_depth=8, color_type=0):
+    """A PNG whose IHDR claims width x height; IDAT holds ``idat`` (compressed bytes) or a few zero rows."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 5000) if idat is None else idat
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def make_images(folder):
+    """name -> path of every crafted image input (the paths exist, except where noted)."""
+    from PIL import Image
+
+    folder = str(folder)
+    p = {}
+
+    def put(name, data):
+        p[name] = os.path.join(folder, name)
+        with open(p[name], "wb") as f:
+            f.write(data)
+
+    put("bomb.png", png_bytes(100_000, 100_000))  # 85 bytes claiming 10^10 pixels (Pillow raises on open)
+    put("bomb-small.png", png_bytes(9000, 9000))  # 81 Mpx: under Pillow's own error limit, still refused
+    put("wide.png", png_bytes(2**31 - 1, 1))
+    put("zero.png", png_bytes(0, 0))
+    ok = os.path.join(folder, "ok8.png")
+    Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(ok)
+    p["ok8.png"] = ok
+    data = open(ok, "rb").read()
+    put("truncated.png", data[: len(data) // 2])
+    put("cut-idat.png", png_bytes(64, 64, idat=zlib.compress(b"\0" * 100)))  # header fine, too few pixels
+    put("header-only.png", data[:8])
+    put("text.png", b"hello, not a picture\n")
+    put("empty.png", b"")
+    put("garbage.gif", os.urandom(2048))
+    p["folder.png"] = os.path.join(folder, "folder.png")
+    os.mkdir(p["folder.png"])
+    p["fifo.png"] = os.path.join(folder, "fifo.png")
+    os.mkfifo(p["fifo.png"])
+    wide16 = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
+    p["16bit.png"] = os.path.join(folder, "16bit.png")
+    Image.fromarray(wide16).save(p["16bit.png"])
+    p["palette.png"] = os.path.join(folder, "palette.png")
+    Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).convert("P").save(p["palette.png"])
+    p["rgba.png"] = os.path.join(folder, "rgba.png")
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = (np.arange(64).reshape(8, 8) * 4)[..., None]
+    Image.fromarray(rgba).save(p["rgba.png"])  # alpha 0 everywhere: the shades still count
+    p["1x1.png"] = os.path.join(folder, "1x1.png")
+    Image.fromarray(np.full((1, 1), 200, np.uint8)).save(p["1x1.png"])
+    p["1x500.png"] = os.path.join(folder, "1x500.png")
+    Image.fromarray(np.zeros((1, 500), np.uint8)).save(p["1x500.png"])
+    return p
+
+
+def make_traces(folder):
+    """{"run": a training trace folder (2 probe-less samples, 3 recorded steps), "op": an op trace .npz,
+    "fake": a folder whose manifest is not numbacnn's, "text": a text file}."""
+    from numbacnn import nn
+    from numbacnn.optim import SGD
+    from numbacnn.trace import Tracer, trace_conv2d
+    from numbacnn.train import train_batch
+
+    folder = str(folder)
+    run = os.path.join(folder, "run.nctrace")
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=0))
+    opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    with Tracer(model, opt, run, every=2, samples=2, meta={"batch_size": 4, "epochs": 1}) as tracer:
+        for _ in range(5):
+            loss, correct = train_batch(model, opt, rng.standard_normal((4, 1, 6, 6)).astype(np.float32),
+                                        rng.integers(0, 3, 4))
+            tracer.log(loss=loss, acc=correct / 4)
+    op = os.path.join(folder, "op.npz")
+    trace_conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 2, 2), np.float32)).save(op)
+    fake = os.path.join(folder, "fake.nctrace")
+    os.mkdir(fake)
+    with open(os.path.join(fake, "manifest.json"), "w") as f:
+        f.write('{"format": "something else"}')
+    text = os.path.join(folder, "notes.npz")
+    with open(text, "w") as f:
+        f.write("not a zip\n")
+    return {"run": run, "op": op, "fake": fake, "text": text}
