@@ -39,3 +39,13 @@ def test_conv2d_kernels_1_and_2_pass_and_tiling_reads_less():
 def test_usage_errors_exit_2_without_a_traceback(args, message):
     proc = _cuda_check(*args)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_explore_cuda_writes_the_page_from_a_plain_process(tmp_path):
+    """`numbacnn explore cuda` switches the simulator on itself (numba is not loaded yet when it starts)."""
+    out = tmp_path / "cuda.html"
+    proc = subprocess.run([sys.executable, "-m", "numbacnn", "explore", "cuda", "--cuda-kernel", "1", "-o", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = out.read_text()
+    assert "conv2d_forward_kernel1" in html and "conv2d_forward_kernel2" in html and '"cuda":"1"' in html

@@ -41,6 +41,7 @@ def cli():
     numbacnn explore conv                 padding, stride, dilation, flip, channels/groups, forward and backward
     numbacnn explore pool                 max/avg/min pooling, window, stride, padding, ceil_mode, backward
     numbacnn explore sgd                  SGD, momentum and Nesterov on a 2-D loss, every hyperparameter
+    numbacnn explore cuda                 conv2d's CUDA kernels, thread by thread (Numba's CUDA simulator)
     numbacnn explore RUN.nctrace          a recorded training run (numbacnn train-lenet --trace RUN.nctrace)
     """
 
@@ -180,6 +181,31 @@ def sgd_cmd(surface, maximize, output):
 
 
 # ------------------------------------------------------------------------------------------------
+# cuda
+
+
+@cli.command("cuda")
+@click.option("--input", "input_name", type=click.Choice(["d2l-edge", "checker", "digit"]), default="d2l-edge",
+              show_default=True, help="The input shown first (all three are on the page).")
+@click.option("--kernel", "kernel_name", type=click.Choice(["edge", "sobel-x", "laplacian"]), default="edge",
+              show_default=True, help="The conv kernel shown first (all three are on the page).")
+@click.option("--cuda-kernel", type=click.Choice(["1", "2"]), default="2", show_default=True,
+              help="The CUDA kernel shown first: 1 (one thread per output) or 2 (tiled, shared memory).")
+@output_option
+def cuda_cmd(input_name, kernel_name, cuda_kernel, output):
+    """conv2d's real CUDA kernels watched thread by thread under Numba's CUDA simulator (no GPU needed): which
+    block and thread wrote each output, what each read from global and shared memory, phase by phase."""
+    from numbacnn.cli import ensure_cudasim
+
+    ensure_cudasim("cudasim")
+    if output is None:
+        check_path("explore-cuda.html")
+    from numbacnn import explore
+
+    _write(explore.cuda(input_name, kernel_name, int(cuda_kernel)), output, "explore-cuda.html")
+
+
+# ------------------------------------------------------------------------------------------------
 # a recorded run
 
 
@@ -195,7 +221,7 @@ def run_cmd(trace_path, max_steps, output):
     from numbacnn.trace import TraceError
 
     if not os.path.exists(trace_path):
-        raise click.BadParameter(f"{trace_path!r} does not exist (and is none of conv, pool, sgd)",
+        raise click.BadParameter(f"{trace_path!r} does not exist (and is none of conv, pool, sgd, cuda)",
                                  param_hint="'RUN.nctrace'")
     default = (os.path.basename(os.path.normpath(trace_path)).rsplit(".", 1)[0] or "run") + ".html"
     if output is None:

@@ -5,9 +5,10 @@ the knobs and sees numbacnn's kernels' own numbers (computed when the page is wr
     numbacnn.explore.pool()            max / avg / min pooling, window, stride, padding, ceil_mode, backward routing
     numbacnn.explore.sgd()             plain SGD, momentum and Nesterov on a 2-D loss, every hyperparameter
     numbacnn.explore.run("run.nctrace") a training run recorded by numbacnn.trace.Tracer
+    numbacnn.explore.cuda()            conv2d's CUDA kernels 1 and 2 watched thread by thread (needs the simulator)
 
 Each returns a ``Page``: ``.save("page.html")``, or leave it last in a Jupyter cell to show it inline.
-The command line is ``numbacnn explore conv|pool|sgd|RUN.nctrace [-o page.html]``.
+The command line is ``numbacnn explore conv|pool|sgd|cuda|RUN.nctrace [-o page.html]``.
 """
 from __future__ import annotations
 
@@ -38,3 +39,10 @@ def run(path, **options):
     from .run_page import page
 
     return page(path, **options)
+
+
+def cuda(input="d2l-edge", kernel="edge", cuda_kernel=2):
+    """The CUDA view of the conv explorer (run under NUMBA_ENABLE_CUDASIM=1); see numbacnn.explore.cuda_page.page."""
+    from .cuda_page import page
+
+    return page(input, kernel, cuda_kernel)

@@ -141,5 +141,7 @@ def page(input="d2l-edge", kernel="edge", *, extra_inputs=None, extra_kernels=No
              "kernel's (<b>cross-correlation</b>, what deep-learning libraries call convolution; tick <i>flip</i> "
              "for strict convolution, the kernel turned by 180°). Turn the knobs, scrub the window, hover any "
              "output cell for its arithmetic. The <i>backward</i> pass shows the kernel's gradient (the input "
-             f"correlated with the output gradient) and the input's gradient (a full convolution). {links}")
+             f"correlated with the output gradient) and the input's gradient (a full convolution). The same "
+             "convolution on a GPU, thread by thread: <code>numbacnn explore cuda</code>. "
+             f"{links}")
     return build("conv", "numbacnn explore conv: cross-correlation, window by window", intro, data)
