@@ -429,3 +429,45 @@ def test_traces_without_a_probe(tmp_path):
     assert not old.has_probe and old.feature_map(0, 1).shape == (4, 2, 6, 6)
     with pytest.raises(KeyError, match="no probe"):
         old.probe_map(0, 1)
+
+
+def test_resume_continues_a_trace_dropping_what_came_after_the_checkpoint(tmp_path):
+    """Tracer(resume=True, start_step=s): the steps and logged rows from s on (recorded after the checkpoint being
+    resumed) are dropped and the run goes on in the same folder; the result equals an uninterrupted trace."""
+    straight, _, _ = run(tmp_path, steps=6, name="straight.nctrace", every=1, samples=2)
+    model, path = tiny_model(), tmp_path / "t.nctrace"
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    with Tracer(model, opt, path, every=1, samples=2, meta={"batch_size": 4}) as tracer:
+        for s in range(5):  # five steps recorded; the "checkpoint" below is taken after step 2
+            if s == 3:
+                weights = {k: v.copy() for k, v in model.state_dict().items()}
+                bufs = [b.copy() for b in opt.state_dict()["momentum_buffers"]]
+            x, y = batch(s)
+            loss, correct = train_batch(model, opt, x, y)
+            tracer.log(loss=loss, acc=correct / len(y))
+    (path / "steps" / ".numbacnn-tmp.step-00000005.npz.x1y2.npz").write_bytes(b"half")  # a killed write's debris
+    model = tiny_model()
+    model.load_state_dict(weights)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    opt.load_state_dict({"defaults": opt.defaults, "momentum_buffers": bufs})
+    with pytest.raises(ValueError, match="another run .*sampling every"):
+        Tracer(model, opt, path, every=2, samples=2, start_step=3, resume=True)
+    with Tracer(model, opt, path, every=1, samples=2, start_step=3, resume=True, meta={"batch_size": 4}) as tracer:
+        for s in range(3, 6):
+            x, y = batch(s)
+            loss, correct = train_batch(model, opt, x, y)
+            tracer.log(loss=loss, acc=correct / len(y))
+    t = load(path)
+    assert t.complete and t.manifest["resumed_at"] == [3] and t.problems(verify=True) == []
+    assert t.steps.tolist() == straight.steps.tolist() == list(range(6))
+    assert np.array_equal(t.scalars()["loss"], straight.scalars()["loss"])
+    for name in t.params:
+        assert np.array_equal(t.param(name, "value_after"), straight.param(name, "value_after"))
+    assert sorted(p.name for p in (path / "steps").iterdir()) == [f"step-{s:08d}.npz" for s in range(6)]
+    damaged = tmp_path / "damaged.nctrace"
+    import shutil
+
+    shutil.copytree(path, damaged)
+    (damaged / "steps" / "step-00000001.npz").write_bytes(b"x")
+    with pytest.raises(TraceError, match="damaged and cannot be continued"):
+        Tracer(model, opt, damaged, every=1, samples=2, start_step=6, resume=True)

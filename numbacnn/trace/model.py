@@ -87,7 +87,8 @@ class Tracer:
     background: write files on a writer thread (one step in flight at most) instead of inline;
     probe: fixed examples (N, C, H, W) (NumPy, or a device array for a CUDA model) run forward at every
     recorded step before the update, recorded as probe/<i>/x and probe/<i>/y (``Trace.probe_map``).
-    overwrite: replace a trace already at ``path``; resume: continue it instead (a resumed run: steps from
+    overwrite: replace a trace already at ``path`` (default: yes, unless ``resume``); resume: continue it
+    instead (a resumed run: steps from
     ``start_step`` on, recorded after the checkpoint, are dropped; ``same`` names hyperparameters that must match
     the trace's, and the sampling and parameters must match too). Neither: ValueError when ``path`` holds a trace.
     Use as a context manager, or call ``close()``. Loss and accuracy: ``numbacnn.train.train_batch`` reports them
@@ -95,7 +96,7 @@ class Tracer:
     """
 
     def __init__(self, model, optimizer, path, every=DEFAULT_EVERY, samples=DEFAULT_SAMPLES, layers=None,
-                 params=None, *, meta=None, start_step=0, overwrite=True, background=True, probe=None, resume=False,
+                 params=None, *, meta=None, start_step=0, overwrite=None, background=True, probe=None, resume=False,
                  same=()):
         if not hasattr(model, "add_observer"):
             raise TypeError(f"model must be a numbacnn.nn.Sequential (with add_observer), got {type(model).__name__}")
@@ -131,7 +132,7 @@ class Tracer:
         self._recording_step = False  # what the pre-hook found, for the post-hook of the same step
         self._scalars = []  # (step, loss, acc)
         self._closed = False
-        mode = prepare_folder(self.path, overwrite, resume)
+        mode = prepare_folder(self.path, not resume if overwrite is None else overwrite, resume)
         hyper = dict(getattr(optimizer, "defaults", {}))
         hyper.update(meta or {})
         self.manifest = {
