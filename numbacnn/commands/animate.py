@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import click
 
@@ -17,6 +18,7 @@ from numbacnn.cli import ensure_cudasim, fail
 from ._common import (FiniteFloat, check_output, device_option, int_pair, load_trace, name_suffix, output_options,
                       parse, run_kernels, save_animation)
 
+FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max, without importing NumPy to parse options
 MAX_FRAMES = 1500  # one frame per window: beyond this a render takes minutes and the file is huge
 
 
@@ -272,7 +274,8 @@ def _pool_traces(x, modes, ks, st, pd, device):
 
 @cli.command("learn-kernel")
 @click.option("--steps", type=click.IntRange(1, 200), default=10, show_default=True, help="Iterations.")
-@click.option("--lr", type=FiniteFloat(min=0), default=3e-2, show_default=True, help="Learning rate.")
+@click.option("--lr", type=FiniteFloat(min=0, max=FLOAT32_MAX), default=3e-2, show_default=True,
+              help="Learning rate (the kernel is float32: at most 3.4e38).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the initial kernel.")
 @output_options
 def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
@@ -282,9 +285,20 @@ def learn_kernel_cmd(steps, lr, seed, output, fps, dpi):
     from numbacnn import scenarios
 
     record = run_kernels(scenarios.learn_kernel, steps, lr, seed)
+    import numpy as np
+
+    losses = record.losses
+    diverged = not np.all(np.isfinite(losses)) or losses[-1] > 10 * max(losses[0], 1e-12)
+    if diverged:  # drawn as it happened (inf and nan included), with a line saying why
+        default = 3e-2
+        click.echo(f"note: the kernel diverged with --lr {lr:g} (the loss grew without bound): try a lower --lr, "
+                   f"e.g. --lr {default if lr > default else lr / 10:g}", err=True)
     from numbacnn import viz
 
-    save_animation(viz.learn_kernel(record, dpi=dpi), output, fps or 2)
+    with warnings.catch_warnings():
+        if diverged:  # matplotlib's colour scaling warns about the inf/nan it is asked to draw
+            warnings.simplefilter("ignore", RuntimeWarning)
+        save_animation(viz.learn_kernel(record, dpi=dpi), output, fps or 2)
 
 
 @cli.command("sgd")
@@ -318,6 +332,9 @@ def sgd_cmd(surface, steps, lr, momentum, dampening, weight_decay, nesterov, tra
         return _sgd_trace(trace_path, param, output, fps, dpi)
     if param is not None:
         raise click.UsageError(f"--param {param!r} picks a parameter of a --trace run: it needs --trace")
+    if dampening != 0 and nesterov is not False:
+        raise click.UsageError(f"--dampening {dampening:g} applies to the momentum run only: Nesterov momentum "
+                               "requires zero dampening, so add --no-nesterov (plain SGD vs. damped momentum)")
     from numbacnn import scenarios
 
     output = output or f"sgd-{surface}.gif"

@@ -186,6 +186,7 @@ CASES = [
     (LK + ["--steps", "1000000000"], 2, "crash", ["'--steps'", "1000000000"]),
     *[(LK + ["--lr", v], 2, "wrong result", ["'--lr'", v]) for v in ("nan", "inf", "NaN", "-inf")],
     *[(LK + ["--lr", v], 2, "raw error", ["'--lr'", v]) for v in ("-1", "abc", "")],
+    (LK + ["--lr", "1e300"], 2, "wrong result", ["'--lr'", "1e+300"]),  # became inf in the float32 update
     *[(LK + ["--seed", v], 2, "raw error", ["'--seed'", v]) for v in ("-1", "abc", "1.5", "-" + HUGE)],
     # sgd on a 2-D surface
     *[(SGD + ["--steps", v], 2, "raw error", ["'--steps'", v]) for v in ("0", "-3", "x")],
@@ -196,7 +197,8 @@ CASES = [
       for opt, bad in (("lr", ("-1", "x")), ("momentum", ("0", "-1")), ("dampening", ("2", "-0.5")),
                        ("weight-decay", ("-1",)))
       for v in bad],
-    (SGD + ["--dampening", "0.5"], 2, "raw error", ["dampening=0.5", "--no-nesterov"]),
+    (SGD + ["--dampening", "0.5"], 2, "raw error", ["--dampening 0.5", "--no-nesterov"]),
+    (SGD + ["--dampening", "0.5", "--nesterov"], 2, "raw error", ["--dampening 0.5", "--no-nesterov"]),
     (SGD + ["--surface", "banana"], 2, "raw error", ["'--surface'", "banana"]),
     (SGD + ["--param", "0.weight"], 2, "wrong result", ["--param '0.weight'", "--trace"]),
     # sgd --trace: options of the 2-D run are not silently ignored; traces that are not training traces
@@ -278,6 +280,46 @@ def test_tiny_image_runs_end_to_end(files, tmp_path):
                tmp_path)
     assert r.exit_code == 0, r.output
     assert gif_frames(tmp_path / "c.gif") == 2 * 2  # a 2x3 input, the 1x2 edge kernel: 2x2 windows
+
+
+def test_learn_kernel_says_when_the_kernel_diverged(tmp_path):
+    """A too-large --lr draws the diverging run as it happened and says so, naming --lr (it used to be silent)."""
+    tally("cli", "wrong result")
+    r = invoke(["animate", "learn-kernel", "--lr", "10", "--steps", "3", "--dpi", "40", "-o", "k.png"], tmp_path)
+    assert r.exit_code == 0 and (tmp_path / "k.png").is_file(), r.output
+    assert "diverged with --lr 10" in r.stderr and "--lr 0.03" in r.stderr
+    assert "Warning" not in r.stderr, r.stderr
+    r = invoke(["animate", "learn-kernel", "--steps", "3", "--dpi", "40", "-o", "k.png"], tmp_path)
+    assert r.exit_code == 0 and "diverged" not in r.stderr, r.stderr
+
+
+def test_bare_groups_show_their_commands(tmp_path):
+    """`numbacnn animate` with no command: click's usage (exit 2) listing every animation, no traceback."""
+    tally("cli", "raw error")
+    r = invoke(["animate"], tmp_path)
+    assert isinstance(r.exception, SystemExit) and r.exit_code == 2, r.output
+    out = r.output + r.stderr
+    assert "Usage:" in out and "Traceback" not in out
+    assert all(name in out for name in ("conv", "pool", "learn-kernel", "sgd", "features", "cuda-grid"))
+
+
+def _has_gpu():
+    try:
+        from numba import cuda
+
+        return cuda.is_available()
+    except Exception:  # noqa: BLE001  (no driver, no toolkit: no GPU)
+        return False
+
+
+@pytest.mark.parametrize("args", [["animate", "conv", "--device", "cuda", "--dpi", "40"],
+                                  ["animate", "pool", "--device", "cuda", "--dpi", "40"],
+                                  ["demo", "--device", "cuda"]], ids=["conv", "pool", "demo"])
+def test_cuda_without_a_gpu_is_a_failure_naming_it(args, files, tmp_path):
+    if _has_gpu():
+        pytest.skip("a GPU is present: --device cuda works here")
+    tally("cli", "raw error")
+    expect_misuse(args, 1, ["'cuda'", "--device cudasim"], files, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------
