@@ -271,6 +271,16 @@ def parse_size(text) -> tuple[int, int] | None:
     return h, w
 
 
+def fit_size(hw, size, exact=False) -> tuple[int, int]:
+    """The (h, w) an (H, W) image is resized to: exactly ``size`` when ``exact``, else the largest size within
+    ``size`` that keeps the aspect ratio (at least 1x1)."""
+    h, w = size
+    if exact:
+        return h, w
+    scale = min(h / hw[0], w / hw[1])
+    return max(1, round(hw[0] * scale)), max(1, round(hw[1] * scale))
+
+
 MAX_IMAGE_PIXELS = 2**25  # ~33.5 megapixels (a 48 MP photo is refused): decoding is checked against this first
 
 
@@ -349,10 +359,7 @@ def load_image(path, size=None, exact=False) -> np.ndarray:
     from PIL import Image
 
     gray = _open_image(path)
-    h, w = size if size is not None else (12, 12)
-    if not exact:
-        scale = min(h / gray.height, w / gray.width)
-        h, w = max(1, round(gray.height * scale)), max(1, round(gray.width * scale))
+    h, w = fit_size((gray.height, gray.width), size if size is not None else (12, 12), exact)
     gray = gray.resize((w, h), Image.Resampling.LANCZOS)
     a = np.asarray(gray, dtype=np.float32)
     a = a / 255.0 if gray.mode == "L" else np.clip(a, 0.0, 1.0)

@@ -48,12 +48,14 @@ def _input(name, size, hint="'--size'"):
     from numbacnn import scenarios
 
     shape = parse(scenarios.parse_size, size, hint)
+    exact = size is not None and "x" in str(size).lower()  # N: the longest side, keeping the aspect ratio
     if name in PRESETS:
         x = scenarios.preset_input(name)
         if shape is not None:
             from PIL import Image
 
-            img = Image.fromarray((x * 255).astype("uint8")).resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+            h, w = scenarios.fit_size(x.shape, shape, exact)
+            img = Image.fromarray((x * 255).astype("uint8")).resize((w, h), Image.Resampling.NEAREST)
             import numpy as np
 
             x = (np.asarray(img, dtype=np.float32) / 255).round(2)
@@ -62,7 +64,7 @@ def _input(name, size, hint="'--size'"):
         raise click.BadParameter(f"{name!r} is neither {', '.join(PRESETS)} nor an existing image file",
                                  param_hint="'--input'")
     try:
-        return scenarios.load_image(name, shape, exact=size is not None and "x" in str(size).lower())
+        return scenarios.load_image(name, shape, exact=exact)
     except scenarios.ImageInputError as exc:
         raise click.BadParameter(str(exc), param_hint="'--input'")
     except OSError as exc:

@@ -257,6 +257,15 @@ def test_pool_image_size_resizes_the_digits_grid(size, frames, tmp_path):
     assert gif_frames(tmp_path / "p.gif") == frames  # 2x2 windows, stride 2: one frame per window
 
 
+@pytest.mark.parametrize("size,frames", [("4", 3 * 3), ("4x4", 4 * 3), ("8", 6 * 7)])
+def test_conv_size_n_keeps_the_presets_aspect_ratio(size, frames, tmp_path):
+    """--size N is the longest side for the 6x8 book image too (it was stretched to NxN): 4 -> 3x4."""
+    tally("cli", "wrong result")
+    r = invoke(["animate", "conv", "--size", size, "--dpi", "40", "-o", "c.gif"], tmp_path)
+    assert r.exit_code == 0, r.output
+    assert gif_frames(tmp_path / "c.gif") == frames  # the 1x2 edge kernel: (H) x (W - 1) windows
+
+
 def test_image_modes_read_as_their_gray_shades(files):
     """16-bit, palette and RGBA images give the shades they hold (16-bit ones used to saturate to white)."""
     from numbacnn import scenarios
