@@ -7,7 +7,7 @@ import sys
 import pytest
 
 LAST = re.compile(r"^conv2d kernel(\d): ([\d,]+) global reads, ([\d,]+) global writes, ([\d,]+) shared reads, "
-                  r"([\d,]+) shared writes, (\d+) uninitialised shared reads, (\d+) races, (\d+) out-of-bounds$")
+                  r"([\d,]+) shared writes, (\d+) races, (\d+) out-of-bounds, (\d+) uninitialised shared reads$")
 
 
 def _cuda_check(*args):

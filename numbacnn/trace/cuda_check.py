@@ -142,9 +142,9 @@ class CheckReport:
     def summary_line(self) -> str:
         c = self.counts
         return (f"{self.op} kernel{self.kernel}: {c['global reads']:,} global reads, {c['global writes']:,} global "
-                f"writes, {c['shared reads']:,} shared reads, {c['shared writes']:,} shared writes, "
-                f"{c['uninitialised shared reads']:,} uninitialised shared reads, {c['races']:,} races, "
-                f"{c['out-of-bounds']:,} out-of-bounds")
+                f"writes, {c['shared reads']:,} shared reads, {c['shared writes']:,} shared writes, {c['races']:,} "
+                f"races, {c['out-of-bounds']:,} out-of-bounds, {c['uninitialised shared reads']:,} uninitialised "
+                f"shared reads")
 
     def lines(self) -> list[str]:
         """The report as text lines (the CLI prints them; the last one is ``summary_line``)."""

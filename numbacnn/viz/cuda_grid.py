@@ -93,7 +93,7 @@ def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
     sel = (code == out_code) & (write == 1)
     owner[_plane_rc(flat[sel], WO)] = [order[int(b)] for b in blk[sel]]
 
-    fig = new_figure(13, 6.4, dpi)
+    fig = new_figure(13, 7.0, dpi)
     has_shared = bool(shared)
     boxes = ([0.02, 0.1, 0.25, 0.66], [0.30, 0.1, 0.19, 0.66], [0.52, 0.1, 0.22, 0.66]) if has_shared else \
         ([0.02, 0.1, 0.33, 0.66], None, [0.39, 0.1, 0.33, 0.66])
@@ -108,7 +108,7 @@ def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
         ax.add_collection(LineCollection([[(c + 0.5, -0.5), (c + 0.5, rows - 0.5)] for c in range(cols - 1)]
                                          + [[(-0.5, r + 0.5), (cols - 0.5, r + 0.5)] for r in range(rows - 1)],
                                          colors="#ffffff", linewidths=0.6))
-        cell_pt = min(box[2] * 13 * 72 / cols, box[3] * 6.4 * 72 / rows)
+        cell_pt = min(box[2] * 13 * 72 / cols, box[3] * 7.0 * 72 / rows)
         size = max(4.5, min(8.5, cell_pt / 3.4))
         texts = np.empty((rows, cols), dtype=object)
         for (r, c), _ in np.ndenumerate(texts):
@@ -124,7 +124,18 @@ def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
         size = int(np.prod(cu["arrays"][shared[0]][2]))
         rows, cols, cell, label = _shared_layout(trace, size)
         sh_img, sh_texts = grid_axes(boxes[1], rows, cols, label)
-    info = fig.text(0.76, 0.86, "", ha="left", va="top", fontsize=8.6, family="monospace", linespacing=1.45)
+    info = fig.text(0.76, 0.87, "", ha="left", va="top", fontsize=8.2, family="monospace", linespacing=1.35)
+    # each thread of the block shown: its reads in this phase (global / shared), laid out like threadIdx
+    t_cols = bx if by > 1 else min(bx, 8)
+    t_rows = by if by > 1 else -(-bx // t_cols)
+    th_ax = fig.add_axes([0.765, 0.02, 0.22, min(0.16, 0.03 * t_rows + 0.01)])
+    th_ax.set_axis_off()
+    th_ax.set_xlim(-0.5, t_cols - 0.5)
+    th_ax.set_ylim(t_rows - 0.5, -0.5)
+    th_ax.set_title("each thread, this phase: global / shared reads", fontsize=7.5, loc="left")
+    th_texts = np.empty((t_rows, t_cols), dtype=object)
+    for (r, c), _ in np.ndenumerate(th_texts):
+        th_texts[r, c] = th_ax.text(c, r, "", ha="center", va="center", fontsize=6.5, family="monospace")
     fig.suptitle(f"{cu['kernel']} ({trace.op}) on the CUDA simulator: grid {tuple(cu['grid'])}, block "
                  f"{tuple(cu['block'])}; every cell is what the kernel's threads read or wrote",
                  fontsize=style.FONT["title"])
@@ -234,12 +245,20 @@ def cuda_grid(trace, *, compare=None, dpi: int = 100) -> Animation:
         lines.append(f"\nthis launch ({totals['races']} races,\n {totals['out-of-bounds']} out-of-bounds):")
         lines += [f"  {totals[name]:>6,} {name}" for name in COUNTS]
         info.set_text("\n".join(lines) + compare_text)
+        here = now & (write == 0)
+        g_reads = np.bincount(thr[here & ~is_shared], minlength=per_block)
+        s_reads = np.bincount(thr[here & is_shared], minlength=per_block)
+        for t in range(per_block):
+            r, c = divmod(t, t_cols)
+            if r < t_rows:
+                th_texts[r, c].set_text(f"{g_reads[t]}/{s_reads[t]}")
         return dynamic
 
-    dynamic = [in_img, out_img, *out_texts.ravel(), info, caption]
+    dynamic = [in_img, out_img, *out_texts.ravel(), info, caption, *th_texts.ravel()]
     if has_shared:
         dynamic += [sh_img, *sh_texts.ravel()]
     return Animation(fig, update, len(keys), name="cuda-grid", title="CUDA blocks, threads and barriers",
                      artists={"texts": out_texts, "info": info, "caption": caption, "block_of_cell": owner,
-                              "frames": keys, "shared_texts": sh_texts},
+                              "frames": keys, "shared_texts": sh_texts,
+                              "thread_texts": th_texts},
                      record=trace, dynamic=dynamic)

@@ -161,4 +161,4 @@ def test_cli_exits_1_and_names_the_problem_when_a_shipped_kernel_breaks(monkeypa
     assert lines[-1] == "Error: 1 kernel(s) failed the check: relu kernel1"
     import re
 
-    assert re.search(r"relu kernel1: .*, 0 races, (\d+) out-of-bounds$", lines[-2]).group(1) == str(2 * 28)
+    assert re.search(r"relu kernel1: .*, 0 races, (\d+) out-of-bounds, 0 uninitialised shared reads$", lines[-2]).group(1) == str(2 * 28)

@@ -32,6 +32,8 @@ def test_tiled_conv_frames_load_barrier_compute_write():
     assert np.array_equal(shared[7:10, :3].astype(float), W[0, 0])  # then the weights
     assert "x 36, w 9, b 16" in anim.artists["info"].get_text()
     anim.show(1)
+    # compute phase: each of the 16 threads reads 9 patch values and 9 weights from shared memory, nothing global
+    assert (_texts(anim.artists["thread_texts"]) == "0/18").all()
     assert "after cuda.syncthreads() #1" in anim.artists["caption"].get_text()
     assert "compute from shared memory" in anim.artists["caption"].get_text()
     anim.show(2)
