@@ -62,6 +62,8 @@ def _buffer(device, i, p, b):
         raise ValueError(f"{name} has shape {tuple(b.shape)} but params[{i}] has shape {tuple(p.shape)}")
     if not on_device and not b.flags.writeable:
         raise ValueError(f"{name} is read-only: sgd updates the momentum buffers in place")
+    if not on_device and np.may_share_memory(b, p):
+        raise ValueError(f"{name} shares memory with params[{i}]: a buffer must be an array of its own")
     if device == "cuda":
         from .cuda.arrays import to_device
 

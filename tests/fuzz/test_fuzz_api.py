@@ -54,6 +54,8 @@ CRASH = [  # (id, call, error type, words the message must hold)
      ["momentum_buffers[0]", "int64"]),
     ("float64 buffer, float32 param", _sgd_case([r(3)], [r(3)], [np.zeros(3)], momentum=0.9), TypeError,
      ["momentum_buffers[0]", "float64"]),
+    ("buffer is the param", (lambda p: _sgd_case([p], [r(3)], [p], momentum=0.9))(r(3)), ValueError,
+     ["momentum_buffers[0]", "shares memory"]),
     ("list buffer", _sgd_case([r(3)], [r(3)], [[0.0, 0.0, 0.0]], momentum=0.9), TypeError, ["momentum_buffers[0]"]),
     ("int param", _sgd_case([np.zeros(3, "i8")], [r(3)], [None]), TypeError, ["params[0]", "int64"]),
     ("float16 param", _sgd_case([np.zeros(3, "f2")], [r(3)], [None]), TypeError, ["params[0]", "float16"]),
