@@ -11,15 +11,34 @@ import zlib
 import numpy as np
 
 
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
 def png_bytes(width, height, *, idat=None, bit_depth=8, color_type=0):
     """A PNG whose IHDR claims width x height; IDAT holds ``idat`` (compressed bytes) or a few zero rows."""
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     idat = zlib.compress(b"\0" * 5000) if idat is None else idat
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def _encoded(fmt):
+    """A 4x4 black image encoded by Pillow as ``fmt``."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(buf, fmt)
+    return buf.getvalue()
+
+
+def _patched(data, edits):
+    """``data`` with the bytes at each offset replaced: {offset: bytes}."""
+    data = bytearray(data)
+    for at, new in edits.items():
+        data[at:at + len(new)] = new
+    return bytes(data)
 
 
 def make_images(folder):
@@ -38,6 +57,22 @@ def make_images(folder):
     put("bomb-small.png", png_bytes(9000, 9000))  # 81 Mpx: under Pillow's own error limit, still refused
     put("wide.png", png_bytes(2**31 - 1, 1))
     put("zero.png", png_bytes(0, 0))
+    # chunks that inflate far beyond their size, an impossible bit depth, a damaged CRC
+    sig, end = png_bytes(1, 1)[:8], png_bytes(1, 1)[-12:]
+    small = png_bytes(8, 8, idat=zlib.compress(b"\0" * 72))
+    ihdr, idat = small[8:33], small[33:-12]
+    text_bomb = zlib.compress(b"a" * (4 << 20), 9)
+    put("ztxt-bomb.png", sig + ihdr + _chunk(b"zTXt", b"k\0\0" + text_bomb) + idat + end)
+    put("iccp-bomb.png", sig + ihdr + _chunk(b"iCCP", b"p\0\0" + text_bomb) + idat + end)
+    put("bit-depth-3.png", sig + _chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 3, 0, 0, 0, 0)) + idat + end)
+    damaged = bytearray(sig + ihdr + idat + end)
+    damaged[30] ^= 0xFF
+    put("bad-crc.png", bytes(damaged))
+    put("huge.bmp", _patched(_encoded("BMP"), {18: struct.pack("<i", 100000), 22: struct.pack("<i", -100000)}))
+    put("huge.gif", _patched(_encoded("GIF"), {6: struct.pack("<HH", 65535, 65535)}))
+    jpeg = _encoded("JPEG")
+    sof = jpeg.find(b"\xff\xc0")
+    put("huge.jpg", _patched(jpeg, {sof + 5: struct.pack(">HH", 65000, 65000)}))
     ok = os.path.join(folder, "ok8.png")
     Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(ok)
     p["ok8.png"] = ok

@@ -164,7 +164,10 @@ CASES = [
     (P + ["--input", "@img:bomb.png"], 2, "crafted file", ["'--input'", "@img:bomb.png", "100000x100000"]),
     *[(C + ["--input", f"@img:{name}"], 2, "crafted file", ["'--input'", f"@img:{name}"])
       for name in ("zero.png", "truncated.png", "cut-idat.png", "header-only.png", "text.png", "empty.png",
-                   "garbage.gif", "folder.png", "fifo.png")],
+                   "garbage.gif", "folder.png", "fifo.png", "ztxt-bomb.png", "iccp-bomb.png", "bit-depth-3.png",
+                   "bad-crc.png")],
+    *[(C + ["--input", f"@img:{name}"], 2, "crafted file", ["'--input'", f"@img:{name}", size])
+      for name, size in (("huge.bmp", "100000x100000"), ("huge.gif", "65535x65535"), ("huge.jpg", "65000x65000"))],
     (C + ["--input", "@img:1x500.png", "--kernel", "sobel-x"], 2, "crafted file",
      ["--kernel 'sobel-x' is 3x3", "@img:1x500.png", "1x12"]),
     (C + ["--input", "@node.gif"], 2, "crafted file", ["'--input'", "@node.gif", "not a regular file"]),
