@@ -146,6 +146,8 @@ def _check_label_array(t, logits_shape, name):
 
 def _label_array(logits_shape, target, name="target"):
     """target as a contiguous int64 array of shape (N,) for logits (N, K); its range is not checked here."""
+    if target is None or isinstance(target, (str, bytes, dict)):
+        raise TypeError(f"{name} must be an array of integer class labels, got {type(target).__name__}")
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
     _check_label_array(t, logits_shape, name)
     return contiguous(t, np.int64, name)
@@ -153,8 +155,8 @@ def _label_array(logits_shape, target, name="target"):
 
 def check_labels(logits_shape, target, name="target"):
     """target as an int64 array of labels in [0, K) matching the batch size of logits (N, K)."""
-    t = np.asarray(target)
-    labels = _label_array(logits_shape, t, name)
+    labels = _label_array(logits_shape, target, name)
+    t = labels
     if t.size and (t.min() < 0 or t.max() >= logits_shape[1]):
         bad = t[(t < 0) | (t >= logits_shape[1])][0]
         raise ValueError(f"{name} has label {bad} out of range [0, {logits_shape[1]})")

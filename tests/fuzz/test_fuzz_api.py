@@ -219,6 +219,21 @@ RAW = [  # (id, call, error type, words the message must hold)
     ("relu of None", lambda: nc.relu(None), TypeError, ["x", "None"]),
     ("relu of complex", lambda: nc.relu(np.ones(2, "c8")), TypeError, ["x", "complex64"]),
 ]
+X4 = np.ones((1, 1, 4, 4), "f4")
+RAW += [  # the layers
+    ("Conv2d(in_channels=1.5)", lambda: nn.Conv2d(1.5, 2, 3), ValueError, ["in_channels", "1.5"]),
+    ("Conv2d(kernel_size=0)", lambda: nn.Conv2d(1, 2, 0), ValueError, ["kernel_size", "0"]),
+    ("Conv2d(stride='a') forward", lambda: nn.Conv2d(1, 2, 3, stride="a")(X4), ValueError, ["stride", "'a'"]),
+    ("Linear(rng=-3)", lambda: nn.Linear(2, 2, rng=-3), ValueError, ["rng", "-3"]),
+    ("AvgPool2d('a') forward", lambda: nn.AvgPool2d("a")(X4), ValueError, ["kernel_size", "'a'"]),
+    ("AdaptiveAvgPool2d(None) forward", lambda: nn.AdaptiveAvgPool2d(None)(X4), ValueError, ["output_size", "None"]),
+    ("CrossEntropyLoss target None", lambda: nn.CrossEntropyLoss()(r(2, 3), None), TypeError, ["target", "None"]),
+    ("CrossEntropyLoss target 'ab'", lambda: nn.CrossEntropyLoss()(r(2, 3), "ab"), TypeError, ["target", "str"]),
+    ("Sequential(1)", lambda: nn.Sequential(1), TypeError, ["layers[0]", "int"]),
+    ("Linear.to('gpu')", lambda: nn.Linear(2, 2).to("gpu"), ValueError, ["device", "'gpu'"]),
+    ("Parameter('abc')", lambda: nc.Parameter("abc"), TypeError, ["data", "<U3"]),
+    ("Linear forward, wrong features", lambda: nn.Linear(3, 2)(r(2, 4)), ValueError, ["x", "4 features"]),
+]
 for _lr in ("nan", "inf", "-inf"):
     for _arg in ("lr", "momentum", "dampening", "weight_decay"):
         RAW.append((f"SGD({_arg}={_lr})", lambda a=_arg, v=_lr: optim.SGD([nc.Parameter(r(2))], **{a: float(v)}),
