@@ -424,11 +424,39 @@ def test_random_pool_option_text(opt, value, tmp_path_factory):
     _random_option(["animate", "pool"], opt, value, tmp_path_factory)
 
 
-def _random_option(cmd, opt, value, tmp_path_factory):
+FLOAT_TEXT = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                       st.sampled_from(["nan", "-nan", "inf", "-inf", "Infinity", "1e309", "-0.0", "0x10", "1_0",
+                                        "", " ", "1e-320", "3.5e38", "1e38"]))
+
+
+@fuzz_settings()
+@given(cmd_opt=st.sampled_from([("sgd", "lr"), ("sgd", "momentum"), ("sgd", "dampening"), ("sgd", "weight-decay"),
+                                ("learn-kernel", "lr"), ("conv", "bias"), ("pool", "fps")]), value=FLOAT_TEXT)
+def test_random_float_options_are_finite_or_refused(cmd_opt, value, tmp_path_factory):
+    """Every float a command accepts reaches the kernels finite; anything else is one line naming the option."""
+    cmd, opt = cmd_opt
+    extra = ["--no-nesterov"] if opt == "dampening" else []
+    seen = {}
+
+    def stop(fn, *args):  # what the command hands the kernels: every float in it must be finite
+        seen["args"] = [getattr(fn, "keywords", {}), args]
+        raise Reached
+
+    tally("cli", "wrong result")
+    _random_option(["animate", cmd, *extra], opt, value, tmp_path_factory, stop)
+    if seen:
+        kwargs, args = seen["args"]
+        numbers = [v for v in [*kwargs.values(), *args] if isinstance(v, float)]
+        arrays = [v for v in args if isinstance(v, np.ndarray) or v is None]
+        assert all(np.isfinite(v) for v in numbers), seen
+        assert all(a is None or np.all(np.isfinite(a)) for a in arrays), seen
+
+
+def _random_option(cmd, opt, value, tmp_path_factory, stop=_stop):
     tally("cli", "raw error")
     cwd = tmp_path_factory.mktemp("random")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("numbacnn.commands.animate.run_kernels", _stop)
+        mp.setattr("numbacnn.commands.animate.run_kernels", stop)
         r = invoke(cmd + [f"--{opt}", value], cwd)
     if isinstance(r.exception, Reached):
         return
