@@ -211,8 +211,7 @@ class Animation:
         Self-contained like the CLI's .html page: no stylesheet from a CDN, the buttons drawn with Unicode
         symbols, so the player works offline.
         """
-        if not fps or fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps!r}")
+        _save.check_fps(fps)
         return _save._offline(_save.player_markup(self.frames(), fps))
 
     def _repr_html_(self):
@@ -224,8 +223,7 @@ class Animation:
 
         ``progress(k)`` is called as frames get rendered; ``workers``: see ``frames``.
         """
-        if not fps or fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps!r}")
+        _save.check_fps(fps)
         path, ext = _save.check_output(path)
         frames = self.frames(progress, workers)
         if ext == ".html":

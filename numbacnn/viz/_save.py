@@ -29,6 +29,14 @@ class SaveError(RuntimeError):
     """The animation could not be written (missing tool, unwritable path)."""
 
 
+def check_fps(fps) -> float:
+    """``fps`` as a float: a positive, finite real number (a bool, a string, nan or inf is a ValueError naming it)."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) or \
+            not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive finite number, got {fps!r}")
+    return float(fps)
+
+
 def check_output(path) -> tuple[Path, str]:
     """Validate ``path`` before any rendering: a known extension and a writable folder.
 

@@ -494,3 +494,18 @@ def test_real_entry_point_shows_no_traceback(args, code, kind, needle, files, tm
     last = [line for line in p.stderr.splitlines() if line.strip()][-1]
     assert last.startswith("Error: ") and needle in last, p.stderr
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("fps", [0, -1.0, float("nan"), float("inf"), "2", True, None, np.float32("nan")])
+def test_animation_save_refuses_bad_fps_before_rendering(fps, tmp_path):
+    """The Python side of --fps (numbacnn.viz): Animation.save / to_jshtml name fps and its value, write nothing."""
+    from numbacnn import viz
+    from numbacnn.trace import trace_conv2d
+
+    tally("api", "raw error")
+    anim = viz.conv(trace_conv2d(np.ones((1, 1, 2, 3), np.float32), np.ones((1, 1, 1, 2), np.float32)), dpi=40)
+    for call in (lambda: anim.save(tmp_path / "a.gif", fps=fps), lambda: anim.to_jshtml(fps=fps)):
+        with pytest.raises(ValueError, match="fps") as err:
+            call()
+        assert repr(fps) in str(err.value) and "\n" not in str(err.value)
+    assert listing(tmp_path) == []
