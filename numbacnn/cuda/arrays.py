@@ -27,7 +27,7 @@ def to_device(a, dtype=None):
         if dtype is not None and np.dtype(a.dtype) != np.dtype(dtype):
             raise TypeError(f"device array has dtype {np.dtype(a.dtype)}, expected {np.dtype(dtype)}")
         return a
-    return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
+    return cuda.to_device(np.asarray(a, dtype=dtype, order="C"))
 
 
 def to_host(a):

@@ -53,3 +53,15 @@ def test_device_array_and_device_scalar():
     assert device_scalar(to_device(np.ones((1, 1))), "grad_out", np.float32).shape == (1,)
     with pytest.raises(ValueError, match=r"grad_out must be a scalar, got shape \(2, 3\)"):
         device_scalar(d, "grad_out", np.float32)
+
+
+def test_zero_dim_inputs_give_zero_dim_outputs_on_the_device():
+    """A Python or NumPy scalar stays 0-d on its way to the device (PyTorch: sigmoid(tensor(0.5)).shape == ())."""
+    import numbacnn as nc
+    from numbacnn.cuda import to_device, to_host
+
+    assert to_device(np.float32(2.0)).shape == ()
+    for fn in (nc.sigmoid, nc.relu, nc.tanh):
+        y = to_host(fn(0.5, device="cudasim"))
+        assert y.shape == () and y.dtype == fn(0.5).dtype and np.isclose(y, fn(0.5), rtol=1e-6)
+    assert to_host(nc.relu_backward(1.0, 0.5, device="cudasim")).shape == ()
