@@ -41,6 +41,8 @@ def files(tmp_path_factory):
     paths["node.gif"] = str(node)
     os.symlink(node, folder / "link-to-node.gif")
     paths["link.gif"] = str(folder / "link-to-node.gif")
+    os.symlink(folder / "gone.png", folder / "dangling.png")
+    paths["dangling.png"] = str(folder / "dangling.png")
     paths["fifo.gif"] = str(folder / "pipe.gif")
     os.mkfifo(paths["fifo.gif"])
     paths["dir"] = str(folder)
@@ -171,6 +173,8 @@ CASES = [
     (C + ["--input", "@img:1x500.png", "--kernel", "sobel-x"], 2, "crafted file",
      ["--kernel 'sobel-x' is 3x3", "@img:1x500.png", "1x12"]),
     (C + ["--input", "@node.gif"], 2, "crafted file", ["'--input'", "@node.gif", "not a regular file"]),
+    (C + ["--input", "@link.gif"], 2, "crafted file", ["'--input'", "@link.gif", "not a regular file"]),
+    (C + ["--input", "@dangling.png"], 1, "crafted file", ["--input", "@dangling.png", "No such file"]),
     # pool
     *[(P + ["--size", v], 2, "raw error", ["'--size'", repr(v)]) for v in ("0", "3,,3", "-2", "a", "1,2,3")],
     *[(P + ["--size", v], 2, "crash", ["--size", v]) for v in ("7", "100000", str(2**31 - 1))],
@@ -305,14 +309,18 @@ def test_learn_kernel_says_when_the_kernel_diverged(tmp_path):
     assert r.exit_code == 0 and "diverged" not in r.stderr, r.stderr
 
 
-def test_bare_groups_show_their_commands(tmp_path):
-    """`numbacnn animate` with no command: click's usage (exit 2) listing every animation, no traceback."""
+@pytest.mark.parametrize("group,names", [([], ("animate", "demo", "trace", "train-lenet")),
+                                         (["animate"], ("conv", "pool", "learn-kernel", "sgd", "features"))],
+                         ids=["numbacnn", "animate"])
+def test_bare_groups_show_their_commands(group, names, tmp_path):
+    """`numbacnn` or `numbacnn animate` with no command: click's usage (exit 2) listing the commands."""
     tally("cli", "raw error")
-    r = invoke(["animate"], tmp_path)
+    r = invoke(group, tmp_path)
     assert isinstance(r.exception, SystemExit) and r.exit_code == 2, r.output
     out = r.output + r.stderr
     assert "Usage:" in out and "Traceback" not in out
-    assert all(name in out for name in ("conv", "pool", "learn-kernel", "sgd", "features", "cuda-grid"))
+    assert all(name in out for name in names)
+    assert listing(tmp_path) == []
 
 
 def _has_gpu():
@@ -442,8 +450,7 @@ def test_random_float_options_are_finite_or_refused(cmd_opt, value, tmp_path_fac
         seen["args"] = [getattr(fn, "keywords", {}), args]
         raise Reached
 
-    tally("cli", "wrong result")
-    _random_option(["animate", cmd, *extra], opt, value, tmp_path_factory, stop)
+    _random_option(["animate", cmd, *extra], opt, value, tmp_path_factory, stop, kind="wrong result")
     if seen:
         kwargs, args = seen["args"]
         numbers = [v for v in [*kwargs.values(), *args] if isinstance(v, float)]
@@ -452,8 +459,8 @@ def test_random_float_options_are_finite_or_refused(cmd_opt, value, tmp_path_fac
         assert all(a is None or np.all(np.isfinite(a)) for a in arrays), seen
 
 
-def _random_option(cmd, opt, value, tmp_path_factory, stop=_stop):
-    tally("cli", "raw error")
+def _random_option(cmd, opt, value, tmp_path_factory, stop=_stop, kind="raw error"):
+    tally("cli", kind)
     cwd = tmp_path_factory.mktemp("random")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("numbacnn.commands.animate.run_kernels", stop)
