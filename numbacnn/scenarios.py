@@ -284,9 +284,10 @@ def fit_size(hw, size, exact=False) -> tuple[int, int]:
 MAX_IMAGE_PIXELS = 2**25  # ~33.5 megapixels (a 48 MP photo is refused): decoding is checked against this first
 
 
-class ImageInputError(ValueError):
+class ImageInputError(OSError, ValueError):
     """A file that cannot serve as an input image: not a regular file, not an image Pillow reads, or too large
-    (its header says so: the pixels are never decoded). The message names the file."""
+    (its header says so: the pixels are never decoded). The message names the file. Both an OSError (what
+    load_image raised for a bad file before) and a ValueError (the file's content is the problem)."""
 
 
 _WIDE = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0}
@@ -351,10 +352,10 @@ def load_image(path, size=None, exact=False) -> np.ndarray:
     """An image file as a float32 grayscale array in [0, 1] (Pillow), resized to fit within ``size`` (h, w)
     keeping its aspect ratio, or to exactly ``size`` when ``exact``. Default: longest side 12.
 
-    The file is treated as untrusted: ImageInputError (a ValueError naming the file) for a folder, a device, a
-    file that is not an image, a truncated one, or one whose header claims more than MAX_IMAGE_PIXELS (checked
-    before any pixel is decoded); OSError when it cannot be read. 16-bit images keep their shades; an alpha
-    channel is ignored.
+    The file is treated as untrusted: ImageInputError (an OSError and a ValueError, naming the file) for a
+    folder, a device, a file that is not an image, a truncated one, or one whose header claims more than
+    MAX_IMAGE_PIXELS (checked before any pixel is decoded); a plain OSError when it cannot be read.
+    16-bit images keep their shades; an alpha channel is ignored.
     """
     from PIL import Image
 
