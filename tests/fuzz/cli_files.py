@@ -1,14 +1,22 @@
-"""Crafted input files for the CLI fuzz suite (tests/fuzz/cli_files.py): hostile images and traces, made by hand.
+"""Crafted input files and the runner of the CLI fuzz suite (tests/fuzz/cli_files.py).
 
-``make_images(folder)`` writes PNGs whose header lies about their size (decompression bombs), truncated and
-non-image files, a folder and a FIFO with image names, and odd but valid images (16-bit, palette, RGBA, 1x1,
-1x500); ``make_traces(folder)`` a tiny training trace and an op trace.
+``make_images(folder)`` writes images whose header lies about their size (decompression bombs), chunks that
+inflate, truncated and non-image files, a folder and a FIFO with image names, and odd but valid images (16-bit,
+palette, RGBA, 1x1, 1x500); ``make_traces(folder)`` a tiny training trace, an op trace and fakes. ``crafted_files``
+(each test module's ``files`` fixture) makes them once per module; ``expect_misuse`` runs one hostile
+invocation and checks its exit code, its one "Error: ..." line, and that nothing was written.
 """
 import os
+import stat
 import struct
+import traceback
 import zlib
 
 import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from numbacnn.cli import main
 
 
 def _chunk(kind, data):
@@ -131,3 +139,73 @@ def make_traces(folder):
     with open(text, "w") as f:
         f.write("not a zip\n")
     return {"run": run, "op": op, "fake": fake, "text": text}
+
+
+ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+HUGE = "9" * 40  # far past int64
+
+
+def crafted_files(tmp_path_factory):
+    """Crafted inputs and traces; {"img:<name>": path, "trace:<name>": path, "dir": folder}. A test module makes it
+    its fixture: ``files = pytest.fixture(scope="module", name="files")(crafted_files)``."""
+    folder = tmp_path_factory.mktemp("crafted")
+    paths = {f"img:{k}": v for k, v in make_images(folder).items()}
+    paths.update({f"trace:{k}": v for k, v in make_traces(folder).items()})
+    node = folder / "node.gif"
+    if ROOT:  # a character device like /dev/null (1, 3), made here so no real device is ever at risk
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        os.mkfifo(node)
+    paths["node.gif"] = str(node)
+    os.symlink(node, folder / "link-to-node.gif")
+    paths["link.gif"] = str(folder / "link-to-node.gif")
+    os.symlink(folder / "gone.png", folder / "dangling.png")
+    paths["dangling.png"] = str(folder / "dangling.png")
+    paths["fifo.gif"] = str(folder / "pipe.gif")
+    os.mkfifo(paths["fifo.gif"])
+    paths["dir"] = str(folder)
+    return paths
+
+
+def listing(folder):
+    return sorted(os.listdir(folder))
+
+
+def invoke(args, cwd):
+    """Run the CLI in-process in ``cwd``; returns click's Result."""
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, args, catch_exceptions=True)
+    finally:
+        os.chdir(old)
+
+
+def error_line(result):
+    """The result's one "Error: ..." line; fails the test on a traceback, a non-SystemExit or a second line."""
+    exc = result.exception
+    if exc is not None and not isinstance(exc, SystemExit):
+        pytest.fail("".join(traceback.format_exception(exc)))
+    text = result.output + result.stderr
+    assert "Traceback" not in text, text
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines, f"nothing on stderr (stdout: {result.stdout!r})"
+    starts = [k for k, line in enumerate(lines) if line.startswith("Error: ")]
+    assert starts, result.stderr
+    assert starts[0] == len(lines) - 1, f"the error is not one last line:\n{result.stderr}"  # one line, last
+    assert starts[0] == 0 or lines[0].startswith("Usage: "), result.stderr  # click's usage preamble is fine
+    return lines[-1]
+
+
+def expect_misuse(args, code, needles, files, tmp_path):
+    """``args`` ends with exit ``code``, one error line holding every needle, and nothing written anywhere."""
+    args = [files.get(a[1:], a) if a.startswith("@") else a for a in args]
+    needles = [files.get(n[1:], n) if n.startswith("@") else n for n in needles]
+    before, crafted = listing(tmp_path), listing(files["dir"])
+    r = invoke(args, tmp_path)
+    line = error_line(r)
+    assert r.exit_code == code, f"exit {r.exit_code}, expected {code}: {line}"
+    for needle in needles:
+        assert needle in line, f"{needle!r} not in {line!r}"
+    assert listing(tmp_path) == before and listing(files["dir"]) == crafted, "a failed command wrote a file"
+    return line
