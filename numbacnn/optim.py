@@ -114,12 +114,24 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
     impl = implementation(device, "optim")
     kernel = check_kernel(kernel, impl.KERNELS["sgd"], "sgd")
     ps = [_writable_param(device, i, p) for i, p in enumerate(params)]
+    _fit_dtypes(h, ps)
     gs = [_gradient(device, i, p, g) for i, (p, g) in enumerate(zip(ps, grads))]
     bufs = [_buffer(device, i, p, b) for i, (p, b) in enumerate(zip(ps, momentum_buffers))]
     for i, b in enumerate(bufs):
         if b is not None and momentum_buffers[i] is not b:
             momentum_buffers[i] = b  # a host buffer now lives on the device, where the kernel updates it
     impl.sgd(ps, gs, momentum_buffers, **h, kernel=kernel)
+
+
+def _fit_dtypes(h, params):
+    """The kernels compute in each parameter's dtype: a hyperparameter that overflows it (lr=1e300 for float32
+    params) would become inf there, so it is refused."""
+    for i, p in enumerate(params):
+        top = float(np.finfo(np.dtype(p.dtype)).max)
+        for name in ("lr", "momentum", "dampening", "weight_decay"):
+            if abs(h[name]) > top:
+                raise ValueError(f"{name}={h[name]!r} does not fit params[{i}]'s dtype {np.dtype(p.dtype)} "
+                                 f"(largest {top:.4g})")
 
 
 def _loaded_buffer(i, p, b):

@@ -417,9 +417,12 @@ def features_cmd(trace_path, example, source, max_channels, output, fps, dpi):
     output = output or "features.gif"
     check_output(output)
     from numbacnn import viz
+    from numbacnn.viz.features import ExampleNotTraced
 
     try:
         anim = viz.features(trace, example=example, max_channels=max_channels, source=source, dpi=dpi)
+    except ExampleNotTraced as exc:
+        raise click.BadParameter(str(exc), param_hint="'--example'")
     except ValueError as exc:
         fail(str(exc), 1)
     save_animation(anim, output, fps or 2)

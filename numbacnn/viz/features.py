@@ -9,6 +9,10 @@ from ._anim import Animation, new_figure
 from ._maps import as_2d, column_scheme, frame_limits, imshow, range_text
 
 
+class ExampleNotTraced(ValueError):
+    """``example`` is past the examples the trace holds (the CLI names its --example option)."""
+
+
 def _scalars_at(trace, steps):
     sc = trace.scalars()
     loss = {int(s): l for s, l in zip(sc["step"], sc["loss"])}
@@ -84,7 +88,7 @@ def features(trace, *, example: int = 0, max_channels: int = 6, layers=None, sou
     read = trace.probe_map if source == "probe" else trace.feature_map
     first = read(names[0], steps[0], "x")
     if example >= first.shape[0]:
-        raise ValueError(f"example {example} was not traced: the trace holds {first.shape[0]} "
+        raise ExampleNotTraced(f"example {example} was not traced: the trace holds {first.shape[0]} "
                          f"{'probe examples' if source == 'probe' else 'examples per step'}")
     # collect every frame's arrays once: (layer -> (S, channels, h, w))
     cols = [("input", "x", names[0])] + [(f"{n}: {types.get(n, '')}", "y", n) for n in names]

@@ -287,3 +287,17 @@ def test_module_load_state_dict_checks_every_entry_before_changing_any():
     expect_error(lambda: net.load_state_dict(None), TypeError, "state", "NoneType")
     expect_error(lambda: nn.init.uniform_(net.weight, a="x"), TypeError, "a", "'x'")
     expect_error(lambda: nn.init.xavier_uniform_(net.weight, gain=math.nan), ValueError, "gain", "nan")
+
+
+@pytest.mark.parametrize("name", ["lr", "momentum", "weight_decay"])
+def test_sgd_refuses_hyperparameters_that_overflow_the_params_dtype(name):
+    """1e300 is a finite float64 but inf in float32, where the kernel computes: refused before any write."""
+    p = r(4)
+    before = p.copy()
+    expect_error(lambda: optim.sgd([p], [r(4)], [None], **{"lr": 0.1, name: 1e300}), ValueError, name, "1e+300",
+                 "float32")
+    assert np.array_equal(p, before)
+    tally("api", "wrong result")
+    q = np.ones(3)  # float64 holds it
+    optim.sgd([q], [np.ones(3)], [None], lr=1e300)
+    assert np.isfinite(q).all()
