@@ -59,6 +59,29 @@ def _member(zf, info, name):
     return a.copy() if not a.flags.writeable else a
 
 
+def _check_layout(zf, infos):
+    """ValueError unless the members fill the archive up to its central directory, one after another: a damaged
+    directory that lists fewer members than the archive holds would otherwise drop arrays silently."""
+    import struct
+
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    starts = [i.header_offset for i in ordered[1:]] + [getattr(zf, "start_dir", None)]
+    if ordered and ordered[0].header_offset != 0:
+        raise ValueError("the archive does not start with a member")
+    for info, next_start in zip(ordered, starts):
+        zf.fp.seek(info.header_offset)
+        local = zf.fp.read(30)
+        if len(local) != 30:
+            raise ValueError("truncated member header")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        end = info.header_offset + 30 + name_len + extra_len + info.compress_size
+        gap = None if next_start is None else next_start - end
+        # a data descriptor may follow the data when the writer could not seek back (12 to 24 bytes)
+        if gap is not None and gap != 0 and not (info.flag_bits & 0x08 and gap in (12, 16, 20, 24)):
+            raise ValueError(f"the archive's directory does not match its members (member {info.filename!r} "
+                             f"ends at byte {end}, the next part starts at {next_start})")
+
+
 def read_npz(path, error=ValueError, what="file") -> dict:
     """{name: ndarray} of every member of the ``.npz`` at ``path``, each checked before it is read.
 
@@ -77,6 +100,7 @@ def read_npz(path, error=ValueError, what="file") -> dict:
     try:
         with zipfile.ZipFile(path) as zf:
             out = {}
+            _check_layout(zf, zf.infolist())
             for info in zf.infolist():
                 if not info.filename.endswith(".npy"):
                     raise ValueError(f"member {info.filename!r} is not a .npy array")

@@ -602,3 +602,21 @@ def test_temporary_names_are_recognised():
     assert is_temp_name(".manifest.json.abcd_123.json")  # what older versions left
     assert not is_temp_name("manifest.json") and not is_temp_name(".manifest.json")
     assert not is_temp_name("step-00000001.npz")
+
+
+def test_every_flip_of_an_archive_directory(run, tmp_path):
+    """Each bit pattern 0x01 / 0x80 of each byte of the op trace's last 1000 bytes (its zip directory: names,
+    sizes, offsets, member count) and each cut there: the arrays written, or TraceError. A damaged directory
+    used to hide members (arrays silently missing) until ``numbacnn._npz`` checked the archive's layout."""
+    original = OpTrace.load(run["optrace"])
+    data = run["optrace"].read_bytes()
+    path = tmp_path / "op.npz"
+    for i in range(max(0, len(data) - 1000), len(data)):
+        for flip in (0x01, 0x80, None):
+            tally("files", "crafted file")
+            path.write_bytes(data[:i] if flip is None else data[:i] + bytes([data[i] ^ flip]) + data[i + 1:])
+            try:
+                t = OpTrace.load(path)
+            except TraceError:
+                continue
+            assert t.op == original.op and same(t.arrays, original.arrays), (i, flip)
