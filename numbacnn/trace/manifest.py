@@ -70,7 +70,7 @@ def check_manifest(m, folder) -> dict:
     names = set()
     for e in m["layers"]:
         if not isinstance(e, dict) or not _int(e.get("index")) or not isinstance(e.get("name"), str) \
-                or not isinstance(e.get("type", ""), str):
+                or not isinstance(e.get("type"), str):
             bad("layers", f"holds an invalid entry {e!r:.80}")
         if e["name"] in names:
             bad("layers", f"names layer {e['name']!r} twice")

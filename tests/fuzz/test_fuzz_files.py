@@ -134,6 +134,7 @@ MANIFESTS = {
     "param twice": (lambda m: m["params"].append(dict(m["params"][0])), "twice"),
     "layers not dicts": (_set("layers", [1, 2]), "layers"),
     "layer index text": (lambda m: m["layers"][0].__setitem__("index", "0"), "layers"),
+    "layer without type": (lambda m: m["layers"][0].pop("type"), "layers"),
     "layer twice": (lambda m: m["layers"].append(dict(m["layers"][0])), "twice"),
     "layer shape garbage": (lambda m: m["layers"][0].__setitem__("y", {"shape": "x"}), "layers"),
     "format other": (_set("format", "numpy"), "not a numbacnn trace"),
