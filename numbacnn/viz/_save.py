@@ -66,9 +66,15 @@ def ffmpeg_path():
 
 
 def _atomic(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` and move the result onto ``path``; the temp file is removed on failure."""
-    with atomic_path(path) as tmp:
-        write(tmp)
+    """Call ``write(tmp_path)`` and move the result onto ``path``; the temp file is removed on failure.
+    SaveError when ``path`` became a folder, device or FIFO since it was checked (atomic_path refuses those)."""
+    from numbacnn._io import NotAFileTargetError
+
+    try:
+        with atomic_path(path) as tmp:
+            write(tmp)
+    except NotAFileTargetError as exc:
+        raise SaveError(str(exc)) from None
     return path
 
 
