@@ -48,7 +48,7 @@ def test_click_only_in_the_cli(path):
 @pytest.mark.parametrize("path", sorted((PACKAGE / "viz").glob("*.py")), ids=lambda p: p.name)
 def test_viz_draws_and_never_imports_the_kernels(path):
     allowed = {"numbacnn", "numbacnn.speedups", "numbacnn._io", "numbacnn._io.atomic_path",
-               "numbacnn._paths", "numbacnn._paths.OutputPathError", "numbacnn._paths.check_output_path",
+               "numbacnn._io.NotAFileTargetError", "numbacnn._paths", "numbacnn._paths.OutputPathError", "numbacnn._paths.check_output_path",
                "numbacnn.data", "numbacnn.data.CLASSES"}  # output-path checks and Fashion-MNIST's class names
     ours = {n for n in _imports(path) if n.split(".")[0] == "numbacnn" and not n.startswith("numbacnn.viz")}
     assert ours <= allowed, f"{path.name} imports {sorted(ours - allowed)}"
