@@ -130,9 +130,10 @@ def conv_cmd(kernel_text, input_name, size, stride, padding, dilation, flip, cha
     from numbacnn.cuda import NoGPUError
 
     common = dict(stride=st, padding=pd, dilation=dl, device=device)
+    resized = "" if size is None else f" (--size {size!r})"
     ho, wo = _out_hw(x.shape, w.shape, st, pd, dl,
                      f"--kernel {kernel_text!r} is {K.shape[0]}x{K.shape[1]} with --dilation {dilation}, --input "
-                     f"{input_name!r} is {X.shape[0]}x{X.shape[1]} with --padding {padding}")
+                     f"{input_name!r} is {X.shape[0]}x{X.shape[1]}{resized} with --padding {padding}")
     frames = ho * wo * cout if not backward else K.size + X.size
     if frames > MAX_FRAMES:
         raise click.UsageError(f"that is {frames} frames (the output is {ho}x{wo}: --input "
@@ -239,8 +240,9 @@ def pool_cmd(mode, pool_size, stride, padding, compare, input_name, image_size, 
     try:
         pool_geometry((1, 1) + X.shape, ks, st, pd)
     except ValueError as exc:
+        resized = "" if image_size is None else f" with --image-size {image_size!r}"
         raise click.UsageError(f"{exc} (--size {pool_size!r}, --stride {stride or pool_size!r}, --padding "
-                               f"{padding!r}, --input {input_name!r} is {X.shape[0]}x{X.shape[1]})")
+                               f"{padding!r}, --input {input_name!r} is {X.shape[0]}x{X.shape[1]}{resized})")
     from numbacnn.cuda import NoGPUError
 
     from numbacnn.trace import TraceVerificationError
