@@ -126,12 +126,12 @@ class SGDPath:
 
 
 def sgd_path(surface: str, steps: int, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-             start=None, variant="sgd") -> SGDPath:
+             maximize=False, start=None, variant="sgd") -> SGDPath:
     """Run numbacnn.optim.sgd on the 2-vector (x, y) for ``steps`` steps of ``surface``."""
     s = SURFACES[surface]
     from .optim import check_hyperparameters, sgd
 
-    check_hyperparameters(lr, momentum, dampening, weight_decay, nesterov)
+    check_hyperparameters(lr, momentum, dampening, weight_decay, nesterov, maximize)
     p = np.array(s["start"] if start is None else start, dtype=np.float64)
     bufs = [None]
     positions, grads, buffers, updates = [p.copy()], [], [], []
@@ -140,7 +140,7 @@ def sgd_path(surface: str, steps: int, *, lr, momentum=0.0, dampening=0.0, weigh
             g = s["grad"](p[0], p[1]).astype(np.float64)
             before = p.copy()
             sgd([p], [g], bufs, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                nesterov=nesterov)
+                nesterov=nesterov, maximize=maximize)
             if not np.all(np.isfinite(p)):
                 p[:] = np.nan
             grads.append(g)
@@ -149,7 +149,8 @@ def sgd_path(surface: str, steps: int, *, lr, momentum=0.0, dampening=0.0, weigh
             positions.append(p.copy())
         P = np.array(positions)
         losses = s["f"](P[:, 0], P[:, 1])
-    hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+    hyper = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                 maximize=maximize)
     return SGDPath(variant, hyper, P, np.array(grads), np.array(buffers), np.array(updates), losses)
 
 

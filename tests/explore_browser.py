@@ -98,3 +98,26 @@ def assert_offline_html(html):
         assert ok, html[m.start() - 40:m.end() + 40]
     for m in re.finditer(r"https?://", html):
         assert html[:m.start()].endswith('<a href="'), html[m.start() - 40:m.start() + 40]
+
+
+def write_page(tmp_path_factory, args, name):
+    """Run ``numbacnn explore ARGS -o <tmp>/<name>`` through click; the page's path (which the command printed)."""
+    from click.testing import CliRunner
+
+    from numbacnn.cli import main
+
+    path = tmp_path_factory.mktemp("explore") / name
+    res = CliRunner().invoke(main, ["explore", *args, "-o", str(path)])
+    assert res.exit_code == 0, res.output
+    assert str(path) in res.output
+    return path
+
+
+def browser_on(path):
+    """A browser with the page at ``path`` open, for a module fixture: ``yield from browser_on(path)``."""
+    driver = start_browser()
+    try:
+        open_page(driver, path)
+        yield driver
+    finally:
+        driver.quit()

@@ -4,8 +4,8 @@ kernel's index, gradients are routed where the formula says; nothing fetched, no
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from explore_browser import (assert_clean, assert_offline_html, grid, hover, marked, open_page, set_control,
-                             start_browser, text)
+from explore_browser import (assert_clean, assert_offline_html, browser_on, grid, hover, marked, set_control, text,
+                             write_page)
 
 import numbacnn as nc
 from numbacnn import scenarios
@@ -14,20 +14,12 @@ from numbacnn.viz import style
 
 @pytest.fixture(scope="module")
 def page_path(tmp_path_factory):
-    from numbacnn.cli import main
-
-    path = tmp_path_factory.mktemp("explore") / "pool.html"
-    res = CliRunner().invoke(main, ["explore", "pool", "-o", str(path)])
-    assert res.exit_code == 0, res.output
-    return path
+    return write_page(tmp_path_factory, ["pool"], "pool.html")
 
 
 @pytest.fixture(scope="module")
 def driver(page_path):
-    d = start_browser()
-    open_page(d, page_path)
-    yield d
-    d.quit()
+    yield from browser_on(page_path)
 
 
 def input_array(name):

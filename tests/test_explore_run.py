@@ -5,7 +5,7 @@ are the probe's argmax; nothing fetched, no script error; the CLI's short form a
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from explore_browser import assert_clean, assert_offline_html, open_page, set_control, start_browser, text
+from explore_browser import assert_clean, assert_offline_html, browser_on, set_control, text, write_page
 
 from numbacnn import nn
 from numbacnn.optim import SGD
@@ -29,20 +29,12 @@ def trace_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page_path(trace_path, tmp_path_factory):
-    from numbacnn.cli import main
-
-    out = tmp_path_factory.mktemp("explore") / "run.html"
-    res = CliRunner().invoke(main, ["explore", str(trace_path), "-o", str(out)])  # the short form
-    assert res.exit_code == 0, res.output
-    return out
+    return write_page(tmp_path_factory, [str(trace_path)], "run.html")  # the short form
 
 
 @pytest.fixture(scope="module")
 def driver(page_path):
-    d = start_browser()
-    open_page(d, page_path)
-    yield d
-    d.quit()
+    yield from browser_on(page_path)
 
 
 def scrub(driver, k):

@@ -4,7 +4,7 @@ is fetched and no script error occurs."""
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from explore_browser import assert_clean, assert_offline_html, open_page, set_control, start_browser, text
+from explore_browser import assert_clean, assert_offline_html, browser_on, set_control, text, write_page
 
 from numbacnn import scenarios
 from numbacnn.optim import sgd
@@ -13,20 +13,12 @@ from numbacnn.viz import style
 
 @pytest.fixture(scope="module")
 def page_path(tmp_path_factory):
-    from numbacnn.cli import main
-
-    path = tmp_path_factory.mktemp("explore") / "sgd.html"
-    res = CliRunner().invoke(main, ["explore", "sgd", "-o", str(path)])
-    assert res.exit_code == 0, res.output
-    return path
+    return write_page(tmp_path_factory, ["sgd"], "sgd.html")
 
 
 @pytest.fixture(scope="module")
 def driver(page_path):
-    d = start_browser()
-    open_page(d, page_path)
-    yield d
-    d.quit()
+    yield from browser_on(page_path)
 
 
 def expected(surface, k, **hyper):

@@ -32,30 +32,14 @@ def run_path(surface, steps, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.
     """``steps`` steps of numbacnn.optim.sgd on the 2-vector (x, y) from the surface's start; the error message
     when numbacnn refuses the hyperparameters (e.g. Nesterov with dampening)."""
     from .. import scenarios
-    from ..optim import sgd
 
-    s = scenarios.SURFACES[surface]
-    p = np.array(s["start"], dtype=np.float64)
-    bufs = [None]
-    positions, grads, buffers, updates = [p.copy()], [], [], []
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows: inf and nan are its record
-        for _ in range(steps):
-            g = np.asarray(s["grad"](p[0], p[1]), dtype=np.float64)
-            before = p.copy()
-            try:
-                sgd([p], [g], bufs, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                    nesterov=nesterov, maximize=maximize)
-            except ValueError as exc:
-                return str(exc)
-            if not np.all(np.isfinite(p)):
-                p[:] = np.nan
-            grads.append(g)
-            buffers.append(np.zeros(2) if bufs[0] is None else bufs[0].copy())
-            updates.append(p - before)
-            positions.append(p.copy())
-        P = np.array(positions)
-        losses = s["f"](P[:, 0], P[:, 1])
-    return {"p": g6(P), "g": g6(grads), "b": g6(buffers), "d": g6(updates), "f": g6(losses)}
+    try:
+        path = scenarios.sgd_path(surface, steps, lr=lr, momentum=momentum, dampening=dampening,
+                                  weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    except ValueError as exc:
+        return str(exc)
+    return {"p": g6(path.positions), "g": g6(path.grads), "b": g6(path.buffers), "d": g6(path.updates),
+            "f": g6(path.losses)}
 
 
 def _contours_png(surface) -> str:

@@ -51,11 +51,23 @@ class Launch:
     _written_shared: set = field(default_factory=set)
 
     def table(self) -> dict:
-        """The log as numpy columns: code, offset, block, thread, phase (int64), write, atomic (bool), value."""
+        """The log as numpy columns: code, offset, block, thread, phase (int64), write, atomic (bool), value.
+        Built once per length of the log (every analysis below reads it)."""
+        cached = self.__dict__.get("_table")
+        if cached is not None and cached[0] == len(self.log):
+            return cached[1]
         rows = np.array(self.log, dtype=np.float64).reshape(-1, 8)
         cols = rows[:, :7].astype(np.int64).T
-        return dict(code=cols[0], offset=cols[1], block=cols[2], thread=cols[3], phase=cols[4],
-                    write=cols[5].astype(bool), atomic=cols[6].astype(bool), value=rows[:, 7])
+        table = dict(code=cols[0], offset=cols[1], block=cols[2], thread=cols[3], phase=cols[4],
+                     write=cols[5].astype(bool), atomic=cols[6].astype(bool), value=rows[:, 7])
+        self.__dict__["_table"] = (len(self.log), table)
+        return table
+
+    def flag(self, counter: str, message: str):
+        """Count one problem in ``counter`` (n_races, n_out_of_bounds, n_uninitialised); keep the first messages."""
+        setattr(self, counter, getattr(self, counter) + 1)
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append(message)
 
     def block_index(self, block_id):
         """blockIdx (x, y, z) of linear block id(s) (x fastest)."""
@@ -102,14 +114,12 @@ class Launch:
                 self._race(key, *pair)
 
     def _race(self, key, first, second):
-        self.n_races += 1
-        if len(self.problems) < MAX_LISTED:
-            info = self.arrays[key[0]]
-            who = [f"block {tuple(int(v) for v in self.block_index(b))} thread "
-                   f"{tuple(int(v) for v in self.thread_index(th))} {'writes' if w else 'reads'} in phase {ph}"
-                   for b, th, ph, w in (first, second)]
-            self.problems.append(f"race on {info.space} {info.name}{list(info.index(key[1]))} in {self.name}: "
-                                 f"{who[0]}, {who[1]}")
+        info = self.arrays[key[0]]
+        who = [f"block {tuple(int(v) for v in self.block_index(b))} thread "
+               f"{tuple(int(v) for v in self.thread_index(th))} {'writes' if w else 'reads'} in phase {ph}"
+               for b, th, ph, w in (first, second)]
+        self.flag("n_races", f"race on {info.space} {info.name}{list(info.index(key[1]))} in {self.name}: "
+                             f"{who[0]}, {who[1]}")
 
 
 def _conflict(accesses, across_blocks):

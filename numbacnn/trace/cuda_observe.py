@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-from .cuda_log import GLOBAL, MAX_LISTED, READ, SHARED, WRITE, ArrayInfo, Launch, Observation, _address
+from .cuda_log import GLOBAL, READ, SHARED, WRITE, ArrayInfo, Launch, Observation, _address
 
 # ----------------------------------------------------------------------------------------------
 # The hooks into the simulator
@@ -84,12 +84,10 @@ class _State:
         info = launch.arrays[code]
         if len(idx) != ary.ndim or any(not 0 <= i < n for i, n in zip(idx, ary.shape)):
             with self.lock:
-                launch.n_out_of_bounds += 1
-                if len(launch.problems) < MAX_LISTED:
-                    launch.problems.append(
-                        f"out-of-bounds {'write' if write else 'read'} of {info.space} {info.name}{list(idx)} "
-                        f"(shape {tuple(ary.shape)}) in {launch.name} by block {tuple(me.blockIdx)} thread "
-                        f"{tuple(me.threadIdx)}")
+                launch.flag("n_out_of_bounds",
+                            f"out-of-bounds {'write' if write else 'read'} of {info.space} {info.name}{list(idx)} "
+                            f"(shape {tuple(ary.shape)}) in {launch.name} by block {tuple(me.blockIdx)} thread "
+                            f"{tuple(me.threadIdx)}")
             return False
         offset = delta + sum(i * s for i, s in zip(idx, ary.strides))
         bx, by = launch.grid[0], launch.grid[1]
@@ -100,12 +98,10 @@ class _State:
                 launch._written_shared.add(key)
             elif key not in launch._written_shared:
                 with self.lock:
-                    launch.n_uninitialised += 1
-                    if len(launch.problems) < MAX_LISTED:
-                        launch.problems.append(
-                            f"read of shared {info.name}{list(info.index(offset))} that no thread wrote, in "
-                            f"{launch.name} by block {tuple(me.blockIdx)} thread {tuple(me.threadIdx)} (phase "
-                            f"{getattr(me, '_nc_phase', 0)})")
+                    launch.flag("n_uninitialised",
+                                f"read of shared {info.name}{list(info.index(offset))} that no thread wrote, in "
+                                f"{launch.name} by block {tuple(me.blockIdx)} thread {tuple(me.threadIdx)} (phase "
+                                f"{getattr(me, '_nc_phase', 0)})")
         launch.log.append((code, offset, block_id, me.thread_id, getattr(me, "_nc_phase", 0), int(write),
                            int(getattr(me, "_nc_atomic", False)), _number(value if write else ary[idx])))
         return True
