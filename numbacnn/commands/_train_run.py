@@ -188,23 +188,28 @@ def warm_kernels(build, device, x, y, sgd_options):
     """
     if device == "cudasim" or (device == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"):
         return
+    from numbacnn._precompile import precompile
     from numbacnn.optim import SGD
     from numbacnn.train import warm_up
 
-    scratch = build().to(device)
-    opt = SGD(scratch.parameters(), **sgd_options)
+    def warm():
+        scratch = build().to(device)
+        warm_up(scratch, x[:2], y[:2], SGD(scratch.parameters(), **sgd_options))
+
     shown = []
 
     def announce():
         shown.append(True)
-        click.echo("compiling kernels (first run only: about a minute)...", err=True)
+        click.echo("compiling kernels, first run only...", err=True)
 
     t0 = time.perf_counter()
     timer = threading.Timer(ANNOUNCE_AFTER_S, announce)
     timer.daemon = True
     timer.start()
     try:
-        warm_up(scratch, x[:2], y[:2], opt)
+        if device == "cpu":
+            precompile(warm)  # a cold cache: the missing kernels compile on every core at once
+        warm()
     finally:
         timer.cancel()
         timer.join()

@@ -12,12 +12,16 @@ is a loop over contiguous m. The Wp - WO junk columns at the end of each flat ro
 a multiple of 16 (buffers have the slack) so m runs in whole tiles. Kernels 2 keep 16 positions m (float32; 8
 float64) in a tile's lanes, six channels' tiles in registers over every tap (``fma6_taps``: one load, six fused
 multiply-adds); kernels 3, for groups of 16+ output channels, put 16 channels in the lanes instead.
+
+``error_model="numpy"``: the kernels divide only by sizes (never zero), so Numba need not generate the code that
+raises ZeroDivisionError; that code made up a good part of their compile time (a first run compiles them).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
+from . import PARALLEL
 from .tiles import (GEMM_MATH, fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add_at, tile_fill, tile_lanes,
                     tile_load, tile_store)
 
@@ -43,11 +47,13 @@ def _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw):
 def _pad_into(x, n, xp, pt, pl, Hp, Wp):
     """xp (C * Hp * Wp + slack,) <- example n of x inside its zero padding, flat."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    xp[:] = 0.0
+    for i in range(xp.size):
+        xp[i] = 0.0
     for c in range(C):
         for h in range(H):
             row = (c * Hp + h + pt) * Wp + pl
-            xp[row:row + W] = x[n, c, h]
+            for v in range(W):
+                xp[row + v] = x[n, c, h, v]
 
 
 @njit(inline="always")
@@ -68,10 +74,14 @@ def _pack_tap_major(w, b, groups, S):
     the weights tap-major per group, each row's Og channels padded with zeros to S."""
     O = w.shape[0]
     Og, K = O // groups, w.size // O
+    wf = w.reshape(w.size)
     wt = np.zeros((groups, K, S), w.dtype)
-    wt[:, :, :Og] = w.reshape(groups, Og, K).transpose(0, 2, 1)
     bp = np.zeros((groups, S), w.dtype)
-    bp[:, :Og] = b.reshape(groups, Og)
+    for g in range(groups):
+        for r in range(Og):
+            bp[g, r] = b[g * Og + r]
+            for k in range(K):
+                wt[g, k, r] = wf[(g * Og + r) * K + k]
     return wt, bp
 
 
@@ -79,13 +89,16 @@ def _pack_tap_major(w, b, groups, S):
 def _widen_into(gy, n, gp, Wp):
     """gp (O, L) <- gy[n] laid out as flat output rows (i * Wp + j), zero in the junk columns."""
     O, HO, WO = gy.shape[1], gy.shape[2], gy.shape[3]
-    gp[:] = 0.0
+    L = gp.shape[1]
     for o in range(O):
+        for m in range(L):
+            gp[o, m] = 0.0
         for i in range(HO):
-            gp[o, i * Wp:i * Wp + WO] = gy[n, o, i]
+            for j in range(WO):
+                gp[o, i * Wp + j] = gy[n, o, i, j]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j].
 
@@ -132,7 +145,7 @@ def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                             out[n, g * Og + r + in_block, i, j] = acc[in_block, i * Wp + j]
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def conv2d_forward_kernel3(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1, for groups of at least a tile of output channels (conv2's 16): the sums of
     conv2d_forward_kernel2 with the roles turned, a tile holding 16 output channels of one output position.
@@ -245,7 +258,7 @@ def _scatter_along(gxp, dst, gpf, rows, wk, S, c, L, lanes):
             tile_store(gxp, dst + m + 5 * lanes, a5)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: tap (p, q) sends every output's gradient back to where it read, at shift s = p*dh*Wp + q*dw:
         gxp[c, s + m] += sum_o w[o, c, p, q] * gp[o, m]        (gp: gy[n] as flat rows, gxp: gx[n] padded, flat)
@@ -262,8 +275,14 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
     S = Cg + 5
     plane = Hp * Wp  # one padded input plane
     wq = np.zeros((groups, KH, KW, Og, S), w.dtype)
-    wq[:, :, :, :, :Cg] = w.reshape(groups, Og, Cg, KH, KW).transpose(0, 3, 4, 1, 2)
-    rows = np.arange(O) * L  # where each output channel's row starts in gp
+    for o in range(O):
+        for c in range(Cg):
+            for p in range(KH):
+                for q in range(KW):
+                    wq[o // Og, p, q, o % Og, c] = w[o, c, p, q]
+    rows = np.empty(O, np.int64)  # where each output channel's row starts in gp
+    for o in range(O):
+        rows[o] = o * L
     lanes = tile_lanes(wq[0, 0, 0, 0])
     for n in prange(N):
         gpf = np.empty(O * L + 5 * lanes, gy.dtype)  # slack: six tiles in a row may run past the last row
@@ -288,7 +307,7 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                     gx[n, ci, h, v] = gxp[(ci * Hp + h + pt) * Wp + pl + v]
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
     """Stride 1: gw[o, k] = sum_n sum_m gp[o, m] * xp[off[k] + m]: dot products (vectorized by LLVM), for two
     output channels (a, b) and four taps at a time, so every loaded value serves two or four of the eight sums.
@@ -348,12 +367,15 @@ def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thread
                         part[t, ob, k] += b0
                 oa = ob + 1
     gwk = gw.reshape(O, K)
-    gwk[:] = 0.0
-    for t in range(jobs):
-        gwk += part[t]
+    for o in range(O):
+        for k in range(K):
+            acc = zero  # 0 + the jobs' sums, in order (as gw[:] = 0; gw += part[t] did)
+            for t in range(jobs):
+                acc += part[t, o, k]
+            gwk[o, k] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
     """Stride 1, groups of at least a tile of output channels (conv2's 16): the same sums as
     conv2d_grad_weight_kernel2, gw[o, k] = sum_n sum_m gq[m, o] * xp[off[k] + m], with gy[n] stored transposed
@@ -374,13 +396,18 @@ def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thread
     zero = tile_fill(gw.dtype.type(0))
     xf = x.reshape(x.size)
     last = K - 1  # a short block of taps: its unused sums reread the last tap, into slack rows
-    ms = np.arange(L)  # every position m of the flat output row
+    ms = np.empty(L, np.int64)  # every position m of the flat output row
+    for m in range(L):
+        ms[m] = m
     for t in prange(jobs):
         buf = np.empty(C * Hp * Wp + L, x.dtype)
         gq = np.empty((groups, L, S), gy.dtype)
         for n in range(t * N // jobs, (t + 1) * N // jobs):
             xp = _example_row(x, xf, n, buf, pt, pb, pl, pr, L)
-            gq[:] = 0.0
+            for g in range(groups):
+                for m in range(L):
+                    for r in range(S):
+                        gq[g, m, r] = 0.0
             for o in range(O):
                 for i in range(HO):
                     for j in range(WO):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import PARALLEL
 from .tiles import GEMM_MATH, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 
 # The forward: a block of 4 rows of x times 3 rows of w keeps twelve sums in registers, so each loaded value is
@@ -24,7 +25,7 @@ from .tiles import GEMM_MATH, tile_add_at, tile_fill, tile_fma, tile_lanes, tile
 # spill out of AVX2's 16 registers).
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def linear_forward_kernel2(x, w, b, y):
     """y[n, o] = b[o] + sum_k x[n, k] * w[o, k], for four examples and three output features at a time."""
     N, I = x.shape
@@ -124,7 +125,7 @@ def _matmul_columns(af, stride_k, stride_m, M, Kd, bf, P, p0, cf):
             _put(cf, (m0 + 5) * P + p0, a5, first)
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def matmul_tiles(a, stride_k, stride_m, b, c):
     """c (M, P) = A @ b (Kd, P) with A[m, k] = a.flat[k * stride_k + m * stride_m]; all C-contiguous, M >= 6,
     P >= lanes, Kd >= 1. The threads split c's columns, a tile each."""
@@ -139,29 +140,30 @@ def matmul_tiles(a, stride_k, stride_m, b, c):
             _matmul_columns(af, stride_k, stride_m, M, Kd, bf, P, P - lanes, cf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tiles_fit(M, Kd, c):
     """Whether matmul_tiles can compute c (M, P) with Kd terms per sum."""
     return M >= 6 and Kd >= 1 and c.shape[1] >= tile_lanes(c.reshape(-1))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def linear_grad_input_kernel2(gy, w, gx):
     """gx[n, k] = sum_o gy[n, o] * w[o, k]  (gx = gy @ w: A = gy read row by row, b = w)."""
     N, O = gy.shape
     if tiles_fit(N, O, gx):
-        matmul_tiles(np.ascontiguousarray(gy), 1, O, np.ascontiguousarray(w), gx)
+        matmul_tiles(np.ascontiguousarray(gy), np.int64(1), O, np.ascontiguousarray(w), gx)  # int64(1), not a
+        # literal 1: one compiled matmul_tiles serves both gradients
     else:  # small shapes: the forward kernel with a = gy, b = w.T
         linear_forward_kernel2(gy, np.ascontiguousarray(w.T), np.zeros(w.shape[1], gx.dtype), gx)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def linear_grad_weight_kernel2(gy, x, gw, gb):
     """gw[o, k] = sum_n gy[n, o] * x[n, k]  (gw = gy.T @ x: A = gy read column by column, b = x);
     gb[o] = sum_n gy[n, o]."""
     N, O = gy.shape
     if tiles_fit(O, N, gw):
-        matmul_tiles(np.ascontiguousarray(gy), O, 1, np.ascontiguousarray(x), gw)
+        matmul_tiles(np.ascontiguousarray(gy), O, np.int64(1), np.ascontiguousarray(x), gw)
     else:  # small shapes: the forward kernel with a = gy.T, b = x.T
         linear_forward_kernel2(np.ascontiguousarray(gy.T), np.ascontiguousarray(x.T), np.zeros(x.shape[1], gw.dtype),
                                gw)

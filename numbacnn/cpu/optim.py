@@ -45,5 +45,6 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
             momentum_buffers[i] = np.empty_like(p)
         buf = momentum_buffers[i] if momentum != 0 else p  # p stands in, unused, when there is no momentum
         t = p.dtype.type
-        sgd_update_kernel1(p, g, buf, first, t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov),
+        # flat views (contiguous arrays): one compiled kernel per dtype, whatever the parameter's shape
+        sgd_update_kernel1(p.reshape(-1), g.reshape(-1), buf.reshape(-1), first, t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov),
                            bool(maximize))

@@ -1,0 +1,239 @@
+"""A cold start's compiling on every core (numbacnn._precompile): which kernels a job needs, compiled in parallel.
+
+Numba compiles a kernel the first time it meets it, one after another in one process: a LeNet training step
+needs about twenty kernels, some 2-4 s each, so a first run on an empty cache spends most of a minute on one core.
+``precompile(job)`` instead
+
+1. *records* which kernels ``job()`` calls and with which argument types, without compiling or running them:
+   every Numba dispatcher of numbacnn's CPU modules is swapped for a recorder that notes the call and returns
+   (a dry run in a forked child; the arrays it would have filled are zeros there, so the launchers take the
+   same routes). A kernel that returns a value the launcher needs (cross-entropy's loss) is compiled and run;
+2. *compiles* the kernels not yet in Numba's on-disk cache, shared out over the cores: a forked child per
+   extra core, each compiling its share into the cache (``dispatcher.compile(signature)``), this process its own;
+3. returns; ``job()`` then runs for real and loads every kernel from the cache.
+
+On one core, where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0`` (numbacnn.speedups) nothing happens here and
+``job()`` compiles as usual. Any failure here only means ``job()`` compiles what is missing, as it would anyway.
+"""
+from __future__ import annotations
+
+import dis
+import os
+import pickle
+import re
+import sys
+
+# Where the kernels are named (a launcher calls them through its module's globals): numbacnn's modules, names
+# ending in _kernel<N>. Other dispatchers (tile helpers, inlined pieces) are compiled inside the kernels.
+KERNEL_PACKAGE = "numbacnn."
+KERNEL_NAME = re.compile(r"_kernel\d+$")
+
+
+def _dispatchers():
+    """{id: dispatcher} of every Numba CPU kernel (KERNEL_NAME) bound to a name in a numbacnn module (the CPU
+    kernel modules are imported first: the ops load them lazily)."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    from . import cpu
+
+    for info in pkgutil.iter_modules(cpu.__path__):
+        importlib.import_module(f"{cpu.__name__}.{info.name}")
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith(KERNEL_PACKAGE) and module is not None:
+            for value in vars(module).values():
+                if isinstance(value, CPUDispatcher) and KERNEL_NAME.search(value.py_func.__name__):
+                    found[id(value)] = value
+    return found
+
+
+def _returns_value(fn) -> bool:
+    """True when the Python function ``fn`` can return something other than None (its launcher uses it)."""
+    instructions = list(dis.get_instructions(fn))
+    for i, ins in enumerate(instructions):
+        if ins.opname == "RETURN_CONST" and ins.argval is not None:
+            return True
+        if ins.opname == "RETURN_VALUE":
+            before = instructions[i - 1] if i else None
+            if not (before is not None and before.opname == "LOAD_CONST" and before.argval is None):
+                return True
+    return False
+
+
+class _Recorder:
+    """Stands in for a dispatcher during the dry run: notes (dispatcher, argument types) and returns None."""
+
+    def __init__(self, dispatcher, calls):
+        self.dispatcher, self.calls = dispatcher, calls
+        self.runs = _returns_value(dispatcher.py_func)
+
+    def __call__(self, *args):
+        d = self.dispatcher
+        self.calls.append((d, tuple(d.typeof_pyval(a) for a in args)))
+        return d(*args) if self.runs else None
+
+
+def record(job):
+    """[(dispatcher, argument types)] that ``job()`` calls, in order, each once; run in this process (use
+    ``record_forked`` to keep this process untouched). ``job()``'s own exceptions end the recording there."""
+    import numpy as np
+
+    dispatchers = _dispatchers()
+    calls = []
+    swapped = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith(KERNEL_PACKAGE) and module is not None:
+            for attr, value in list(vars(module).items()):
+                if id(value) in dispatchers:
+                    swapped.append((module, attr, value))
+                    setattr(module, attr, _Recorder(value, calls))
+    empty, empty_like = np.empty, np.empty_like
+    np.empty, np.empty_like = np.zeros, np.zeros_like  # the outputs the skipped kernels would fill: zeros
+    try:
+        job()
+    except Exception:  # noqa: BLE001 - a dry run on zeros may stop early; what was recorded still helps
+        pass
+    finally:
+        np.empty, np.empty_like = empty, empty_like
+        for module, attr, value in swapped:
+            setattr(module, attr, value)
+    seen, unique = set(), []
+    for d, types in calls:
+        if (id(d), types) not in seen:
+            seen.add((id(d), types))
+            unique.append((d, types))
+    return unique
+
+
+def _name(d) -> str:
+    return f"{d.py_func.__module__}.{d.py_func.__qualname__}"
+
+
+def record_forked(job):
+    """``record(job)`` in a forked child (its swaps and zeros never touch this process): [(name, types)]."""
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child
+        status = 1
+        try:
+            os.close(read)
+            data = pickle.dumps([(_name(d), types) for d, types in record(job)])
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(data)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    try:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+    finally:
+        os.waitpid(pid, 0)
+    return pickle.loads(data) if data else []
+
+
+def is_cached(dispatcher, types) -> bool:
+    """True when Numba's on-disk cache holds ``dispatcher`` compiled for ``types`` (nothing is loaded)."""
+    try:  # the key Dispatcher.compile(types) looks up
+        cache = dispatcher._cache
+        key = cache._index_key(tuple(types), dispatcher.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - Numba's private cache API moved: say "not cached" and compile
+        return False
+
+
+def _callees(dispatcher):
+    """{id: dispatcher} of the Numba functions that ``dispatcher``'s code calls, directly or not."""
+    from numba.core.registry import CPUDispatcher
+
+    found, stack = {}, [dispatcher.py_func]
+    while stack:
+        fn = stack.pop()
+        for name in fn.__code__.co_names:
+            value = fn.__globals__.get(name)
+            if isinstance(value, CPUDispatcher) and id(value) not in found:
+                found[id(value)] = value
+                stack.append(value.py_func)
+    return found
+
+
+def _cost(dispatchers) -> int:
+    """A rough compile cost of these functions: their bytecode size, twice for a threaded (``parallel``) one."""
+    return sum(len(d.py_func.__code__.co_code) * (2 if d.targetoptions.get("parallel") else 1) for d in dispatchers)
+
+
+def shares(tasks, workers: int):
+    """``tasks`` [(dispatcher, [types, ...])] split into ``workers`` lists of about equal compile cost.
+
+    Kernels that call a common compiled function (not inlined: e.g. the linear gradients' matrix product) go
+    to the same worker, which compiles that function once; then groups go, largest first, to the least loaded."""
+    groups = []  # [(tasks, {id: dispatcher} compiled by them)]
+    for task in tasks:
+        compiled = {id(task[0]): task[0], **_callees(task[0])}
+        shared = {i for i, d in compiled.items() if d.targetoptions.get("inline") != "always" and i != id(task[0])}
+        merged = [g for g in groups if shared & {i for i, d in g[1].items() if d.targetoptions.get("inline") != "always"}]
+        for g in merged:
+            groups.remove(g)
+            compiled.update(g[1])
+        groups.append(([task] + [t for g in merged for t in g[0]], compiled))
+    out = [[] for _ in range(workers)]
+    load = [0] * workers
+    for group_tasks, compiled in sorted(groups, key=lambda g: -_cost(g[1].values())):
+        i = load.index(min(load))
+        out[i].extend(group_tasks)
+        load[i] += _cost(compiled.values())
+    return out
+
+
+def _compile_all(share):
+    for dispatcher, signatures in share:
+        for types in signatures:
+            try:
+                dispatcher.compile(types)
+            except Exception:  # noqa: BLE001 - the real call will compile it (and raise there if it must)
+                pass
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def precompile(job, workers: int | None = None) -> int:
+    """Compile the kernels that ``job()`` needs and Numba's cache lacks, over ``workers`` processes (default: one
+    per core, at most 4). Returns how many kernel signatures were missing (0: a warm cache, nothing done)."""
+    from .speedups import can_fork
+
+    workers = min(cores(), 4) if workers is None else workers
+    if workers < 2 or not can_fork():
+        return 0
+    by_name = {_name(d): d for d in _dispatchers().values()}
+    missing = {}
+    for name, types in record_forked(job):
+        d = by_name.get(name)
+        if d is not None and not is_cached(d, types):
+            missing.setdefault(name, (d, []))[1].append(types)
+    if not missing:
+        return 0
+    parts = shares(list(missing.values()), min(workers, len(missing)))
+    pids = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for part in parts[1:]:
+        pid = os.fork()
+        if pid == 0:  # child: compile its share into the cache, then leave
+            try:
+                _compile_all(part)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    _compile_all(parts[0])
+    for pid in pids:
+        os.waitpid(pid, 0)
+    return sum(len(sigs) for _, sigs in missing.values())
