@@ -347,3 +347,12 @@ def test_conv_under_the_simulator_traces_in_a_forked_child(tmp_path):
                            "-o", str(tmp_path / "gpu.gif")], capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:  # no GPU here: the child's NoGPUError comes back as a clean failure
         assert proc.returncode == 1 and "needs an NVIDIA GPU" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_cold_kernel_cache_says_compiling_on_stderr_once(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, "-m", "numbacnn", "animate", "conv", *SMALL, "-o", str(tmp_path / "a.gif")],
+                           capture_output=True, text=True, env=env) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:]
+    assert "compiling kernels, first run only..." in runs[0].stderr and "compiling kernels: done in" in runs[0].stderr
+    assert "compiling" not in runs[1].stderr  # loaded from the cache: nothing to say

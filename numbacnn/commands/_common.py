@@ -142,11 +142,37 @@ def run_kernels(fn, *args):
     """
     from numbacnn import speedups
 
-    job = speedups.run_beside(fn, *args)
+    job = speedups.run_beside(saying_when_compiling, fn, *args)
     from numbacnn import viz
 
     viz.preload()
     return job.result()
+
+
+def saying_when_compiling(fn, *args):
+    """``fn(*args)``; when Numba compiles a numbacnn kernel meanwhile (a cold cache: first run only), say so on
+    stderr as it starts, and how long it took. Loading compiled kernels from the cache says nothing."""
+    import time
+
+    from numba.core import event
+
+    class Notice(event.Listener):
+        started = None
+
+        def on_start(self, ev):
+            if self.started is None and ev.data["dispatcher"].py_func.__module__.startswith("numbacnn."):
+                self.started = time.perf_counter()
+                click.echo("compiling kernels, first run only...", err=True)
+
+        def on_end(self, ev):
+            pass
+
+    notice = Notice()
+    with event.install_listener("numba:compile", notice):
+        result = fn(*args)
+    if notice.started is not None:
+        click.echo(f"compiling kernels: done in {time.perf_counter() - notice.started:.1f} s", err=True)
+    return result
 
 
 def load_trace(path):
