@@ -16,6 +16,7 @@ import numpy as np
 from ._host_copy import to_numpy
 from .functional import check_labels
 from .nn import CrossEntropyLoss, Sequential
+from .speedups import keep_freed_memory
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -69,6 +70,7 @@ def train_batch(model, optimizer, x, y, loss_fn=None):
     observers get ``on_scalars(loss=..., acc=...)`` (``report_scalars``).
     """
     _check_batch(x, y)
+    keep_freed_memory()  # numbacnn.speedups: the step's arrays reuse freed memory, not fresh pages
     loss_fn = CrossEntropyLoss() if loss_fn is None else loss_fn
     xb = _to_model(model, x)
     logits = model.forward(xb)
