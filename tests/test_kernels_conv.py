@@ -236,3 +236,24 @@ def test_conv_grad_input_tiny_planes(Cg, H, K):
     cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, 0, 0, 1, 1, 1)
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, 0, 0, 0, 0, 1, 1, 1)
     assert_close(gx_2, gx_1, name="grad_x", atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("out_channels", [6, 16])  # kernel 2 (conv1's shape) and kernel 3 (conv2's)
+def test_grad_weight_bits_do_not_depend_on_the_thread_count(out_channels):
+    import numba
+
+    import numbacnn as nc
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((37, 3, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((out_channels, 3, 5, 5)).astype(np.float32)
+    gy = rng.standard_normal((37, out_channels, 8, 8)).astype(np.float32)
+    before = numba.get_num_threads()
+    grads = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            grads.append(nc.conv2d_backward(gy, x, w)[1])
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(grads[0], grads[1])

@@ -19,7 +19,6 @@ KERNELS (``kernel=`` of the public functions; None picks the fastest that fits):
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -29,6 +28,9 @@ from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_
 from .tiles import GEMM_MATH, TILE_BYTES
 
 KERNELS = {"conv2d": (1, 2, 3), "conv2d_backward": (1, 2, 3), "corr2d": (1,)}
+# The tile kernels' weight gradient sums the batch in this many slices (each thread takes whole slices), then adds
+# the slices' sums in order: a fixed number, so the bits of grad_weight do not depend on how many threads run.
+GRAD_WEIGHT_JOBS = 8
 
 # ----------------------------------------------------------------------------------------------
 # Kernel 1: the formula, one output element at a time (a prange over the elements' rows, so both cores work).
@@ -185,7 +187,7 @@ def conv2d_backward(gy, x, w, b, geo, *, flip, need_grad_x, kernel):
         if need_grad_x:
             conv2d_grad_input_kernel2(gy, w, gx, *args)
         grad_weight = conv2d_grad_weight_kernel3 if kernel == 3 else conv2d_grad_weight_kernel2
-        grad_weight(gy, x, gw, *args, numba.get_num_threads())
+        grad_weight(gy, x, gw, *args, GRAD_WEIGHT_JOBS)
     if flip:  # that was the gradient of the flipped kernel: turn it back
         gw = _flipped(gw)
     gb = None

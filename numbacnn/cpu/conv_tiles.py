@@ -308,11 +308,11 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
 
 
 @njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
-def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
+def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     """Stride 1: gw[o, k] = sum_n sum_m gp[o, m] * xp[off[k] + m]: dot products (vectorized by LLVM), for two
     output channels (a, b) and four taps at a time, so every loaded value serves two or four of the eight sums.
 
-    Each of ``threads`` jobs sums its share of the batch into its own copy of gw; the copies are added at the end.
+    Each of ``jobs`` jobs sums its share of the batch into its own copy of gw; the copies are added at the end.
     """
     N, C, H, W = x.shape
     O, Cg, KH, KW = gw.shape
@@ -322,7 +322,7 @@ def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thread
     K = Cg * KH * KW
     Og = O // groups
     off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
-    jobs = max(1, min(N, threads))
+    jobs = max(1, min(N, jobs))
     part = np.zeros((jobs, O, K), gw.dtype)
     zero = gw.dtype.type(0)
     for t in prange(jobs):
@@ -376,11 +376,11 @@ def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thread
 
 
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
-def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, threads):
+def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     """Stride 1, groups of at least a tile of output channels (conv2's 16): the same sums as
     conv2d_grad_weight_kernel2, gw[o, k] = sum_n sum_m gq[m, o] * xp[off[k] + m], with gy[n] stored transposed
     (gq[m, o], o contiguous) so that a tile holds 16 output channels: six taps' tiles of sums stay in
-    registers over all m (``fma6_at``). Each of ``threads`` jobs keeps its own sums part[t, g, k, o]."""
+    registers over all m (``fma6_at``). Each of ``jobs`` jobs keeps its own sums part[t, g, k, o]."""
     N, C, H, W = x.shape
     O, Cg, KH, KW = gw.shape
     HO, WO = gy.shape[2], gy.shape[3]
@@ -389,7 +389,7 @@ def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, thread
     K = Cg * KH * KW
     Og = O // groups
     off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
-    jobs = max(1, min(N, threads))
+    jobs = max(1, min(N, jobs))
     lanes = tile_lanes(gw.reshape(O * K))
     S = (Og + lanes - 1) // lanes * lanes  # a row of gq or part: Og channels padded to whole tiles
     part = np.zeros((jobs, groups, (K + 5) * S), gw.dtype)  # rows k; 5 slack rows take a short block's unused sums
