@@ -20,6 +20,8 @@ pixel) and the exit codes are the same either way, only slower::
       arrays for reuse (numbacnn.train)                                    mmapped and returned each time
     precompile: a cold cache's kernels compile on   numbacnn._precompile   compiled one after another
       every core at once (train-lenet)                                     in this process
+    thread choice: each training step on Numba's    numbacnn._threads      every step on all of Numba's
+      threads or on one, the faster lately                                  threads
 
 Forking is also skipped where it is missing or unsafe (Windows, macOS) and once Numba is loaded in this
 process (nothing to gain; a forked child may not restart Numba's threads). The switch is read at each call.

@@ -10,10 +10,13 @@ extra call.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
+from . import speedups
 from ._host_copy import to_numpy
+from ._threads import CHOICE
 from .functional import check_labels
 from .nn import CrossEntropyLoss, Sequential
 from .speedups import keep_freed_memory
@@ -67,10 +70,28 @@ def train_batch(model, optimizer, x, y, loss_fn=None):
     """Forward, cross-entropy, backward, optimizer step on one batch -> (loss: float, number correct: int).
 
     Raises NonFiniteLossError (before any update) when the loss is NaN or infinite. After the step, the model's
-    observers get ``on_scalars(loss=..., acc=...)`` (``report_scalars``).
+    observers get ``on_scalars(loss=..., acc=...)`` (``report_scalars``). On the CPU the step runs on Numba's
+    threads or on one, whichever has been faster lately (numbacnn._threads; the same numbers either way).
     """
     _check_batch(x, y)
     keep_freed_memory()  # numbacnn.speedups: the step's arrays reuse freed memory, not fresh pages
+    if model.device != "cpu" or not speedups.enabled():
+        return _train_batch(model, optimizer, x, y, loss_fn)
+    import numba
+
+    most = numba.get_num_threads()  # numbacnn._threads: this step on `most` threads or one, the faster lately
+    threads = CHOICE.pick(most)
+    numba.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        result = _train_batch(model, optimizer, x, y, loss_fn)
+    finally:
+        numba.set_num_threads(most)
+    CHOICE.record(threads, time.perf_counter() - start, len(x))
+    return result
+
+
+def _train_batch(model, optimizer, x, y, loss_fn):
     loss_fn = CrossEntropyLoss() if loss_fn is None else loss_fn
     xb = _to_model(model, x)
     logits = model.forward(xb)

@@ -1,0 +1,65 @@
+"""numbacnn._threads: each training step on Numba's threads or on one, whichever was faster lately; the same bits."""
+import numba
+import numpy as np
+import pytest
+
+from numbacnn import _threads, models, optim, train
+from numbacnn._threads import FIRST, PROBE_EVERY, ThreadChoice
+
+
+def _run(choice, most, step_seconds, steps):
+    """The counts ``choice`` picks over ``steps`` steps when a step on t threads takes step_seconds(t, i)."""
+    picked = []
+    for i in range(steps):
+        t = choice.pick(most)
+        picked.append(t)
+        choice.record(t, step_seconds(t, i), 256)
+    return picked
+
+
+def test_tries_both_then_keeps_the_faster_and_probes_the_other_now_and_then():
+    picked = _run(ThreadChoice(), 2, lambda t, i: 0.008 if t == 2 else 0.015, 3 * PROBE_EVERY)
+    assert picked[:2 * FIRST] == [2] * FIRST + [1] * FIRST
+    ones = [i for i, t in enumerate(picked) if t == 1][FIRST:]
+    assert ones and all((i + 1) % PROBE_EVERY == 0 for i in ones)  # only the probes after the first tries
+    assert picked.count(2) > 0.95 * len(picked)
+
+
+def test_load_that_comes_and_goes_moves_the_choice_and_back():
+    # 2 threads: 8 ms quiet, 17 ms under load (steps 100-299); 1 thread: 14.5 ms either way
+    def seconds(t, i):
+        return (0.017 if 100 <= i < 300 else 0.008) if t == 2 else 0.0145
+    picked = _run(ThreadChoice(), 2, seconds, 500)
+    assert picked[110:300].count(1) > 0.9 * 190  # under load: one thread, within a few steps
+    assert picked[300 + PROBE_EVERY + 10:].count(2) > 0.9 * len(picked[300 + PROBE_EVERY + 10:])  # back after a probe
+
+
+def test_a_slow_first_step_does_not_decide():
+    picked = _run(ThreadChoice(), 2, lambda t, i: (0.3 if i == 0 else 0.008) if t == 2 else 0.015, 40)
+    assert picked[2 * FIRST:].count(2) == len(picked) - 2 * FIRST
+
+
+def test_one_thread_allowed_means_one_thread():
+    choice = ThreadChoice()
+    assert _run(choice, 1, lambda t, i: 0.01, 10) == [1] * 10 and choice.times == {1: choice.times[1]}
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
+def test_training_gives_the_same_weights_whatever_the_threads_and_restores_the_setting(monkeypatch):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 64)
+
+    def weights(pick):
+        monkeypatch.setattr(_threads.CHOICE, "pick", pick)
+        net = models.lenet(variant="modern", seed=0)
+        opt = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        for _ in range(4):
+            train.train_step(net, opt, x, y)
+        return [p.data.copy() for p in net.parameters()]
+
+    numba.set_num_threads(2)
+    seen = []
+    alternating = weights(lambda most: seen.append(numba.get_num_threads()) or (1 if len(seen) % 2 else most))
+    assert numba.get_num_threads() == 2  # the user's setting is back after every step
+    fixed = weights(lambda most: most)
+    assert all(np.array_equal(a, b) for a, b in zip(alternating, fixed))
