@@ -176,13 +176,17 @@ def _cost(dispatchers) -> int:
 def shares(tasks, workers: int):
     """``tasks`` [(dispatcher, [types, ...])] split into ``workers`` lists of about equal compile cost.
 
-    Kernels that call a common compiled function (not inlined: e.g. the linear gradients' matrix product) go
-    to the same worker, which compiles that function once; then groups go, largest first, to the least loaded."""
+    Kernels that call a common threaded function (parallel, not inlined: e.g. the linear gradients' matrix
+    product, seconds to compile) go to the same worker, which compiles it once; small shared helpers are compiled
+    by each worker that needs them. Then groups go, largest first, to the least loaded worker."""
+    def big(d):
+        return bool(d.targetoptions.get("parallel")) and d.targetoptions.get("inline") != "always"
+
     groups = []  # [(tasks, {id: dispatcher} compiled by them)]
     for task in tasks:
         compiled = {id(task[0]): task[0], **_callees(task[0])}
-        shared = {i for i, d in compiled.items() if d.targetoptions.get("inline") != "always" and i != id(task[0])}
-        merged = [g for g in groups if shared & {i for i, d in g[1].items() if d.targetoptions.get("inline") != "always"}]
+        shared = {i for i, d in compiled.items() if big(d) and i != id(task[0])}
+        merged = [g for g in groups if shared & {i for i, d in g[1].items() if big(d)}]
         for g in merged:
             groups.remove(g)
             compiled.update(g[1])
