@@ -223,6 +223,8 @@ def precompile(job, workers: int | None = None) -> int:
     if workers < 2 or not can_fork():
         return 0
     by_name = {_name(d): d for d in _dispatchers().values()}
+    if any(type(d._cache).__name__ == "NullCache" for d in by_name.values()):
+        return 0  # no on-disk cache (no writable folder): the workers' kernels could not reach this process
     missing = {}
     for name, types in record_forked(job):
         d = by_name.get(name)
