@@ -3,17 +3,19 @@ whichever has been faster per example in its last few steps.
 
 On a quiet 2-core machine two threads train LeNet about 1.8x faster than one. With one busy process beside it
 they are about 10 % slower than one thread: every parallel kernel waits for its slowest thread, and one thread
-shares its core. So ``numbacnn.train`` asks ``CHOICE.pick(most)`` before a step and reports the step's time after
-(``CHOICE.record``): the first steps try both, then the faster one runs, and one step in ``PROBE_EVERY`` tries the
-other again. Each choice is judged by its fastest step of the last KEEP it ran (a slow outlier, such as the first
-step's kernel loading or another process's burst, does not count); so when load comes, the running choice's
-recent steps show it at once, and when it goes, one probe shows it. ``most`` is Numba's thread count
-(``numba.set_num_threads``, or NUMBA_NUM_THREADS), never exceeded. The bits do not depend on the thread count
-(numbacnn.cpu.conv.GRAD_WEIGHT_JOBS), so the choice changes the speed only. ``NUMBACNN_SPEEDUPS=0`` switches
-it off: every step on ``most`` threads (numbacnn.speedups).
+shares its core. So ``numbacnn.train`` asks ``choice_for(model).pick(most)`` before a step and reports the step's
+time after (``.record``): the first steps try both, then the faster one runs, and one step in ``PROBE_EVERY``
+tries the other again. Each choice is judged by its fastest step of the last KEEP it ran (a slow outlier, such as
+the first step's kernel loading or another process's burst, does not count); so when load comes, the running
+choice's recent steps show it at once, and when it goes, one probe shows it. Each model keeps its own record:
+a small model's steps say nothing about a big one's. ``most`` is Numba's thread count (``numba.set_num_threads``,
+or NUMBA_NUM_THREADS), never exceeded. The bits do not depend on the thread count
+(numbacnn.cpu.conv.GRAD_WEIGHT_JOBS), so the choice changes the speed only. ``NUMBACNN_SPEEDUPS=0`` switches it
+off: every step on ``most`` threads (numbacnn.speedups).
 """
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
 PROBE_EVERY = 64  # one step in this many runs on the choice that is not the best (about 1 % of the time)
@@ -50,4 +52,16 @@ class ThreadChoice:
         self.steps = 0
 
 
-CHOICE = ThreadChoice()
+_CHOICES = weakref.WeakKeyDictionary()  # one ThreadChoice per model: steps of different models differ in cost
+_SHARED = ThreadChoice()                # for a model that cannot be weakly referenced
+
+
+def choice_for(model) -> ThreadChoice:
+    """The ThreadChoice of ``model`` (made on its first step, forgotten with the model)."""
+    try:
+        choice = _CHOICES.get(model)
+        if choice is None:
+            choice = _CHOICES[model] = ThreadChoice()
+        return choice
+    except TypeError:
+        return _SHARED

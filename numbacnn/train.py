@@ -16,7 +16,7 @@ import numpy as np
 
 from . import speedups
 from ._host_copy import to_numpy
-from ._threads import CHOICE
+from ._threads import choice_for
 from .functional import check_labels
 from .nn import CrossEntropyLoss, Sequential
 from .speedups import keep_freed_memory
@@ -80,14 +80,15 @@ def train_batch(model, optimizer, x, y, loss_fn=None):
     import numba
 
     most = numba.get_num_threads()  # numbacnn._threads: this step on `most` threads or one, the faster lately
-    threads = CHOICE.pick(most)
+    choice = choice_for(model)
+    threads = choice.pick(most)
     numba.set_num_threads(threads)
     start = time.perf_counter()
     try:
         result = _train_batch(model, optimizer, x, y, loss_fn)
     finally:
         numba.set_num_threads(most)
-    CHOICE.record(threads, time.perf_counter() - start, len(x))
+    choice.record(threads, time.perf_counter() - start, len(x))
     return result
 
 

@@ -50,8 +50,8 @@ def test_training_gives_the_same_weights_whatever_the_threads_and_restores_the_s
     x, y = rng.random((64, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 64)
 
     def weights(pick):
-        monkeypatch.setattr(_threads.CHOICE, "pick", pick)
         net = models.lenet(variant="modern", seed=0)
+        monkeypatch.setattr(_threads.choice_for(net), "pick", pick)
         opt = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
         for _ in range(4):
             train.train_step(net, opt, x, y)
@@ -63,3 +63,10 @@ def test_training_gives_the_same_weights_whatever_the_threads_and_restores_the_s
     assert numba.get_num_threads() == 2  # the user's setting is back after every step
     fixed = weights(lambda most: most)
     assert all(np.array_equal(a, b) for a, b in zip(alternating, fixed))
+
+
+def test_each_model_keeps_its_own_record():
+    a, b = models.lenet(seed=0), models.lenet(seed=0)
+    assert _threads.choice_for(a) is _threads.choice_for(a)
+    assert _threads.choice_for(a) is not _threads.choice_for(b)
+    assert isinstance(_threads.choice_for(object.__new__(type("Slotted", (), {"__slots__": ()}))), ThreadChoice)
