@@ -6,8 +6,3 @@ The public functions in ``numbacnn.conv`` / ``pool`` / ``functional`` / ``optim`
 and call the launchers here; nothing in this package checks user input.
 """
 
-# The kernels' ``parallel=`` option: only their explicit ``prange`` loops run on several threads. Numba's other
-# automatic parallelisations (array expressions, np.zeros, reductions...) stay off: each would become a threaded
-# loop of its own (a gufunc, compiled separately: seconds of a first run's compiling) for small set-up work.
-PARALLEL = {"prange": True, "comprehension": False, "numpy": False, "reduction": False, "setitem": False,
-            "stencil": False, "fusion": False, "inplace_binop": False}

@@ -15,13 +15,14 @@ multiply-adds); kernels 3, for groups of 16+ output channels, put 16 channels in
 
 ``error_model="numpy"``: the kernels divide only by sizes (never zero), so Numba need not generate the code that
 raises ZeroDivisionError; that code made up a good part of their compile time (a first run compiles them).
+Set-up done once per call (tap offsets, packed weights) is written as plain loops, which compile quicker than
+NumPy's transposes; the per-example copies stay slice copies, which run twice as fast as element loops.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from . import PARALLEL
 from .tiles import (GEMM_MATH, fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add_at, tile_fill, tile_lanes,
                     tile_load, tile_store)
 
@@ -47,13 +48,11 @@ def _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw):
 def _pad_into(x, n, xp, pt, pl, Hp, Wp):
     """xp (C * Hp * Wp + slack,) <- example n of x inside its zero padding, flat."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    for i in range(xp.size):
-        xp[i] = 0.0
+    xp[:] = 0.0
     for c in range(C):
         for h in range(H):
             row = (c * Hp + h + pt) * Wp + pl
-            for v in range(W):
-                xp[row + v] = x[n, c, h, v]
+            xp[row:row + W] = x[n, c, h]  # a slice copy: twice as fast as an element loop here
 
 
 @njit(inline="always")
@@ -89,16 +88,13 @@ def _pack_tap_major(w, b, groups, S):
 def _widen_into(gy, n, gp, Wp):
     """gp (O, L) <- gy[n] laid out as flat output rows (i * Wp + j), zero in the junk columns."""
     O, HO, WO = gy.shape[1], gy.shape[2], gy.shape[3]
-    L = gp.shape[1]
+    gp[:] = 0.0
     for o in range(O):
-        for m in range(L):
-            gp[o, m] = 0.0
         for i in range(HO):
-            for j in range(WO):
-                gp[o, i * Wp + j] = gy[n, o, i, j]
+            gp[o, i * Wp:i * Wp + WO] = gy[n, o, i]
 
 
-@njit(parallel=PARALLEL, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j].
 
@@ -145,7 +141,7 @@ def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                             out[n, g * Og + r + in_block, i, j] = acc[in_block, i * Wp + j]
 
 
-@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def conv2d_forward_kernel3(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1, for groups of at least a tile of output channels (conv2's 16): the sums of
     conv2d_forward_kernel2 with the roles turned, a tile holding 16 output channels of one output position.
@@ -258,7 +254,7 @@ def _scatter_along(gxp, dst, gpf, rows, wk, S, c, L, lanes):
             tile_store(gxp, dst + m + 5 * lanes, a5)
 
 
-@njit(parallel=PARALLEL, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: tap (p, q) sends every output's gradient back to where it read, at shift s = p*dh*Wp + q*dw:
         gxp[c, s + m] += sum_o w[o, c, p, q] * gp[o, m]        (gp: gy[n] as flat rows, gxp: gx[n] padded, flat)
@@ -307,7 +303,7 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                     gx[n, ci, h, v] = gxp[(ci * Hp + h + pt) * Wp + pl + v]
 
 
-@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     """Stride 1: gw[o, k] = sum_n sum_m gp[o, m] * xp[off[k] + m]: dot products (vectorized by LLVM), for two
     output channels (a, b) and four taps at a time, so every loaded value serves two or four of the eight sums.
@@ -375,7 +371,7 @@ def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
             gwk[o, k] = acc
 
 
-@njit(parallel=PARALLEL, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     """Stride 1, groups of at least a tile of output channels (conv2's 16): the same sums as
     conv2d_grad_weight_kernel2, gw[o, k] = sum_n sum_m gq[m, o] * xp[off[k] + m], with gy[n] stored transposed
@@ -404,10 +400,7 @@ def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
         gq = np.empty((groups, L, S), gy.dtype)
         for n in range(t * N // jobs, (t + 1) * N // jobs):
             xp = _example_row(x, xf, n, buf, pt, pb, pl, pr, L)
-            for g in range(groups):
-                for m in range(L):
-                    for r in range(S):
-                        gq[g, m, r] = 0.0
+            gq[:] = 0.0
             for o in range(O):
                 for i in range(HO):
                     for j in range(WO):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import PARALLEL
 from .tiles import GEMM_MATH, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 
 # The forward: a block of 4 rows of x times 3 rows of w keeps twelve sums in registers, so each loaded value is
@@ -25,7 +24,7 @@ from .tiles import GEMM_MATH, tile_add_at, tile_fill, tile_fma, tile_lanes, tile
 # spill out of AVX2's 16 registers).
 
 
-@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def linear_forward_kernel2(x, w, b, y):
     """y[n, o] = b[o] + sum_k x[n, k] * w[o, k], for four examples and three output features at a time."""
     N, I = x.shape
@@ -125,7 +124,7 @@ def _matmul_columns(af, stride_k, stride_m, M, Kd, bf, P, p0, cf):
             _put(cf, (m0 + 5) * P + p0, a5, first)
 
 
-@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def matmul_tiles(a, stride_k, stride_m, b, c):
     """c (M, P) = A @ b (Kd, P) with A[m, k] = a.flat[k * stride_k + m * stride_m]; all C-contiguous, M >= 6,
     P >= lanes, Kd >= 1. The threads split c's columns, a tile each."""
