@@ -150,8 +150,9 @@ def linear_grad_input_kernel2(gy, w, gx):
     """gx[n, k] = sum_o gy[n, o] * w[o, k]  (gx = gy @ w: A = gy read row by row, b = w)."""
     N, O = gy.shape
     if tiles_fit(N, O, gx):
-        matmul_tiles(np.ascontiguousarray(gy), np.int64(1), O, np.ascontiguousarray(w), gx)  # int64(1), not a
-        # literal 1: one compiled matmul_tiles serves both gradients
+        # a literal stride 1 (a compile of its own, a second one for the weight gradient's): 15-20 % faster than
+        # an int64 stride, which serves both with one compile
+        matmul_tiles(np.ascontiguousarray(gy), 1, O, np.ascontiguousarray(w), gx)
     else:  # small shapes: the forward kernel with a = gy, b = w.T
         linear_forward_kernel2(gy, np.ascontiguousarray(w.T), np.zeros(w.shape[1], gx.dtype), gx)
 
@@ -162,7 +163,7 @@ def linear_grad_weight_kernel2(gy, x, gw, gb):
     gb[o] = sum_n gy[n, o]."""
     N, O = gy.shape
     if tiles_fit(O, N, gw):
-        matmul_tiles(np.ascontiguousarray(gy), O, np.int64(1), np.ascontiguousarray(x), gw)
+        matmul_tiles(np.ascontiguousarray(gy), O, 1, np.ascontiguousarray(x), gw)
     else:  # small shapes: the forward kernel with a = gy.T, b = x.T
         linear_forward_kernel2(np.ascontiguousarray(gy.T), np.ascontiguousarray(x.T), np.zeros(x.shape[1], gw.dtype),
                                gw)
