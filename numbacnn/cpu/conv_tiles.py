@@ -137,8 +137,7 @@ def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                     tile_store(acc[3], m, a3)
                 for in_block in range(nb):
                     for i in range(HO):
-                        for j in range(WO):
-                            out[n, g * Og + r + in_block, i, j] = acc[in_block, i * Wp + j]
+                        out[n, g * Og + r + in_block, i, :] = acc[in_block, i * Wp:i * Wp + WO]
 
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
@@ -299,8 +298,8 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                                            c, L, lanes)
         for ci in range(C):
             for h in range(H):
-                for v in range(W):
-                    gx[n, ci, h, v] = gxp[(ci * Hp + h + pt) * Wp + pl + v]
+                row = (ci * Hp + h + pt) * Wp + pl
+                gx[n, ci, h, :] = gxp[row:row + W]
 
 
 @njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
