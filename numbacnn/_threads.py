@@ -4,8 +4,8 @@ whichever has been faster per example in its last few steps.
 On a quiet 2-core machine two threads train LeNet about 1.8x faster than one. With one busy process beside it
 they are about 10 % slower than one thread: every parallel kernel waits for its slowest thread, and one thread
 shares its core. So ``numbacnn.train`` asks ``choice_for(model).pick(most)`` before a step and reports the step's
-time after (``.record``): the first steps try both, then the faster one runs, and one step in ``PROBE_EVERY``
-tries the other again. Each choice is judged by its fastest step of the last KEEP it ran (a slow outlier, such as
+time after (``.record``): after a first step that is not counted, the next steps try both (FIRST each), then
+the faster one runs, and the other is tried again at steps 16 and 32 and then one step in ``PROBE_EVERY``. Each choice is judged by its fastest step of the last KEEP it ran (a slow outlier, such as
 the first step's kernel loading or another process's burst, does not count); so when load comes, the running
 choice's recent steps show it at once, and when it goes, one probe shows it. Each model keeps its own record:
 a small model's steps say nothing about a big one's. ``most`` is Numba's thread count (``numba.set_num_threads``,
@@ -19,8 +19,10 @@ import weakref
 from collections import deque
 
 PROBE_EVERY = 64  # one step in this many runs on the choice that is not the best (about 1 % of the time)
+EARLY_PROBES = (16, 32)  # and at these steps, so that a choice made on the first few steps is checked soon
 KEEP = 5          # steps remembered per choice (the fastest of them decides)
-FIRST = 2         # steps of each choice tried before choosing
+FIRST = 3         # steps of each choice tried before choosing
+SKIP = 1          # a model's first steps run on `most` threads unrecorded: they touch fresh memory and mislead
 
 
 class ThreadChoice:
@@ -35,16 +37,18 @@ class ThreadChoice:
         if most < 2:
             return most
         self.steps += 1
+        if self.steps <= SKIP:
+            return most
         options = (most, 1)
         for threads in options:
             if len(self.times.get(threads, ())) < FIRST:
                 return threads
         best, other = sorted(options, key=lambda t: min(self.times[t]))
-        return other if self.steps % PROBE_EVERY == 0 else best
+        return other if self.steps % PROBE_EVERY == 0 or self.steps in EARLY_PROBES else best
 
     def record(self, threads: int, seconds: float, examples: int):
-        """A step of ``examples`` examples took ``seconds`` on ``threads`` threads."""
-        if examples > 0:
+        """A step of ``examples`` examples took ``seconds`` on ``threads`` threads (the first SKIP are ignored)."""
+        if examples > 0 and self.steps > SKIP:
             self.times.setdefault(threads, deque(maxlen=KEEP)).append(seconds / examples)
 
     def reset(self):
