@@ -19,10 +19,10 @@ On one core, where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0`` (numbacnn.spe
 from __future__ import annotations
 
 import dis
-import os
-import pickle
 import re
 import sys
+
+from ._fork import Forked
 
 # Where the kernels are named (a launcher calls them through its module's globals): numbacnn's modules, names
 # ending in _kernel<N>. Other dispatchers (tile helpers, inlined pieces) are compiled inside the kernels.
@@ -33,9 +33,9 @@ KERNEL_NAME = re.compile(r"_kernel\d+$")
 DRY_RUN_VALUES = {"cross_entropy_forward_kernel1": 0.0, "cross_entropy_forward_kernel2": (0.0, -1)}
 
 
-def _dispatchers():
-    """{id: dispatcher} of every Numba CPU kernel (KERNEL_NAME) bound to a name in a numbacnn module (the CPU
-    kernel modules are imported first: the ops load them lazily)."""
+def _bindings():
+    """[(module, name, dispatcher)] for every Numba CPU kernel (KERNEL_NAME) bound to a name in a numbacnn module
+    (the CPU kernel modules are imported first: the ops load them lazily)."""
     import importlib
     import pkgutil
 
@@ -45,14 +45,15 @@ def _dispatchers():
 
     for info in pkgutil.iter_modules(cpu.__path__):
         importlib.import_module(f"{cpu.__name__}.{info.name}")
+    return [(module, attr, value) for name, module in list(sys.modules.items())
+            if name.startswith(KERNEL_PACKAGE) and module is not None
+            for attr, value in list(vars(module).items())
+            if isinstance(value, CPUDispatcher) and KERNEL_NAME.search(value.py_func.__name__)]
 
-    found = {}
-    for name, module in list(sys.modules.items()):
-        if name.startswith(KERNEL_PACKAGE) and module is not None:
-            for value in vars(module).values():
-                if isinstance(value, CPUDispatcher) and KERNEL_NAME.search(value.py_func.__name__):
-                    found[id(value)] = value
-    return found
+
+def _dispatchers():
+    """{id: dispatcher} of the kernels of ``_bindings``."""
+    return {id(d): d for _, _, d in _bindings()}
 
 
 def _returns_value(fn) -> bool:
@@ -87,15 +88,10 @@ def record(job):
     ``record_forked`` to keep this process untouched). ``job()``'s own exceptions end the recording there."""
     import numpy as np
 
-    dispatchers = _dispatchers()
     calls = []
-    swapped = []
-    for name, module in list(sys.modules.items()):
-        if name.startswith(KERNEL_PACKAGE) and module is not None:
-            for attr, value in list(vars(module).items()):
-                if id(value) in dispatchers:
-                    swapped.append((module, attr, value))
-                    setattr(module, attr, _Recorder(value, calls))
+    swapped = _bindings()
+    for module, attr, value in swapped:
+        setattr(module, attr, _Recorder(value, calls))
     empty, empty_like = np.empty, np.empty_like
     np.empty, np.empty_like = np.zeros, np.zeros_like  # the outputs the skipped kernels would fill: zeros
     try:
@@ -118,29 +114,13 @@ def _name(d) -> str:
     return f"{d.py_func.__module__}.{d.py_func.__qualname__}"
 
 
+def _recorded_names(job):
+    return [(_name(d), types) for d, types in record(job)]
+
+
 def record_forked(job):
     """``record(job)`` in a forked child (its swaps and zeros never touch this process): [(name, types)]."""
-    read, write = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # child
-        status = 1
-        try:
-            os.close(read)
-            data = pickle.dumps([(_name(d), types) for d, types in record(job)])
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(data)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write)
-    try:
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
-    finally:
-        os.waitpid(pid, 0)
-    return pickle.loads(data) if data else []
+    return Forked(_recorded_names, job).result()
 
 
 def is_cached(dispatcher, types) -> bool:
@@ -209,15 +189,10 @@ def _compile_all(share):
                 pass
 
 
-def cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def precompile(job, workers: int | None = None) -> int:
     """Compile the kernels that ``job()`` needs and Numba's cache lacks, over ``workers`` processes (default: one
     per core, at most 4). Returns how many kernel signatures were missing (0: a warm cache, nothing done)."""
-    from .speedups import can_fork
+    from .speedups import can_fork, cores
 
     workers = min(cores(), 4) if workers is None else workers
     if workers < 2 or not can_fork():
@@ -233,18 +208,8 @@ def precompile(job, workers: int | None = None) -> int:
     if not missing:
         return 0
     parts = shares(list(missing.values()), min(workers, len(missing)))
-    pids = []
-    sys.stdout.flush()
-    sys.stderr.flush()
-    for part in parts[1:]:
-        pid = os.fork()
-        if pid == 0:  # child: compile its share into the cache, then leave
-            try:
-                _compile_all(part)
-            finally:
-                os._exit(0)
-        pids.append(pid)
+    children = [Forked(_compile_all, part) for part in parts[1:]]  # each compiles its share into the cache
     _compile_all(parts[0])
-    for pid in pids:
-        os.waitpid(pid, 0)
+    for child in children:
+        child.result()
     return sum(len(sigs) for _, sigs in missing.values())

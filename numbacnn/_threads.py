@@ -5,9 +5,10 @@ On a quiet 2-core machine two threads train LeNet about 1.8x faster than one. Wi
 they are about 10 % slower than one thread: every parallel kernel waits for its slowest thread, and one thread
 shares its core. So ``numbacnn.train`` asks ``choice_for(model).pick(most)`` before a step and reports the step's
 time after (``.record``): after a first step that is not counted, the next steps try both (FIRST each), then
-the faster one runs, and the other is tried again at steps 16 and 32 and then one step in ``PROBE_EVERY``. Each choice is judged by its fastest step of the last KEEP it ran (a slow outlier, such as
-the first step's kernel loading or another process's burst, does not count); so when load comes, the running
-choice's recent steps show it at once, and when it goes, one probe shows it. Each model keeps its own record:
+the faster one runs, and the other is tried again at steps 16 and 32 and then one step in ``PROBE_EVERY``.
+Each choice is judged by its fastest step of the last KEEP it ran (a slow outlier, such as the first step's
+kernel loading or another process's burst, does not count); so when load comes, the running choice's recent
+steps show it at once, and when it goes, one probe shows it. Each model keeps its own record:
 a small model's steps say nothing about a big one's. ``most`` is Numba's thread count (``numba.set_num_threads``,
 or NUMBA_NUM_THREADS), never exceeded. The bits do not depend on the thread count
 (numbacnn.cpu.conv.GRAD_WEIGHT_JOBS), so the choice changes the speed only. ``NUMBACNN_SPEEDUPS=0`` switches it
@@ -50,10 +51,6 @@ class ThreadChoice:
         """A step of ``examples`` examples took ``seconds`` on ``threads`` threads (the first SKIP are ignored)."""
         if examples > 0 and self.steps > SKIP:
             self.times.setdefault(threads, deque(maxlen=KEEP)).append(seconds / examples)
-
-    def reset(self):
-        self.times.clear()
-        self.steps = 0
 
 
 _CHOICES = weakref.WeakKeyDictionary()  # one ThreadChoice per model: steps of different models differ in cost

@@ -70,6 +70,11 @@ def run_beside(fn, *args, **kwargs):
     return _Here(fn, *args, **kwargs)
 
 
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def render_workers(workers, n_frames: int) -> int:
     """How many processes render ``n_frames`` frames (numbacnn.viz Animation.frames' ``workers``).
 
@@ -81,8 +86,7 @@ def render_workers(workers, n_frames: int) -> int:
     if not can_fork():
         return 1
     if workers is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        workers = min(cores, 4)
+        workers = min(cores(), 4)
     return max(1, min(workers, n_frames // 8))
 
 
@@ -149,4 +153,3 @@ def keep_freed_memory():
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     mallopt(M_MMAP_THRESHOLD, 64 << 20)
     mallopt(M_TRIM_THRESHOLD, 256 << 20)
-

@@ -5,4 +5,3 @@ numbers and, when they need machinery of their own (register tiles, a fast exp),
 The public functions in ``numbacnn.conv`` / ``pool`` / ``functional`` / ``optim`` validate the arguments
 and call the launchers here; nothing in this package checks user input.
 """
-
