@@ -1,4 +1,5 @@
-"""One comparison helper for every test: shape, dtype, max difference and the first mismatches."""
+"""Helpers shared by the tests: ``assert_close`` (shape, dtype, max difference and the first mismatches) and
+``small_traced_run`` (a tiny traced training run for the trace CLI's tests)."""
 from __future__ import annotations
 
 import importlib.util
@@ -26,3 +27,22 @@ def assert_close(actual, expected, *, atol=1e-5, rtol=1e-5, name="array", check_
         diff = np.nanmax(np.abs(a64 - e64)) if a.size else 0.0
         raise AssertionError(f"{name}: {int(bad.sum())} of {a.size} elements differ (max |diff| {diff:.3g}, "
                              f"atol {atol}, rtol {rtol}):\n" + "\n".join(lines))
+
+
+def small_traced_run(path):
+    """Write a traced run to ``path``: a conv-ReLU-linear net, 5 SGD steps of 4 examples, recorded every 2nd step
+    with 2 samples (3 recorded steps). Returns ``path``."""
+    from numbacnn import nn
+    from numbacnn.optim import SGD
+    from numbacnn.trace import Tracer
+    from numbacnn.train import train_batch
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=0))
+    opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    with Tracer(model, opt, path, every=2, samples=2, meta={"batch_size": 4, "epochs": 1}) as tracer:
+        for _ in range(5):
+            loss, correct = train_batch(model, opt, rng.standard_normal((4, 1, 6, 6)).astype(np.float32),
+                                        rng.integers(0, 3, 4))
+            tracer.log(loss=loss, acc=correct / 4)
+    return path

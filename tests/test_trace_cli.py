@@ -5,26 +5,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from numbacnn import nn
+from helpers import small_traced_run
 from numbacnn.cli import main
 from numbacnn.data import locate_fashion_mnist
-from numbacnn.optim import SGD
-from numbacnn.trace import Tracer, load, trace_conv2d
-from numbacnn.train import train_batch
+from numbacnn.trace import load, trace_conv2d
 
 
 @pytest.fixture(scope="module")
 def trace_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli") / "run.nctrace"
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=0))
-    opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
-    rng = np.random.default_rng(0)
-    with Tracer(model, opt, path, every=2, samples=2, meta={"batch_size": 4, "epochs": 1}) as tracer:
-        for _ in range(5):
-            loss, correct = train_batch(model, opt, rng.standard_normal((4, 1, 6, 6)).astype(np.float32),
-                                        rng.integers(0, 3, 4))
-            tracer.log(loss=loss, acc=correct / 4)
-    return path
+    return small_traced_run(tmp_path_factory.mktemp("cli") / "run.nctrace")
 
 
 def invoke(*args):

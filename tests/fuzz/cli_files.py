@@ -114,21 +114,11 @@ def make_images(folder):
 def make_traces(folder):
     """{"run": a training trace folder (2 probe-less samples, 3 recorded steps), "op": an op trace .npz,
     "fake": a folder whose manifest is not numbacnn's, "text": a text file}."""
-    from numbacnn import nn
-    from numbacnn.optim import SGD
-    from numbacnn.trace import Tracer, trace_conv2d
-    from numbacnn.train import train_batch
+    from helpers import small_traced_run
+    from numbacnn.trace import trace_conv2d
 
     folder = str(folder)
-    run = os.path.join(folder, "run.nctrace")
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=0))
-    opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
-    rng = np.random.default_rng(0)
-    with Tracer(model, opt, run, every=2, samples=2, meta={"batch_size": 4, "epochs": 1}) as tracer:
-        for _ in range(5):
-            loss, correct = train_batch(model, opt, rng.standard_normal((4, 1, 6, 6)).astype(np.float32),
-                                        rng.integers(0, 3, 4))
-            tracer.log(loss=loss, acc=correct / 4)
+    run = small_traced_run(os.path.join(folder, "run.nctrace"))
     op = os.path.join(folder, "op.npz")
     trace_conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 2, 2), np.float32)).save(op)
     fake = os.path.join(folder, "fake.nctrace")
