@@ -71,6 +71,20 @@ class Forked:
             raise value
         return value
 
+    def kill(self):
+        """Stop the child now, if it still runs (its work is lost; ``result()`` then runs ``fn`` here)."""
+        if self._pid is None:
+            return
+        import signal
+
+        pid, self._pid = self._pid, None
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(self._read)
+
     def __del__(self):
         if getattr(self, "_pid", None):  # never collected: don't leave a zombie
             try:

@@ -9,9 +9,13 @@ needs about twenty kernels, some 2-4 s each, so a first run on an empty cache sp
    (a dry run in a forked child; the arrays it would have filled are zeros there, so the launchers take the
    same routes). A kernel that returns a value the launcher needs (cross-entropy's loss) gives the stand-in
    value of DRY_RUN_VALUES, or is compiled and run when it has none;
-2. *compiles* the kernels not yet in Numba's on-disk cache, shared out over the cores: a forked child per
-   extra core, each compiling its share into the cache (``dispatcher.compile(signature)``), this process its own;
+2. *compiles* the kernels not yet in Numba's on-disk cache over the cores: forked children take units of work
+   (a kernel, or kernels sharing a threaded callee) from a queue, largest first, each compiling into the cache
+   (``dispatcher.compile(signature)``), and this process takes units too once it is free;
 3. returns; ``job()`` then runs for real and loads every kernel from the cache.
+
+``start(job)`` does 1 and starts 2, and returns at once (train-lenet loads the data meanwhile); ``precompile(job)``
+is ``start(job, helping=True).join()``.
 
 On one core, where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0`` (numbacnn.speedups) nothing happens here and
 ``job()`` compiles as usual. Any failure here only means ``job()`` compiles what is missing, as it would anyway.
@@ -19,6 +23,7 @@ On one core, where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0`` (numbacnn.spe
 from __future__ import annotations
 
 import dis
+import os
 import re
 import sys
 
@@ -153,12 +158,12 @@ def _cost(dispatchers) -> int:
     return sum(len(d.py_func.__code__.co_code) * (2 if d.targetoptions.get("parallel") else 1) for d in dispatchers)
 
 
-def shares(tasks, workers: int):
-    """``tasks`` [(dispatcher, [types, ...])] split into ``workers`` lists of about equal compile cost.
+def units(tasks):
+    """``tasks`` [(dispatcher, [types, ...])] grouped into units of work, largest first: [[task, ...]].
 
-    Kernels that call a common threaded function (parallel, not inlined: e.g. the linear gradients' matrix
-    product, seconds to compile) go to the same worker, which compiles it once; small shared helpers are compiled
-    by each worker that needs them. Then groups go, largest first, to the least loaded worker."""
+    Kernels that call a common threaded function (parallel, not inlined: e.g. linear's forward kernel, which both
+    linear gradients fall back on) go in one unit, so one worker compiles it once; small shared helpers are
+    compiled by each worker that needs them. The order is by a rough compile cost (``_cost``)."""
     def big(d):
         return bool(d.targetoptions.get("parallel")) and d.targetoptions.get("inline") != "always"
 
@@ -171,13 +176,7 @@ def shares(tasks, workers: int):
             groups.remove(g)
             compiled.update(g[1])
         groups.append(([task] + [t for g in merged for t in g[0]], compiled))
-    out = [[] for _ in range(workers)]
-    load = [0] * workers
-    for group_tasks, compiled in sorted(groups, key=lambda g: -_cost(g[1].values())):
-        i = load.index(min(load))
-        out[i].extend(group_tasks)
-        load[i] += _cost(compiled.values())
-    return out
+    return [group_tasks for group_tasks, compiled in sorted(groups, key=lambda g: -_cost(g[1].values()))]
 
 
 def _compile_all(share):
@@ -189,27 +188,75 @@ def _compile_all(share):
                 pass
 
 
-def precompile(job, workers: int | None = None) -> int:
-    """Compile the kernels that ``job()`` needs and Numba's cache lacks, over ``workers`` processes (default: one
-    per core, at most 4). Returns how many kernel signatures were missing (0: a warm cache, nothing done)."""
+def _take_units(work, queue):
+    """Compile units of ``work`` until ``queue`` (the read end of a pipe of 2-byte unit numbers) is empty: each
+    worker takes the next unit when it is free, so the cores stay busy until the end (a unit's cost is only a
+    guess; fixed shares measured 3.4 s apart on a 21 s cold start)."""
+    while True:
+        number = os.read(queue, 2)
+        if len(number) < 2:
+            return
+        _compile_all(work[int.from_bytes(number, "big")])
+
+
+class Compiling:
+    """The kernels that ``job()`` needs and Numba's cache lacks, compiling in forked workers from the moment this
+    is made (``start``); ``join()`` has this process take its share of what is left and wait for the workers.
+    ``missing``: how many kernel signatures were missing (0: a warm cache, nothing to do)."""
+
+    def __init__(self, missing=0, work=(), workers=0):
+        self.missing, self._work, self._workers, self._queue = missing, list(work), [], None
+        if not self._work:
+            return
+        read, write = os.pipe()  # every unit's number, largest first; the workers take them in that order
+        os.write(write, b"".join(i.to_bytes(2, "big") for i in range(len(self._work))))
+        os.close(write)
+        self._queue = read
+        self._workers = [Forked(_take_units, self._work, read) for _ in range(min(workers, len(self._work)))]
+
+    def join(self) -> int:
+        if self._queue is not None:
+            _take_units(self._work, self._queue)
+            for worker in self._workers:
+                worker.result()
+            os.close(self._queue)
+            self._queue, self._workers = None, []
+        return self.missing
+
+    def cancel(self):
+        """Stop the workers (a command that ends before training); what they finished stays in the cache."""
+        for worker in self._workers:
+            worker.kill()
+        self._workers = []
+        if self._queue is not None:
+            os.close(self._queue)
+            self._queue = None
+
+
+def start(job, workers: int | None = None, helping: bool = False) -> Compiling:
+    """Start compiling the kernels that ``job()`` needs and Numba's cache lacks, in ``workers`` forked processes
+    (default: one per core, at most 4; one fewer when ``helping``: this process will also take units in ``join``
+    at once). Returns a ``Compiling`` (its ``missing`` is 0, with nothing started, on a warm cache, on one core,
+    where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0``)."""
     from .speedups import can_fork, cores
 
     workers = min(cores(), 4) if workers is None else workers
     if workers < 2 or not can_fork():
-        return 0
+        return Compiling()
     by_name = {_name(d): d for d in _dispatchers().values()}
     if any(type(d._cache).__name__ == "NullCache" for d in by_name.values()):
-        return 0  # no on-disk cache (no writable folder): the workers' kernels could not reach this process
+        return Compiling()  # no on-disk cache (no writable folder): the workers' kernels could not reach this process
     missing = {}
     for name, types in record_forked(job):
         d = by_name.get(name)
         if d is not None and not is_cached(d, types):
             missing.setdefault(name, (d, []))[1].append(types)
-    if not missing:
-        return 0
-    parts = shares(list(missing.values()), min(workers, len(missing)))
-    children = [Forked(_compile_all, part) for part in parts[1:]]  # each compiles its share into the cache
-    _compile_all(parts[0])
-    for child in children:
-        child.result()
-    return sum(len(sigs) for _, sigs in missing.values())
+    work = units(list(missing.values()))
+    return Compiling(sum(len(sigs) for _, sigs in missing.values()), work, workers - 1 if helping else workers)
+
+
+def precompile(job, workers: int | None = None) -> int:
+    """Compile the kernels that ``job()`` needs and Numba's cache lacks, over ``workers`` processes (default: one
+    per core, at most 4), this one included. Returns how many kernel signatures were missing (0: a warm cache,
+    nothing done)."""
+    return start(job, workers, helping=True).join()

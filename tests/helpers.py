@@ -1,8 +1,11 @@
 """Helpers shared by the tests: ``assert_close`` (shape, dtype, max difference and the first mismatches) and
-``small_traced_run`` (a tiny traced training run for the trace CLI's tests)."""
+``small_traced_run`` (a tiny traced training run for the trace CLI's tests), ``SlowKernel`` (a stand-in kernel for
+numbacnn._precompile's workers)."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import time
 
 import numpy as np
 
@@ -46,3 +49,16 @@ def small_traced_run(path):
                                         rng.integers(0, 3, 4))
             tracer.log(loss=loss, acc=correct / 4)
     return path
+
+
+class SlowKernel:
+    """Stands in for a Numba dispatcher in numbacnn._precompile's work: compile() appends "unit pid" to ``log``
+    and takes ``seconds``."""
+
+    def __init__(self, log, unit, seconds):
+        self.log, self.unit, self.seconds = log, unit, seconds
+
+    def compile(self, types):
+        with open(self.log, "a") as f:
+            f.write(f"{self.unit} {os.getpid()}\n")
+        time.sleep(self.seconds)

@@ -1,4 +1,4 @@
-"""numbacnn._precompile: the dry run finds the kernels a job needs, the shares split them, and after precompile
+"""numbacnn._precompile: the dry run finds the kernels a job needs, units of work go to the workers from a queue, and after precompile
 the job itself compiles nothing (everything loads from Numba's cache)."""
 import json
 import os
@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from helpers import SlowKernel
 from numbacnn import _precompile as P
 from numbacnn import models, optim, train
 
@@ -51,17 +52,44 @@ def test_returns_value_tells_value_kernels_from_in_place_ones():
     assert not P._returns_value(sgd_update_kernel1.py_func)
 
 
-def test_shares_keep_kernels_with_a_common_callee_together_and_cover_every_task():
+def test_units_keep_kernels_with_a_common_callee_together_and_cover_every_task():
     from numbacnn.cpu import conv_tiles, linear_tiles, optim as cpu_optim
 
     tasks = [(d, [()]) for d in (linear_tiles.linear_grad_input_kernel2, linear_tiles.linear_grad_weight_kernel2,
                                  conv_tiles.conv2d_forward_kernel2, conv_tiles.conv2d_forward_kernel3,
                                  conv_tiles.conv2d_grad_input_kernel2, cpu_optim.sgd_update_kernel1)]
-    parts = P.shares(tasks, 2)
-    assert sorted(id(d) for part in parts for d, _ in part) == sorted(id(d) for d, _ in tasks)
-    owner = {d.py_func.__name__: i for i, part in enumerate(parts) for d, _ in part}
-    assert owner["linear_grad_input_kernel2"] == owner["linear_grad_weight_kernel2"]  # both compile matmul_tiles
-    assert all(parts)  # both workers get work
+    units = P.units(tasks)
+    assert sorted(id(d) for unit in units for d, _ in unit) == sorted(id(d) for d, _ in tasks)
+    unit_of = {d.py_func.__name__: i for i, unit in enumerate(units) for d, _ in unit}
+    # both fall back on linear's threaded forward kernel: one worker compiles it once
+    assert unit_of["linear_grad_input_kernel2"] == unit_of["linear_grad_weight_kernel2"]
+    assert unit_of["sgd_update_kernel1"] == len(units) - 1  # the smallest goes last
+    assert len(units) == 5
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="precompile forks")
+def test_workers_take_every_unit_once_from_the_queue(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBACNN_SPEEDUPS", "1")
+    log = tmp_path / "log"
+    work = [[(SlowKernel(log, i, 0.05), [()])] for i in range(12)]
+    compiling = P.Compiling(missing=12, work=work, workers=2)
+    assert compiling.join() == 12
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(int(unit) for unit, _ in lines) == list(range(12))  # each unit once
+    assert len({pid for _, pid in lines}) >= 2  # shared out, not one process doing all
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="precompile forks")
+def test_cancel_stops_the_workers(tmp_path):
+    work = [[(SlowKernel(tmp_path / "log", i, 600), [()])] for i in range(2)]
+    compiling = P.Compiling(missing=2, work=work, workers=2)
+    pids = [w._pid for w in compiling._workers]
+    assert len(pids) == 2 and all(pids)
+    compiling.cancel()
+    for pid in pids:  # killed and reaped
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert compiling.join() == 2  # nothing left to wait for
 
 
 def test_switched_off_or_one_core_does_nothing(monkeypatch):

@@ -420,6 +420,28 @@ def test_compile_message_and_warm_up_leave_training_unchanged(tiny, monkeypatch)
     assert quick.exit_code == 0 and "compiling" not in quick.output  # loading compiled kernels says nothing
 
 
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="compiling workers fork")
+def test_a_run_that_stops_before_training_stops_its_compiling_workers(tmp_path, monkeypatch):
+    from helpers import SlowKernel
+    from numbacnn import _precompile
+
+    started = []
+
+    def start(job, workers=None, helping=False):  # a first run: one kernel, compiling for ten minutes
+        compiling = _precompile.Compiling(1, [[(SlowKernel(tmp_path / "log", 0, 600), [()])]], 1)
+        started.extend(w._pid for w in compiling._workers)
+        return compiling
+
+    monkeypatch.setattr(_precompile, "start", start)
+    result = CliRunner().invoke(main, ["train-lenet", "--data-dir", str(tmp_path / "no-such-folder")])
+    assert result.exit_code == 1, result.output
+    assert "compiling kernels, first run only..." in result.output  # said at once, before the data loads
+    assert "no-such-folder" in result.output and "Traceback" not in result.output
+    assert len(started) == 1
+    with pytest.raises(ProcessLookupError):  # the worker was stopped (and reaped) when the command ended
+        os.kill(started[0], 0)
+
+
 def test_progress_in_a_log_prints_plain_lines(tiny, monkeypatch):
     from numbacnn.commands import _train_run
 

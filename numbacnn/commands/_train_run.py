@@ -11,6 +11,7 @@ import click
 
 ANNOUNCE_AFTER_S = 1.5  # a warm-up still running after this is compiling (loading cached kernels takes < 1 s)
 PLAIN_EVERY_S = 5.0     # not a terminal: a progress line this often
+COMPILING = "compiling kernels, first run only..."
 
 
 class FiniteFloat(click.ParamType):
@@ -180,40 +181,74 @@ def _check_writable_folder(path):
     os.unlink(probe)
 
 
-def warm_kernels(build, device, x, y, sgd_options):
-    """Compile (or load from Numba's cache) the training kernels on a throwaway model from ``build()``.
-
-    When that takes more than ANNOUNCE_AFTER_S, say so on stderr while it runs, and how long it took; the real
-    model and optimizer are not touched (numbacnn.train.warm_up). Nothing to compile for the simulator.
-    """
-    if device == "cudasim" or (device == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"):
-        return
-    from numbacnn._precompile import precompile
+def _warm_job(build, device, x, y, sgd_options):
+    """The job that compiles (or loads) the training kernels: a training step and a forward of a throwaway model
+    from ``build()`` on the examples (x, y) (numbacnn.train.warm_up; the real model and optimizer are not touched)."""
     from numbacnn.optim import SGD
     from numbacnn.train import warm_up
 
     def warm():
         scratch = build().to(device)
         warm_up(scratch, x[:2], y[:2], SGD(scratch.parameters(), **sgd_options))
+    return warm
 
-    shown = []
+
+def start_compiling(build, device, sgd_options):
+    """On the CPU, start compiling the kernels that training needs and Numba's cache lacks, in forked workers
+    (numbacnn._precompile), so they compile while the data loads; say so on stderr when there are any.
+    Returns the handle for ``warm_kernels`` (None: nothing to start). The stand-in examples have the types of
+    numbacnn.data's arrays (float32 images (N, 1, 28, 28), int64 labels), which is all the kernels compile for."""
+    if device != "cpu":
+        return None
+    import numpy as np
+
+    from numbacnn._precompile import start
+
+    t0 = time.perf_counter()
+    job = _warm_job(build, device, np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int64), sgd_options)
+    compiling = start(job)
+    if not compiling.missing:
+        return None
+    click.echo(COMPILING, err=True)
+    compiling.t0 = t0
+    return compiling
+
+
+def warm_kernels(build, device, x, y, sgd_options, compiling=None):
+    """Compile (or load from Numba's cache) the training kernels on a throwaway model from ``build()``, after
+    ``compiling`` (from ``start_compiling``) is done, this process helping with what is left.
+
+    When that takes more than ANNOUNCE_AFTER_S, say so on stderr while it runs (``start_compiling`` said it
+    already), and how long it took; the real model and optimizer are not touched (numbacnn.train.warm_up).
+    Nothing to compile for the simulator.
+    """
+    if device == "cudasim" or (device == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"):
+        return
+    from numbacnn._precompile import precompile
+
+    warm = _warm_job(build, device, x, y, sgd_options)
+    shown = [compiling is not None]
 
     def announce():
         shown.append(True)
-        click.echo("compiling kernels, first run only...", err=True)
+        click.echo(COMPILING, err=True)
 
-    t0 = time.perf_counter()
+    t0 = compiling.t0 if compiling is not None else time.perf_counter()
     timer = threading.Timer(ANNOUNCE_AFTER_S, announce)
     timer.daemon = True
-    timer.start()
+    if compiling is None:
+        timer.start()
     try:
-        if device == "cpu":
+        if compiling is not None:
+            compiling.join()
+        elif device == "cpu":
             precompile(warm)  # a cold cache: the missing kernels compile on every core at once
         warm()
     finally:
         timer.cancel()
-        timer.join()
-    if shown:
+        if timer.is_alive():
+            timer.join()
+    if any(shown):
         click.echo(f"compiling kernels: done in {time.perf_counter() - t0:.0f} s (not counted in examples/sec)",
                    err=True)
 

@@ -8,7 +8,8 @@ import time
 import click
 
 from ._common import DownloadBars, device_option
-from ._train_run import SEED, FiniteFloat, StopAfterBatch, check_outputs, progress_bar, read_resume, warm_kernels
+from ._train_run import (SEED, FiniteFloat, StopAfterBatch, check_outputs, progress_bar, read_resume, start_compiling,
+                         warm_kernels)
 
 # Options that define the model and the data order: a resumed run must keep them.
 FIXED_ON_RESUME = ("variant", "init", "seed", "batch_size", "limit")
@@ -154,6 +155,11 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
     except ValueError as exc:
         fail(str(exc), 2)
 
+    # the kernels compile in forked workers while the data loads (a first run; nothing to do on a warm cache)
+    sgd_options = {k: config[k] for k in OPTIM_OPTIONS}
+    compiling = start_compiling(lambda: lenet(config["variant"], seed=0), device, sgd_options)
+    if compiling is not None:
+        ctx.call_on_close(compiling.cancel)  # a command that stops before training does not wait for them
     try:
         with DownloadBars() as bars:
             ds = data_mod.load_fashion_mnist(data_dir, download_missing=download, progress=bars)
@@ -236,8 +242,7 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
     stop = StopAfterBatch(opt).__enter__()
     booked = [stop.applied]  # optimizer steps whose batch the progress counts
     try:
-        warm_kernels(lambda: lenet(config["variant"], seed=0), device, x_train, y_train,
-                     {k: config[k] for k in OPTIM_OPTIONS})
+        warm_kernels(lambda: lenet(config["variant"], seed=0), device, x_train, y_train, sgd_options, compiling)
         while epoch < epochs:
             label = f"epoch {epoch + 1}/{epochs}"
 
