@@ -25,8 +25,13 @@ from ._host_copy import to_numpy
 from .parameter import Parameter
 
 
+_FLOATS = (np.float32, np.float64)
+
+
 def _writable_param(device, i, p):
     """params[i] as the array the kernel updates in place: a writable float32/float64 array on ``device``."""
+    if device == "cpu" and type(p) is np.ndarray and p.dtype in _FLOATS and p.flags.writeable:
+        return p  # the usual case, as the checks below would return it
     name = f"params[{i}]"
     if device == "cuda":
         from .cuda.arrays import device_array
@@ -75,6 +80,9 @@ def _buffer(device, i, p, b):
 
 def _gradient(device, i, p, g):
     """grads[i] converted to params[i]'s dtype on its device (real numbers only: complex is refused)."""
+    if type(g) is np.ndarray and g.dtype == p.dtype and g.shape == p.shape and g.flags.c_contiguous \
+            and g.flags.writeable:
+        return g  # the usual case, as the general checks below would return it (a step's cost is mostly checks)
     name = f"grads[{i}]"
     if device == "cuda":
         from .cuda.arrays import device_float
@@ -126,9 +134,17 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
 def _fit_dtypes(h, params):
     """The kernels compute in each parameter's dtype: a hyperparameter that overflows it (lr=1e300 for float32
     params) would become inf there, so it is refused."""
+    names = ("lr", "momentum", "dampening", "weight_decay")
+    largest = max(abs(h[name]) for name in names)
+    tops = {}  # the largest float of each dtype met
     for i, p in enumerate(params):
-        top = float(np.finfo(np.dtype(p.dtype)).max)
-        for name in ("lr", "momentum", "dampening", "weight_decay"):
+        dt = np.dtype(p.dtype)
+        if dt not in tops:
+            tops[dt] = float(np.finfo(dt).max)
+        top = tops[dt]
+        if largest <= top:
+            continue
+        for name in names:
             if abs(h[name]) > top:
                 raise ValueError(f"{name}={h[name]!r} does not fit params[{i}]'s dtype {np.dtype(p.dtype)} "
                                  f"(largest {top:.4g})")

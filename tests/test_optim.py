@@ -35,6 +35,37 @@ def test_sgd_matches_torch_golden(impl, name, opts, a):
             assert bufs[i] is None
 
 
+@pytest.mark.parametrize("name,opts,a", RUNS, ids=[c[0] for c in RUNS])
+def test_one_call_for_all_parameters_equals_one_call_each(name, opts, a):
+    """sgd updates a list of parameters in one sgd_update_many_kernel1 call; the same steps one parameter at a
+    time (lists of one: sgd_update_kernel1) give the same bits, momentum buffers included."""
+    together = [INPUTS["init0"].copy(), INPUTS["init1"].copy()], [None, None]
+    apart = [INPUTS["init0"].copy(), INPUTS["init1"].copy()], [None, None]
+    for k in range(INPUTS["grads0"].shape[0]):
+        grads = [INPUTS["grads0"][k], INPUTS["grads1"][k]]
+        sgd(together[0], grads, together[1], **opts)
+        for i in range(2):
+            buf = [apart[1][i]]
+            sgd([apart[0][i]], [grads[i]], buf, **opts)
+            apart[1][i] = buf[0]
+    for i in range(2):
+        assert together[0][i].tobytes() == apart[0][i].tobytes(), f"{name} p{i}"
+        assert (together[1][i] is None) == (apart[1][i] is None)
+        if together[1][i] is not None:
+            assert together[1][i].tobytes() == apart[1][i].tobytes(), f"{name} buf{i}"
+
+
+def test_parameters_of_mixed_dtypes_or_history_are_updated_one_by_one():
+    """Parameters of two dtypes, or some with a momentum buffer and some without, still get PyTorch's update."""
+    p32, p64 = np.ones(3, np.float32), np.ones(2, np.float64)
+    sgd([p32, p64], [np.full(3, 2.0, np.float32), np.full(2, 4.0)], [None, None], lr=0.5)
+    assert p32.tolist() == [0.0] * 3 and p64.tolist() == [-1.0] * 2
+    params, bufs = [np.ones(2, np.float32), np.ones(2, np.float32)], [np.full(2, 1.0, np.float32), None]
+    sgd(params, [np.ones(2, np.float32)] * 2, bufs, lr=0.5, momentum=0.5)
+    assert bufs[0].tolist() == [1.5, 1.5] and bufs[1].tolist() == [1.0, 1.0]  # 0.5 * 1 + 1; the first copies g
+    assert params[0].tolist() == [0.25, 0.25] and params[1].tolist() == [0.5, 0.5]
+
+
 def test_first_step_copies_the_gradient_without_dampening():
     p, g = np.zeros(3, np.float32), np.array([1.0, 2.0, 3.0], np.float32)
     bufs = [None]

@@ -3,7 +3,9 @@
 Siblings: the public ``numbacnn.optim.sgd`` (checks the arguments, calls ``sgd`` here) and the ``SGD`` class,
 ``numbacnn.reference.optim.sgd`` (plain NumPy, line by line), ``numbacnn.cuda.optim`` (the same update on the GPU).
 
-KERNELS: sgd 1 = sgd_update_kernel1, one pass over each parameter doing every line of the algorithm per element.
+KERNELS: sgd 1 = sgd_update_kernel1, one pass over each parameter doing every line of the algorithm per element;
+``sgd_update_many_kernel1`` runs it over a tuple of parameters in one call (PyTorch's "foreach" idea: a LeNet step
+updates ten small parameters, and ten calls from Python cost more than their arithmetic).
 """
 from __future__ import annotations
 
@@ -35,10 +37,31 @@ def sgd_update_kernel1(p, g, buf, first, lr, momentum, keep, weight_decay, neste
         p.flat[i] = p.flat[i] - lr * d
 
 
+MANY = 32  # at most this many parameters go to one sgd_update_many_kernel1 call (it compiles per tuple length)
+
+
+@njit(cache=True)
+def sgd_update_many_kernel1(ps, gs, bufs, first, lr, momentum, keep, weight_decay, nesterov, maximize):
+    """sgd_update_kernel1 for each (ps[j], gs[j], bufs[j]): tuples of flat arrays."""
+    for j in range(len(ps)):
+        sgd_update_kernel1(ps[j], gs[j], bufs[j], first, lr, momentum, keep, weight_decay, nesterov, maximize)
+
+
 def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
         maximize=False, kernel=None):
     """Update the NumPy arrays in ``params`` in place (grads: contiguous, of each parameter's dtype and shape);
     a None in ``momentum_buffers`` becomes a new buffer on the first step with momentum."""
+    firsts = {b is None for b in momentum_buffers}
+    if 1 < len(params) <= MANY and len({p.dtype for p in params}) == 1 and len(firsts) == 1:  # one call for all
+        first = firsts.pop()
+        if momentum != 0 and first:
+            momentum_buffers[:] = [np.empty_like(p) for p in params]
+        bufs = momentum_buffers if momentum != 0 else params  # the params stand in, unused, without momentum
+        t = params[0].dtype.type
+        sgd_update_many_kernel1(tuple(p.reshape(-1) for p in params), tuple(g.reshape(-1) for g in grads),
+                                tuple(b.reshape(-1) for b in bufs), first, t(lr), t(momentum), t(1 - dampening),
+                                t(weight_decay), bool(nesterov), bool(maximize))
+        return
     for i, (p, g) in enumerate(zip(params, grads)):
         first = momentum_buffers[i] is None
         if momentum != 0 and first:
