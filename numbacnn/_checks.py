@@ -207,6 +207,23 @@ def host_float(x, name: str, ndim=None) -> np.ndarray:
     return as_float(x, name, ndim)
 
 
+def ready_dtype(*arrays):
+    """The dtype when every array is already what the CPU kernels take as it is: a NumPy float32 or float64 array,
+    C-contiguous, writable, all of one dtype; else None (a None among them too). The ops check this first and
+    skip the general conversions (``float_arrays``), which cost more than a small op's arithmetic."""
+    dt = None
+    for a in arrays:
+        if type(a) is not np.ndarray or not (a.flags.c_contiguous and a.flags.writeable):
+            return None
+        if dt is None:
+            if a.dtype != np.float32 and a.dtype != np.float64:
+                return None
+            dt = a.dtype
+        elif a.dtype != dt:
+            return None
+    return dt
+
+
 def float_arrays(device: str, *specs):
     """``(dtype, [arrays])`` for ``(array, name, ndim)`` specs, ready for ``device``'s kernels.
 

@@ -15,11 +15,13 @@ follows the arrays: a CUDA device array among them means 'cuda'). ``target=`` is
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._checks import check_kernel, contiguous, float_array, float_arrays, implementation, is_device_array, \
-    real_number, resolve_device
-from .limits import check_array_size
+    ready_dtype, real_number, resolve_device
+from .limits import check_array_size, get_limits
 
 
 def _kernels(device, op, kernel):
@@ -43,10 +45,29 @@ def _linear_arrays(device, x, weight, bias):
     return dt, x, weight, bias
 
 
+def _fits(shape, dt) -> bool:
+    """An output of ``shape`` and dtype ``dt`` is within numbacnn.limits (else the general path says why not)."""
+    return math.prod(shape) * dt.itemsize <= get_limits()["max_array_bytes"]
+
+
+def _ready_linear(x, weight, bias, grad_out=None):
+    """The dtype when x, weight, bias (and grad_out) go to the CPU kernels as they are, with fitting shapes."""
+    dt = ready_dtype(x, weight, *(a for a in (bias, grad_out) if a is not None))
+    if dt is None or x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+        return None
+    if bias is not None and bias.shape != (weight.shape[0],):
+        return None
+    if grad_out is not None and grad_out.shape != (x.shape[0], weight.shape[0]):
+        return None
+    return dt if _fits((x.shape[0], weight.shape[0]), dt) else None
+
+
 def linear(x, weight, bias=None, *, kernel=None, device=None, target=None):
     """x (N, I) @ weight (O, I).T + bias (O,) -> (N, O)."""
     device = resolve_device(device, target, x, weight, bias)
     impl, kernel = _kernels(device, "linear", kernel)
+    if device == "cpu" and _ready_linear(x, weight, bias) is not None:  # the usual call: nothing to convert
+        return impl.linear(x, weight, bias, kernel=kernel)
     dt, x, weight, bias = _linear_arrays(device, x, weight, bias)
     check_array_size((x.shape[0], weight.shape[0]), dt, f"linear's output for x of shape {tuple(x.shape)} and "
                                                         f"weight of shape {tuple(weight.shape)}")
@@ -57,6 +78,8 @@ def linear_backward(grad_out, x, weight, bias=None, *, kernel=None, device=None,
     """(grad_x (N, I), grad_weight (O, I), grad_bias (O,) or None)."""
     device = resolve_device(device, target, grad_out, x, weight, bias)
     impl, kernel = _kernels(device, "linear_backward", kernel)
+    if device == "cpu" and grad_out is not None and _ready_linear(x, weight, bias, grad_out) is not None:
+        return impl.linear_backward(grad_out, x, weight, bias, kernel=kernel)
     dt, x, weight, bias = _linear_arrays(device, x, weight, bias)
     gy = float_array(device, grad_out, "grad_out", 2, dt)
     if tuple(gy.shape) != (x.shape[0], weight.shape[0]):
@@ -70,6 +93,8 @@ def linear_backward(grad_out, x, weight, bias=None, *, kernel=None, device=None,
 
 def _elementwise(op, device, kernel, x):
     impl, kernel = _kernels(device, op, kernel)
+    if device == "cpu" and ready_dtype(x) is not None and _fits(x.shape, x.dtype):  # nothing to convert
+        return getattr(impl, op)(x, kernel=kernel)
     dt, (x,) = float_arrays(device, (x, "x", None))
     check_array_size(tuple(x.shape), dt, f"{op}'s output for x of shape {tuple(x.shape)}")
     return getattr(impl, op)(x, kernel=kernel)
@@ -78,6 +103,11 @@ def _elementwise(op, device, kernel, x):
 def _elementwise_backward(op, device, kernel, grad_out, x, y=None, *, takes_y=True):
     """The backward of an elementwise op from x, or from y (the forward's output) when y is given."""
     impl, kernel = _kernels(device, op, kernel)
+    a = x if y is None else y
+    if device == "cpu" and (x is None or y is None) and ready_dtype(grad_out, a) is not None \
+            and grad_out.shape == a.shape and _fits(a.shape, a.dtype):  # nothing to convert
+        return getattr(impl, op)(grad_out, a, kernel=kernel) if y is None else getattr(impl, op)(grad_out, None, a,
+                                                                                              kernel=kernel)
     if y is None and x is None:
         raise TypeError(f"{op} needs x or y (the forward's output), got neither" if takes_y else f"{op} needs x")
     if y is not None and x is not None and np.shape(x) != np.shape(y):

@@ -80,8 +80,8 @@ def _buffer(device, i, p, b):
 
 def _gradient(device, i, p, g):
     """grads[i] converted to params[i]'s dtype on its device (real numbers only: complex is refused)."""
-    if type(g) is np.ndarray and g.dtype == p.dtype and g.shape == p.shape and g.flags.c_contiguous \
-            and g.flags.writeable:
+    if device == "cpu" and type(g) is np.ndarray and g.dtype == p.dtype and g.shape == p.shape \
+            and g.flags.c_contiguous and g.flags.writeable:
         return g  # the usual case, as the general checks below would return it (a step's cost is mostly checks)
     name = f"grads[{i}]"
     if device == "cuda":
