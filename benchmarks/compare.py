@@ -1,6 +1,6 @@
 """numbacnn against PyTorch, each library in its own process (benchmarks/compare.py): the headline method.
 
-    python benchmarks/compare.py                                   # both LeNet training steps, 5 rounds
+    python benchmarks/compare.py                                   # both LeNet training steps, 5 rounds x 100
     python benchmarks/compare.py --ops --in-process --markdown benchmarks/results/compare.md
     python benchmarks/compare.py --load 1 --threads 1,2            # under load, numbacnn at 1 and 2 threads
     python benchmarks/compare.py --env OMP_WAIT_POLICY=PASSIVE --nb-env NUMBA_THREADING_LAYER=workqueue
@@ -67,7 +67,9 @@ def parse_args(argv=None):
                         "e.g. conv2-forward, sigmoid-forward-6x28x28)")
     p.add_argument("--ops", action="store_true", help="add every op case of benchmarks/ops.py")
     p.add_argument("--rounds", type=int, default=5, help="rounds of one fresh process per library (default 5)")
-    p.add_argument("--repeats", type=int, default=15, help="timed calls per case in each process (default 15)")
+    p.add_argument("--repeats", type=int, default=100,
+                   help="timed calls per case in each process (default 100: numbacnn's thread choice tries one "
+                        "thread in its first steps, a third of 15 steps but 5 %% of an epoch)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per case in each process first (default 2)")
     p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     p.add_argument("--threads", type=thread_list, default=[cores],
