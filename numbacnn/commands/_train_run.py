@@ -206,7 +206,7 @@ def start_compiling(build, device, sgd_options):
 
     t0 = time.perf_counter()
     job = _warm_job(build, device, np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int64), sgd_options)
-    compiling = start(job)
+    compiling = start(job, helping=True)  # one process per core: this one joins in once the data is loaded
     if not compiling.missing:
         return None
     click.echo(COMPILING, err=True)

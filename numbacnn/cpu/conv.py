@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import PARALLEL
 from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_grad_input_kernel2,
                          conv2d_grad_weight_kernel2, conv2d_grad_weight_kernel3)
 from .tiles import GEMM_MATH, TILE_BYTES
@@ -35,7 +36,7 @@ GRAD_WEIGHT_JOBS = 8
 # Kernel 1: the formula, one output element at a time (a prange over the elements' rows, so both cores work).
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def conv2d_forward_kernel1(x, w, b, y, sh, sw, pt, pl, dh, dw, groups):
     """y[n, o, i, j] = b[o] + sum_{c, p, q} x[n, g*Cg + c, i*sh - pt + p*dh, j*sw - pl + q*dw] * w[o, c, p, q]."""
     N, C, H, W = x.shape
@@ -57,7 +58,7 @@ def conv2d_forward_kernel1(x, w, b, y, sh, sw, pt, pl, dh, dw, groups):
             y[n, o, i, j] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def conv2d_grad_input_kernel1(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
     """gx[n, ci, h, v] = sum of gy[n, o, i, j] * w[o, c, p, q] over the (o, p, q, i, j) whose window read x[n, ci, h, v]:
     h = i*sh - pt + p*dh, so i = (h + pt - p*dh) / sh when that is a whole number in [0, HO)."""
@@ -83,7 +84,7 @@ def conv2d_grad_input_kernel1(gy, w, gx, sh, sw, pt, pl, dh, dw, groups):
             gx[n, ci, h, v] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def conv2d_grad_weight_kernel1(gy, x, gw, sh, sw, pt, pl, dh, dw, groups):
     """gw[o, c, p, q] = sum_{n, i, j} gy[n, o, i, j] * x[n, g*Cg + c, i*sh - pt + p*dh, j*sw - pl + q*dw]."""
     N, C, H, W = x.shape
@@ -104,7 +105,7 @@ def conv2d_grad_weight_kernel1(gy, x, gw, sh, sw, pt, pl, dh, dw, groups):
         gw[o, c, p, q] = acc
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH)
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH)
 def conv2d_grad_bias_kernel1(gy, gb):
     """gb[o] = sum_{n, i, j} gy[n, o, i, j] (GEMM_MATH lets the float64 sum run in vector lanes)."""
     N, O, HO, WO = gy.shape

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import PARALLEL
 from .tiles import (GEMM_MATH, fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add_at, tile_fill, tile_lanes,
                     tile_load, tile_store)
 
@@ -94,7 +95,7 @@ def _widen_into(gy, n, gp, Wp):
             gp[o, i * Wp:i * Wp + WO] = gy[n, o, i]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j].
 
@@ -140,7 +141,7 @@ def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                         out[n, g * Og + r + in_block, i, :] = acc[in_block, i * Wp:i * Wp + WO]
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def conv2d_forward_kernel3(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1, for groups of at least a tile of output channels (conv2's 16): the sums of
     conv2d_forward_kernel2 with the roles turned, a tile holding 16 output channels of one output position.
@@ -253,7 +254,7 @@ def _scatter_along(gxp, dst, gpf, rows, wk, S, c, L, lanes):
             tile_store(gxp, dst + m + 5 * lanes, a5)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: tap (p, q) sends every output's gradient back to where it read, at shift s = p*dh*Wp + q*dw:
         gxp[c, s + m] += sum_o w[o, c, p, q] * gp[o, m]        (gp: gy[n] as flat rows, gxp: gx[n] padded, flat)
@@ -302,7 +303,7 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                 gx[n, ci, h, :] = gxp[row:row + W]
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     """Stride 1: gw[o, k] = sum_n sum_m gp[o, m] * xp[off[k] + m]: dot products (vectorized by LLVM), for two
     output channels (a, b) and four taps at a time, so every loaded value serves two or four of the eight sums.
@@ -370,7 +371,7 @@ def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
             gwk[o, k] = acc
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     """Stride 1, groups of at least a tile of output channels (conv2's 16): the same sums as
     conv2d_grad_weight_kernel2, gw[o, k] = sum_n sum_m gq[m, o] * xp[off[k] + m], with gy[n] stored transposed

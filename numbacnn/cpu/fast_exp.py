@@ -24,6 +24,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+from . import PARALLEL
+
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two so k * ln 2 is exact to double precision
 _LN2_LO = 1.90821492927058770002e-10
@@ -96,7 +98,7 @@ def _exp_like_typed(t):
     return lambda t: _exp(t)
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, fastmath={"contract"}, error_model="numpy")
 def sigmoid_forward_kernel2(x, y):
     """y = 1 / (1 + exp(-x)), in x's precision (float32 data: eight lanes per instruction)."""
     xf, yf = x.reshape(-1), y.reshape(-1)
@@ -105,7 +107,7 @@ def sigmoid_forward_kernel2(x, y):
         yf[i] = one / (one + _exp_like(-xf[i]))
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, fastmath={"contract"}, error_model="numpy")
 def sigmoid_backward_kernel2(gy, x, gx):
     """gx = gy * s * (1 - s) with s = sigmoid(x), in x's precision; where s is near 1, 1 - s is taken as
     e * s (e = exp(-x)), which does not cancel."""

@@ -31,6 +31,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import PARALLEL
 from .fast_exp import cross_entropy_forward_kernel2, sigmoid_backward_kernel2, sigmoid_forward_kernel2
 from .linear_tiles import linear_forward_kernel2, linear_grad_input_kernel2, linear_grad_weight_kernel2
 
@@ -46,7 +47,7 @@ KERNELS = {
 # Kernels 1: the formulas, one output element at a time (sums in float64, acc = 0.0)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def linear_forward_kernel1(x, w, b, y):
     """y[n, o] = b[o] + sum_k x[n, k] * w[o, k]."""
     N, I = x.shape
@@ -59,7 +60,7 @@ def linear_forward_kernel1(x, w, b, y):
             y[n, o] = acc + b[o]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def linear_grad_input_kernel1(gy, w, gx):
     """gx[n, k] = sum_o gy[n, o] * w[o, k]."""
     N, O = gy.shape
@@ -72,7 +73,7 @@ def linear_grad_input_kernel1(gy, w, gx):
             gx[n, k] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def linear_grad_weight_kernel1(gy, x, gw, gb):
     """gw[o, k] = sum_n gy[n, o] * x[n, k];  gb[o] = sum_n gy[n, o]."""
     N, O = gy.shape
@@ -89,7 +90,7 @@ def linear_grad_weight_kernel1(gy, x, gw, gb):
         gb[o] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def relu_forward_kernel1(x, y):
     """y = 0 where x < 0, else x (so NaN stays NaN, as in PyTorch); flat views of the contiguous arrays, split
     across the threads."""
@@ -99,7 +100,7 @@ def relu_forward_kernel1(x, y):
         yf[i] = zero if xf[i] < 0 else xf[i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def relu_backward_kernel1(gy, x, gx):
     """gx = 0 where x <= 0, else gy (PyTorch's choice at x == 0; a NaN x passes the gradient, as in PyTorch)."""
     gyf, xf, gxf = gy.reshape(-1), x.reshape(-1), gx.reshape(-1)
@@ -123,7 +124,7 @@ def sigmoid_backward_kernel1(gy, x, gx):
         gx.flat[i] = gy.flat[i] * s * (1.0 - s)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def sigmoid_backward_from_y_kernel1(gy, y, gx):
     """gx = gy * (1 - y) * y from the forward's output y = sigmoid(x): no exp (PyTorch's formula and order)."""
     gyf, yf, gxf = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
@@ -147,7 +148,7 @@ def tanh_backward_kernel1(gy, x, gx):
         gx.flat[i] = gy.flat[i] * (1.0 - t * t)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def tanh_backward_from_y_kernel1(gy, y, gx):
     """gx = gy * (1 - y * y) from the forward's output y = tanh(x) (PyTorch's formula)."""
     gyf, yf, gxf = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)

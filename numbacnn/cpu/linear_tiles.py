@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import PARALLEL
 from .tiles import GEMM_MATH, tile_add_at, tile_fill, tile_fma, tile_lanes, tile_load, tile_store
 
 # The forward: a block of 4 rows of x times 3 rows of w keeps twelve sums in registers, so each loaded value is
@@ -24,7 +25,7 @@ from .tiles import GEMM_MATH, tile_add_at, tile_fill, tile_fma, tile_lanes, tile
 # spill out of AVX2's 16 registers).
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def linear_forward_kernel2(x, w, b, y):
     """y[n, o] = b[o] + sum_k x[n, k] * w[o, k], for four examples and three output features at a time."""
     N, I = x.shape
@@ -124,7 +125,7 @@ def _matmul_columns(af, stride_k, stride_m, M, Kd, bf, P, p0, cf):
             _put(cf, (m0 + 5) * P + p0, a5, first)
 
 
-@njit(parallel=True, cache=True, fastmath=GEMM_MATH, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
 def matmul_tiles(a, stride_k, stride_m, b, c):
     """c (M, P) = A @ b (Kd, P) with A[m, k] = a.flat[k * stride_k + m * stride_m]; all C-contiguous, M >= 6,
     P >= lanes, Kd >= 1. The threads split c's columns, a tile each."""
@@ -134,9 +135,10 @@ def matmul_tiles(a, stride_k, stride_m, b, c):
     lanes = tile_lanes(cf)
     full = P // lanes
     for column_tile in prange(full):
-        _matmul_columns(af, stride_k, stride_m, M, Kd, bf, P, column_tile * lanes, cf)
-        if column_tile == full - 1 and P % lanes:  # the last partial tile, moved back to end at P
-            _matmul_columns(af, stride_k, stride_m, M, Kd, bf, P, P - lanes, cf)
+        # the thread of the last full tile also does the last partial one, moved back to end at P (one call
+        # site: the micro-kernel is inlined once, which halves this kernel's compile time)
+        for part in range(2 if column_tile == full - 1 and P % lanes else 1):
+            _matmul_columns(af, stride_k, stride_m, M, Kd, bf, P, column_tile * lanes if part == 0 else P - lanes, cf)
 
 
 @njit(cache=True, error_model="numpy")

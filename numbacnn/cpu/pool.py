@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import PARALLEL
+
 KERNELS = {
     "max_pool2d": (1, 2), "max_pool2d_backward": (1, 2), "min_pool2d": (1, 2), "min_pool2d_backward": (1, 2),
     "avg_pool2d": (1, 2), "avg_pool2d_backward": (1, 2),
@@ -32,7 +34,7 @@ KERNELS = {
 # Kernel 1: the formula, one output at a time. A parallel job per (example, channel) plane: race-free backwards.
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def max_pool2d_forward_kernel1(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw, sign):
     """out[n, c, i, j] = max over the window of sign * x, times sign (sign = -1: min pooling);
     idx[n, c, i, j] = h * W + w of the winner: the first maximum in row-major order, or the last NaN.
@@ -77,7 +79,7 @@ def _adaptive_window(i, size, out_size):
     return (i * size) // out_size, ((i + 1) * size + out_size - 1) // out_size
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def adaptive_max_pool2d_forward_kernel1(x, out, idx):
     """Like max_pool2d_forward_kernel1 over the windows of _adaptive_window (rows and columns)."""
     N, C, H, W = x.shape
@@ -108,7 +110,7 @@ def adaptive_max_pool2d_forward_kernel1(x, out, idx):
                 idx[n, c, i, j] = arg
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def max_pool2d_backward_kernel1(gy, idx, gx):
     """gx[n, c, h, w] = sum of gy[n, c, i, j] over the outputs whose winner was (h, w) (i.e. idx == h*W + w).
     An index off the plane (a window that saw only padding) routes nothing. Windows may overlap: += ."""
@@ -137,7 +139,7 @@ def _avg_window(i, s, k, p, size):
     return max(start, 0), min(end, size), padded
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def avg_pool2d_forward_kernel1(x, out, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
     """out[n, c, i, j] = sum over the window of x / divisor, with PyTorch's divisor: divisor_override if
     nonzero, else the window size clipped to the padded input (count_include_pad) or to the input."""
@@ -165,7 +167,7 @@ def avg_pool2d_forward_kernel1(x, out, kh, kw, sh, sw, ph, pw, count_include_pad
                 out[n, c, i, j] = acc / divisor
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def avg_pool2d_backward_kernel1(gy, gx, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
     """gx[n, c, h, w] = sum of gy[n, c, i, j] / divisor(i, j) over the windows (i, j) that contain (h, w)."""
     N, C, H, W = gx.shape
@@ -193,7 +195,7 @@ def avg_pool2d_backward_kernel1(gy, gx, kh, kw, sh, sw, ph, pw, count_include_pa
                         gx[n, c, h, w] += g
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def adaptive_avg_pool2d_forward_kernel1(x, out):
     """out[n, c, i, j] = sum over the window of x / kh / kw (PyTorch divides twice, so do we)."""
     N, C, H, W = x.shape
@@ -211,7 +213,7 @@ def adaptive_avg_pool2d_forward_kernel1(x, out):
                 out[n, c, i, j] = x.dtype.type(acc / (h1 - h0)) / (w1 - w0)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def adaptive_avg_pool2d_backward_kernel1(gy, gx):
     """gx[n, c, h, w] = sum of gy[n, c, i, j] / kh / kw over the windows (i, j) that contain (h, w)."""
     N, C, H, W = gx.shape
@@ -276,7 +278,7 @@ def _zero_margin(gx, n, c, h0, w0):
             gx[n, c, h, w] = zero
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def max_pool2d_forward_kernel2(x, out, idx, sign):
     """max_pool2d_forward_kernel1 for a 2x2 window, stride 2, no padding, HO = H // 2, WO = W // 2."""
     N, C, H, W = x.shape
@@ -293,7 +295,7 @@ def max_pool2d_forward_kernel2(x, out, idx, sign):
                 idx[n, c, i, j] = h * W + w
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PARALLEL, cache=True)
 def max_pool2d_backward_kernel2(gy, x, gx, sign):
     """Gradient of the 2x2 stride-2 max pool straight from x: the winner of each window gets 0 + gy, the rest 0."""
     N, C, H, W = x.shape
@@ -313,7 +315,7 @@ def max_pool2d_backward_kernel2(gy, x, gx, sign):
                 gx[n, c, 2 * i + k // 2, 2 * j + k % 2] = zero + gy[n, c, i, j]  # 0 + g, as the general kernel
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def avg_pool2d_forward_kernel2(x, out, divisor):
     """avg_pool2d_forward_kernel1 for a 2x2 window, stride 2, no padding, full windows:
     (((0 + a) + b) + c) + d) / divisor."""
@@ -329,7 +331,7 @@ def avg_pool2d_forward_kernel2(x, out, divisor):
                 out[n, c, i, j] = acc / divisor
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def avg_pool2d_backward_kernel2(gy, gx, divisor):
     """Gradient of the 2x2 stride-2 average pool: every cell of window (i, j) gets 0 + gy[i, j] / divisor."""
     N, C, H, W = gx.shape
