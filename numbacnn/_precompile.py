@@ -235,8 +235,8 @@ class Compiling:
 
 def start(job, workers: int | None = None, helping: bool = False) -> Compiling:
     """Start compiling the kernels that ``job()`` needs and Numba's cache lacks, in ``workers`` forked processes
-    (default: one per core, at most 4; one fewer when ``helping``: this process will also take units in ``join``
-    at once). Returns a ``Compiling`` (its ``missing`` is 0, with nothing started, on a warm cache, on one core,
+    (default: one per core, at most 4; one fewer when ``helping``: this process takes units too, from when it
+    calls ``join``; train-lenet loads its data first). Returns a ``Compiling`` (its ``missing`` is 0, with nothing started, on a warm cache, on one core,
     where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0``)."""
     from .speedups import can_fork, cores
 
