@@ -66,6 +66,20 @@ def test_parameters_of_mixed_dtypes_or_history_are_updated_one_by_one():
     assert params[0].tolist() == [0.25, 0.25] and params[1].tolist() == [0.5, 0.5]
 
 
+def test_a_strided_parameter_among_several_is_updated_in_place():
+    """A non-contiguous parameter (a strided view) cannot share the one-call tuple with contiguous ones: every
+    parameter is then updated one by one, in place, as the reference does."""
+    base = np.ones((4, 4), np.float32)
+    params = [base[:, ::2], np.ones(3, np.float32)]
+    want = [params[0].copy(), params[1].copy()]
+    grads = [np.full((4, 2), 2.0, np.float32), np.full(3, 4.0, np.float32)]
+    sgd(params, grads, [None, None], lr=0.5, momentum=0.9)
+    reference_sgd(want, grads, [None, None], lr=0.5, momentum=0.9)
+    assert params[0].tolist() == want[0].tolist() and params[1].tolist() == want[1].tolist()
+    assert base[:, 1].tolist() == [1.0] * 4  # the columns between stay as they were
+    assert params[0].base is base
+
+
 def test_first_step_copies_the_gradient_without_dampening():
     p, g = np.zeros(3, np.float32), np.array([1.0, 2.0, 3.0], np.float32)
     bufs = [None]

@@ -49,25 +49,24 @@ def sgd_update_many_kernel1(ps, gs, bufs, first, lr, momentum, keep, weight_deca
 
 def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
         maximize=False, kernel=None):
-    """Update the NumPy arrays in ``params`` in place (grads: contiguous, of each parameter's dtype and shape);
-    a None in ``momentum_buffers`` becomes a new buffer on the first step with momentum."""
-    firsts = {b is None for b in momentum_buffers}
-    if 1 < len(params) <= MANY and len({p.dtype for p in params}) == 1 and len(firsts) == 1:  # one call for all
-        first = firsts.pop()
-        if momentum != 0 and first:
-            momentum_buffers[:] = [np.empty_like(p) for p in params]
-        bufs = momentum_buffers if momentum != 0 else params  # the params stand in, unused, without momentum
-        t = params[0].dtype.type
-        sgd_update_many_kernel1(tuple(p.reshape(-1) for p in params), tuple(g.reshape(-1) for g in grads),
-                                tuple(b.reshape(-1) for b in bufs), first, t(lr), t(momentum), t(1 - dampening),
-                                t(weight_decay), bool(nesterov), bool(maximize))
+    """Update the NumPy arrays in ``params`` in place (grads: of each parameter's dtype and shape); a None in
+    ``momentum_buffers`` becomes a new buffer on the first step with momentum."""
+    firsts = [b is None for b in momentum_buffers]
+    if momentum != 0:
+        for i, p in enumerate(params):
+            if firsts[i]:
+                momentum_buffers[i] = np.empty_like(p)
+    bufs = momentum_buffers if momentum != 0 else params  # the params stand in, unused, without momentum
+    # flat views: one compiled kernel per dtype, whatever the parameters' shapes
+    ps, gs, bs = ([a.reshape(-1) for a in arrays] for arrays in (params, grads, bufs))
+
+    def scalars(dtype):  # in the parameter's dtype, so float32 arithmetic matches PyTorch's
+        t = dtype.type
+        return t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov), bool(maximize)
+
+    if (1 < len(ps) <= MANY and len(set(firsts)) == 1 and len({p.dtype for p in ps}) == 1
+            and all(a.flags.c_contiguous for a in (*ps, *gs, *bs))):  # one call for all (a tuple of one type)
+        sgd_update_many_kernel1(tuple(ps), tuple(gs), tuple(bs), firsts[0], *scalars(ps[0].dtype))
         return
-    for i, (p, g) in enumerate(zip(params, grads)):
-        first = momentum_buffers[i] is None
-        if momentum != 0 and first:
-            momentum_buffers[i] = np.empty_like(p)
-        buf = momentum_buffers[i] if momentum != 0 else p  # p stands in, unused, when there is no momentum
-        t = p.dtype.type
-        # flat views (contiguous arrays): one compiled kernel per dtype, whatever the parameter's shape
-        sgd_update_kernel1(p.reshape(-1), g.reshape(-1), buf.reshape(-1), first, t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov),
-                           bool(maximize))
+    for p, g, b, first in zip(ps, gs, bs, firsts):
+        sgd_update_kernel1(p, g, b, first, *scalars(p.dtype))
