@@ -109,8 +109,8 @@ def pair(v, name: str, minimum: int = 1) -> tuple[int, int]:
 def real_number(v, name: str, *, finite: bool = False, minimum=None) -> float:
     """``v`` (a Python or NumPy real number, not a bool) as a float; TypeError for anything else (strings, None,
     complex), ValueError for NaN or inf when ``finite`` and for values below ``minimum``; both name ``name``."""
-    if type(v) is not float and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)):
-        raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")  # (a float: no ABC check)
+    if type(v) is not float and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)):  # a float
+        raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")  # skips the ABC check
     f = float(v)
     if finite and not np.isfinite(f):
         raise ValueError(f"{name} must be finite, got {v!r}")

@@ -26,6 +26,7 @@ import dis
 import os
 import re
 import sys
+import time
 
 from ._fork import Forked
 
@@ -202,10 +203,12 @@ def _take_units(work, queue):
 class Compiling:
     """The kernels that ``job()`` needs and Numba's cache lacks, compiling in forked workers from the moment this
     is made (``start``); ``join()`` has this process take its share of what is left and wait for the workers.
-    ``missing``: how many kernel signatures were missing (0: a warm cache, nothing to do)."""
+    ``missing``: how many kernel signatures were missing (0: a warm cache, nothing to do); ``started``: when
+    (``time.perf_counter``)."""
 
     def __init__(self, missing=0, work=(), workers=0):
         self.missing, self._work, self._workers, self._queue = missing, list(work), [], None
+        self.started = time.perf_counter()
         if not self._work:
             return
         read, write = os.pipe()  # every unit's number, largest first; the workers take them in that order
@@ -236,8 +239,8 @@ class Compiling:
 def start(job, workers: int | None = None, helping: bool = False) -> Compiling:
     """Start compiling the kernels that ``job()`` needs and Numba's cache lacks, in ``workers`` forked processes
     (default: one per core, at most 4; one fewer when ``helping``: this process takes units too, from when it
-    calls ``join``; train-lenet loads its data first). Returns a ``Compiling`` (its ``missing`` is 0, with nothing started, on a warm cache, on one core,
-    where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0``)."""
+    calls ``join``; train-lenet loads its data first). Returns a ``Compiling``; its ``missing`` is 0, with nothing
+    started, on a warm cache, on one core, where fork is unsafe, or with ``NUMBACNN_SPEEDUPS=0``."""
     from .speedups import can_fork, cores
 
     workers = min(cores(), 4) if workers is None else workers

@@ -15,13 +15,11 @@ follows the arrays: a CUDA device array among them means 'cuda'). ``target=`` is
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ._checks import check_kernel, contiguous, float_array, float_arrays, implementation, is_device_array, \
     ready_dtype, real_number, resolve_device
-from .limits import check_array_size, get_limits
+from .limits import check_array_size, fits
 
 
 def _kernels(device, op, kernel):
@@ -45,11 +43,6 @@ def _linear_arrays(device, x, weight, bias):
     return dt, x, weight, bias
 
 
-def _fits(shape, dt) -> bool:
-    """An output of ``shape`` and dtype ``dt`` is within numbacnn.limits (else the general path says why not)."""
-    return math.prod(shape) * dt.itemsize <= get_limits()["max_array_bytes"]
-
-
 def _ready_linear(x, weight, bias, grad_out=None):
     """The dtype when x, weight, bias (and grad_out) go to the CPU kernels as they are, with fitting shapes."""
     dt = ready_dtype(x, weight, *(a for a in (bias, grad_out) if a is not None))
@@ -59,7 +52,7 @@ def _ready_linear(x, weight, bias, grad_out=None):
         return None
     if grad_out is not None and grad_out.shape != (x.shape[0], weight.shape[0]):
         return None
-    return dt if _fits((x.shape[0], weight.shape[0]), dt) else None
+    return dt if fits((x.shape[0], weight.shape[0]), dt) else None
 
 
 def linear(x, weight, bias=None, *, kernel=None, device=None, target=None):
@@ -93,7 +86,7 @@ def linear_backward(grad_out, x, weight, bias=None, *, kernel=None, device=None,
 
 def _elementwise(op, device, kernel, x):
     impl, kernel = _kernels(device, op, kernel)
-    if device == "cpu" and ready_dtype(x) is not None and _fits(x.shape, x.dtype):  # nothing to convert
+    if device == "cpu" and ready_dtype(x) is not None and fits(x.shape, x.dtype):  # nothing to convert
         return getattr(impl, op)(x, kernel=kernel)
     dt, (x,) = float_arrays(device, (x, "x", None))
     check_array_size(tuple(x.shape), dt, f"{op}'s output for x of shape {tuple(x.shape)}")
@@ -105,9 +98,9 @@ def _elementwise_backward(op, device, kernel, grad_out, x, y=None, *, takes_y=Tr
     impl, kernel = _kernels(device, op, kernel)
     a = x if y is None else y
     if device == "cpu" and (x is None or y is None) and ready_dtype(grad_out, a) is not None \
-            and grad_out.shape == a.shape and _fits(a.shape, a.dtype):  # nothing to convert
-        return getattr(impl, op)(grad_out, a, kernel=kernel) if y is None else getattr(impl, op)(grad_out, None, a,
-                                                                                              kernel=kernel)
+            and grad_out.shape == a.shape and fits(a.shape, a.dtype):  # nothing to convert
+        launch = getattr(impl, op)
+        return launch(grad_out, a, kernel=kernel) if y is None else launch(grad_out, None, a, kernel=kernel)
     if y is None and x is None:
         raise TypeError(f"{op} needs x or y (the forward's output), got neither" if takes_y else f"{op} needs x")
     if y is not None and x is not None and np.shape(x) != np.shape(y):

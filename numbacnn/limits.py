@@ -78,11 +78,19 @@ def _human(n: int) -> str:
     return f"{n} bytes"
 
 
+def _nbytes(shape, dtype) -> int:
+    return math.prod(map(int, shape)) * np.dtype(dtype).itemsize  # int: NumPy integers would overflow
+
+
+def fits(shape, dtype) -> bool:
+    """Whether an array of ``shape`` and ``dtype`` is within the limit (``check_array_size`` raises where not)."""
+    return _nbytes(shape, dtype) <= get_limits()["max_array_bytes"]
+
+
 def check_array_size(shape, dtype, what: str) -> None:
     """Raise ValueError unless an array of ``shape`` and ``dtype`` fits the limit; ``what`` says which array it
     is and which arguments made it so (e.g. "conv2d's output for padding=30000")."""
-    count = math.prod(int(s) for s in shape)
-    nbytes = count * np.dtype(dtype).itemsize
+    nbytes = _nbytes(shape, dtype)
     limit = get_limits()["max_array_bytes"]
     if nbytes > limit:
         raise ValueError(f"{what} would need an array of shape {tuple(int(s) for s in shape)} ({_human(nbytes)}), "

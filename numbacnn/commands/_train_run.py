@@ -204,36 +204,32 @@ def start_compiling(build, device, sgd_options):
 
     from numbacnn._precompile import start
 
-    t0 = time.perf_counter()
     job = _warm_job(build, device, np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int64), sgd_options)
     compiling = start(job, helping=True)  # one process per core: this one joins in once the data is loaded
     if not compiling.missing:
         return None
     click.echo(COMPILING, err=True)
-    compiling.t0 = t0
     return compiling
 
 
 def warm_kernels(build, device, x, y, sgd_options, compiling=None):
     """Compile (or load from Numba's cache) the training kernels on a throwaway model from ``build()``, after
-    ``compiling`` (from ``start_compiling``) is done, this process helping with what is left.
+    ``compiling`` (from ``start_compiling``, which said so on stderr) is done, this process helping with what is
+    left; the real model and optimizer are not touched (numbacnn.train.warm_up).
 
-    When that takes more than ANNOUNCE_AFTER_S, say so on stderr while it runs (``start_compiling`` said it
-    already), and how long it took; the real model and optimizer are not touched (numbacnn.train.warm_up).
-    Nothing to compile for the simulator.
+    Without ``compiling``, a warm-up that takes more than ANNOUNCE_AFTER_S is compiling: say so on stderr while it
+    runs. Either way, say how long the compiling took. Nothing to compile for the simulator.
     """
     if device == "cudasim" or (device == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"):
         return
-    from numbacnn._precompile import precompile
-
     warm = _warm_job(build, device, x, y, sgd_options)
-    shown = [compiling is not None]
+    shown = []
 
     def announce():
         shown.append(True)
         click.echo(COMPILING, err=True)
 
-    t0 = compiling.t0 if compiling is not None else time.perf_counter()
+    t0 = compiling.started if compiling is not None else time.perf_counter()
     timer = threading.Timer(ANNOUNCE_AFTER_S, announce)
     timer.daemon = True
     if compiling is None:
@@ -241,14 +237,12 @@ def warm_kernels(build, device, x, y, sgd_options, compiling=None):
     try:
         if compiling is not None:
             compiling.join()
-        elif device == "cpu":
-            precompile(warm)  # a cold cache: the missing kernels compile on every core at once
         warm()
     finally:
         timer.cancel()
         if timer.is_alive():
             timer.join()
-    if any(shown):
+    if compiling is not None or shown:
         click.echo(f"compiling kernels: done in {time.perf_counter() - t0:.0f} s (not counted in examples/sec)",
                    err=True)
 
