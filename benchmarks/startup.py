@@ -51,7 +51,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=7, help="warm runs of each command (default 7)")
     ap.add_argument("--markdown", help="also write the table to this file")
-    ap.add_argument("--no-first", action="store_true", help="skip the cold-cache runs (they take ~30 s each)")
+    ap.add_argument("--no-first", action="store_true", help="skip the cold-cache runs (5-15 s each)")
     ap.add_argument("--first-runs", type=int, default=3, help="cold-cache runs of each command (default 3)")
     args = ap.parse_args(argv)
     if args.runs < 1 or args.first_runs < 1:
