@@ -374,9 +374,10 @@ def conv2d_grad_weight_kernel2(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     """Stride 1, groups of at least a tile of output channels (conv2's 16): the same sums as
-    conv2d_grad_weight_kernel2, gw[o, k] = sum_n sum_m gq[m, o] * xp[off[k] + m], with gy[n] stored transposed
-    (gq[m, o], o contiguous) so that a tile holds 16 output channels: six taps' tiles of sums stay in
-    registers over all m (``fma6_at``). Each of ``jobs`` jobs keeps its own sums part[t, g, k, o]."""
+    conv2d_grad_weight_kernel2, gw[o, k] = sum_n sum_(i, j) gq[i * WO + j, o] * xp[off[k] + i * Wp + j], with
+    gy[n] stored transposed (gq[pos, o], o contiguous) so that a tile holds 16 output channels: six taps' tiles
+    of sums stay in registers over every real output position (``fma6_at``; none of the flat row's junk columns:
+    conv2's 100 positions, not 144). Each of ``jobs`` jobs keeps its own sums part[t, g, k, o]."""
     N, C, H, W = x.shape
     O, Cg, KH, KW = gw.shape
     HO, WO = gy.shape[2], gy.shape[3]
@@ -392,27 +393,27 @@ def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
     zero = tile_fill(gw.dtype.type(0))
     xf = x.reshape(x.size)
     last = K - 1  # a short block of taps: its unused sums reread the last tap, into slack rows
-    ms = np.empty(L, np.int64)  # every position m of the flat output row
-    for m in range(L):
-        ms[m] = m
+    positions = HO * WO
+    reads = np.empty(positions, np.int64)  # where output position (i, j) reads xp: i * Wp + j
+    for pos in range(positions):
+        reads[pos] = pos // WO * Wp + pos % WO
     for t in prange(jobs):
         buf = np.empty(C * Hp * Wp + L, x.dtype)
-        gq = np.empty((groups, L, S), gy.dtype)
+        gq = np.zeros((groups, positions, S), gy.dtype)  # lanes past Og stay zero
         for n in range(t * N // jobs, (t + 1) * N // jobs):
             xp = _example_row(x, xf, n, buf, pt, pb, pl, pr, L)
-            gq[:] = 0.0
             for o in range(O):
                 for i in range(HO):
                     for j in range(WO):
-                        gq[o // Og, i * Wp + j, o % Og] = gy[n, o, i, j]
+                        gq[o // Og, i * WO + j, o % Og] = gy[n, o, i, j]
             for g in range(groups):
-                xg, gqg, pg = xp[g * Cg * Hp * Wp:], gq[g].reshape(L * S), part[t, g]
+                xg, gqg, pg = xp[g * Cg * Hp * Wp:], gq[g].reshape(positions * S), part[t, g]
                 for o0 in range(0, Og, lanes):
                     for k0 in range(0, K, 6):
                         d0, d1, d2 = off[k0], off[min(k0 + 1, last)], off[min(k0 + 2, last)]
                         d3, d4, d5 = off[min(k0 + 3, last)], off[min(k0 + 4, last)], off[min(k0 + 5, last)]
                         a0 = a1 = a2 = a3 = a4 = a5 = zero  # this example's sums, then added to the job's
-                        a0, a1, a2, a3, a4, a5 = fma6_at(a0, a1, a2, a3, a4, a5, gqg, S, o0, xg, ms,
+                        a0, a1, a2, a3, a4, a5 = fma6_at(a0, a1, a2, a3, a4, a5, gqg, S, o0, xg, reads,
                                                           d0, d1, d2, d3, d4, d5)
                         row = k0 * S + o0  # tap k0's row of part, at channel o0
                         tile_add_at(pg, row, a0)
