@@ -145,8 +145,9 @@ def warm_up(model, x, y, optimizer=None):
 
     ``model`` must be a throwaway copy (it is changed): forward, cross-entropy and backward run on it, and
     ``optimizer``'s step when given (an optimizer of that copy). Nothing else is touched, so a run that warms up
-    first computes exactly the same numbers. Two or three examples are enough: kernels compile per dtype and
-    layout, not per batch size. Its observers get nothing (no ``on_scalars``).
+    first computes exactly the same numbers. Sixteen examples are enough: kernels compile per dtype and layout,
+    and only conv's backward picks by batch size (a tile of examples: 16 float32, 8 float64, or fewer). Its
+    observers get nothing (no ``on_scalars``).
     """
     _check_batch(x, y)
     loss_fn = CrossEntropyLoss()

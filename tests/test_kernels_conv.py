@@ -10,11 +10,11 @@ from numbacnn.geometry import conv_geometry
 from helpers import HAS_TORCH, assert_close
 
 
-_NAMES = ("y", "y (kernel 3)", "grad_x", "grad_weight", "grad_weight (kernel 3)")
+_NAMES = ("y", "y (kernel 3)", "grad_x", "grad_x (kernel 3)", "grad_weight", "grad_weight (kernel 3)")
 
 
 def _formula_vs_tiles(x, w, gy, pads, dil, groups):
-    """(kernel 1, kernel 2 or 3) outputs of forward, grad_weight (kernels 2 and 3 of each) and grad_input, stride 1."""
+    """(kernel 1, kernel 2 or 3) outputs of forward, grad_input and grad_weight (kernels 2 and 3 of each), stride 1."""
     N, C, H, W = x.shape
     O = w.shape[0]
     b = np.linspace(-1, 1, O).astype(x.dtype)
@@ -27,12 +27,14 @@ def _formula_vs_tiles(x, w, gy, pads, dil, groups):
     gx_1, gx_2 = np.empty_like(x), np.empty_like(x)
     cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, pt, pl, *dil, groups)
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, *pads, *dil, groups)
+    gx_3 = np.empty_like(x)  # a tile of examples per call: fewer leave lanes empty
+    conv_tiles.conv2d_grad_input_kernel3(gy, w, gx_3, *pads, *dil, groups)
     gw_1, gw_2 = np.empty_like(w), np.empty_like(w)
     cpu_conv.conv2d_grad_weight_kernel1(gy, x, gw_1, 1, 1, pt, pl, *dil, groups)
     conv_tiles.conv2d_grad_weight_kernel2(gy, x, gw_2, *pads, *dil, groups, 2)
     gw_3 = np.empty_like(w)
     conv_tiles.conv2d_grad_weight_kernel3(gy, x, gw_3, *pads, *dil, groups, 2)
-    return (y_1, y_1, gx_1, gw_1, gw_1), (y_2, y_3, gx_2, gw_2, gw_3)
+    return (y_1, y_1, gx_1, gx_1, gw_1, gw_1), (y_2, y_3, gx_2, gx_3, gw_2, gw_3)
 
 
 # Og up to 40: more than one tile of output channels per group (16 float32, 8 float64) for kernels 3.
@@ -220,9 +222,46 @@ def test_conv_grad_input_blocks_keep_groups_apart(Cg):
     cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, 1, 1, 1, 1, 2)
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, 1, 1, 1, 1, 1, 1, 2)
     assert np.isfinite(gx_2[:, Cg:]).all()
+    gx_3 = np.empty_like(x)
+    conv_tiles.conv2d_grad_input_kernel3(gy, w, gx_3, 1, 1, 1, 1, 1, 1, 2)
+    np.testing.assert_array_equal(np.isfinite(gx_3), np.isfinite(gx_1))
     np.testing.assert_array_equal(np.isfinite(gx_2), np.isfinite(gx_1))
     fin = np.isfinite(gx_1)
     assert_close(gx_2[fin], gx_1[fin], name="grad_x", atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("Cg, groups, pads, dil", [(6, 1, (0, 0, 0, 0), (1, 1)), (7, 2, (2, 1, 0, 3), (2, 1)),
+                                                   (4, 1, (1, 1, 1, 1), (1, 2))])
+def test_conv_grad_input_kernel3_has_kernel_2s_bits(Cg, groups, pads, dil, dtype):
+    """Batches of whole tiles of examples and a partial last tile (21 = 16 + 5 float32, 8 + 8 + 5 float64),
+    blocks of six channels and a short block, groups: kernel 3 sums kernel 2's terms in kernel 2's order, less
+    the exact zeros of kernel 2's junk columns, so for finite data its grad_x is kernel 2's to the bit."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((21, Cg * groups, 9, 11)).astype(dtype)
+    w = rng.standard_normal((5 * groups, Cg, 3, 4)).astype(dtype)
+    HO = 9 + pads[0] + pads[1] - dil[0] * 2
+    WO = 11 + pads[2] + pads[3] - dil[1] * 3
+    gy = rng.standard_normal((21, 5 * groups, HO, WO)).astype(dtype)
+    gx_1, gx_2, gx_3 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, pads[0], pads[2], *dil, groups)
+    conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, *pads, *dil, groups)
+    conv_tiles.conv2d_grad_input_kernel3(gy, w, gx_3, *pads, *dil, groups)
+    np.testing.assert_array_equal(gx_3, gx_2)
+    assert_close(gx_3, gx_1, name="grad_x", atol=1e-4 if dtype == np.float32 else 1e-12, rtol=1e-5)
+
+
+def test_conv_backward_picks_grad_input_kernel3_for_a_tile_of_examples(monkeypatch):
+    """kernel 3 (conv2's 16 channels) takes grad_input_kernel3 from a tile of examples on, kernel 2's below."""
+    called = []
+    for name in ("conv2d_grad_input_kernel2", "conv2d_grad_input_kernel3"):
+        real = getattr(cpu_conv, name)
+        monkeypatch.setattr(cpu_conv, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    w = np.ones((16, 6, 5, 5), np.float32)
+    for n in (15, 16):
+        x = np.ones((n, 6, 14, 14), np.float32)
+        conv.conv2d_backward(np.ones((n, 16, 10, 10), np.float32), x, w)
+    assert called == ["conv2d_grad_input_kernel2", "conv2d_grad_input_kernel3"]
 
 
 @pytest.mark.parametrize("Cg, H, K", [(5, 1, 1), (6, 1, 1), (7, 2, 2), (12, 3, 2)])

@@ -5,7 +5,7 @@ from numba import njit
 from numba.core.errors import TypingError
 
 from numbacnn.cpu.tiles import (fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add, tile_add_at, tile_fill, tile_fma,
-                                tile_lanes, tile_load, tile_store)
+                                tile_lanes, tile_load, tile_store, tile_transpose)
 
 
 @njit
@@ -53,6 +53,22 @@ def test_tile_nan_and_inf_propagate():
     assert np.isnan(out[0]) and np.isnan(out[1]) and out[2] == np.inf  # out[j] = x[j] + x[j + 1]
 
 
+@njit
+def _transpose(src, i, src_stride, dst, j, dst_stride):
+    tile_transpose(src, i, src_stride, dst, j, dst_stride)
+
+
+@pytest.mark.parametrize("dtype, lanes", [(np.float32, 16), (np.float64, 8)])
+def test_tile_transpose_turns_a_square_and_touches_nothing_else(dtype, lanes):
+    src = np.arange(1000, dtype=dtype)
+    dst = np.full(1000, -1, dtype)
+    _transpose(src, 3, 41, dst, 7, 50)  # rows of the square 41 apart in src, 50 apart in dst, neither aligned
+    square = np.stack([src[3 + k * 41:3 + k * 41 + lanes] for k in range(lanes)])  # square[k, r]
+    got = np.stack([dst[7 + r * 50:7 + r * 50 + lanes] for r in range(lanes)])  # got[r, k]
+    np.testing.assert_array_equal(got, square.T)
+    assert (dst == -1).sum() == dst.size - lanes * lanes
+
+
 def test_tile_type_errors_name_the_operation():
     @njit
     def load_2d(a):
@@ -67,6 +83,8 @@ def test_tile_type_errors_name_the_operation():
         load_2d(np.zeros((4, 16), np.float32))
     with pytest.raises(TypingError, match="tile_fma needs two tiles of float64"):
         mixed(np.zeros(16, np.float32), np.zeros(16, np.float64))
+    with pytest.raises(TypingError, match="tile_transpose needs two arrays of one dtype"):
+        _transpose(np.zeros(300, np.float32), 0, 16, np.zeros(300, np.float64), 0, 16)
 
 
 @njit

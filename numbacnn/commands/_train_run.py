@@ -181,6 +181,11 @@ def _check_writable_folder(path):
     os.unlink(probe)
 
 
+# Examples in the warm-up step: a tile of float32 examples (16), so conv's backward takes the kernel that a
+# training batch takes (conv2d_grad_input_kernel3 needs a tile of examples); a few more would compile nothing new.
+WARM_EXAMPLES = 16
+
+
 def _warm_job(build, device, x, y, sgd_options):
     """The job that compiles (or loads) the training kernels: a training step and a forward of a throwaway model
     from ``build()`` on the examples (x, y) (numbacnn.train.warm_up; the real model and optimizer are not touched)."""
@@ -189,7 +194,7 @@ def _warm_job(build, device, x, y, sgd_options):
 
     def warm():
         scratch = build().to(device)
-        warm_up(scratch, x[:2], y[:2], SGD(scratch.parameters(), **sgd_options))
+        warm_up(scratch, x[:WARM_EXAMPLES], y[:WARM_EXAMPLES], SGD(scratch.parameters(), **sgd_options))
     return warm
 
 
@@ -204,7 +209,8 @@ def start_compiling(build, device, sgd_options):
 
     from numbacnn._precompile import start
 
-    job = _warm_job(build, device, np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int64), sgd_options)
+    x, y = np.zeros((WARM_EXAMPLES, 1, 28, 28), np.float32), np.zeros(WARM_EXAMPLES, np.int64)
+    job = _warm_job(build, device, x, y, sgd_options)
     compiling = start(job, helping=True)  # one process per core: this one joins in once the data is loaded
     if not compiling.missing:
         return None

@@ -13,7 +13,9 @@ KERNELS (``kernel=`` of the public functions; None picks the fastest that fits):
                      3  conv2d_forward_kernel3, 16 output channels per tile (stride 1; the choice from there on)
     conv2d_backward  1  conv2d_grad_input_kernel1 + conv2d_grad_weight_kernel1 (the formulas, any stride)
                      2  conv2d_grad_input_kernel2 + conv2d_grad_weight_kernel2, dot products (stride 1)
-                     3  conv2d_grad_input_kernel2 + conv2d_grad_weight_kernel3, 16 channels per tile (stride 1)
+                     3  conv2d_grad_weight_kernel3, 16 channels per tile, and conv2d_grad_input_kernel3, 16
+                        examples per tile, for batches of a tile of examples and groups of 4+ input channels
+                        (else conv2d_grad_input_kernel2) (stride 1)
                      (every number sums the bias gradient with conv2d_grad_bias_kernel1)
     corr2d           1  corr2d_forward_kernel1 (D2L 6.2.1)
 """
@@ -24,7 +26,7 @@ from numba import njit, prange
 
 from . import PARALLEL
 from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_grad_input_kernel2,
-                         conv2d_grad_weight_kernel2, conv2d_grad_weight_kernel3)
+                         conv2d_grad_input_kernel3, conv2d_grad_weight_kernel2, conv2d_grad_weight_kernel3)
 from .tiles import GEMM_MATH, TILE_BYTES
 
 KERNELS = {"conv2d": (1, 2, 3), "conv2d_backward": (1, 2, 3), "corr2d": (1,)}
@@ -185,7 +187,10 @@ def conv2d_backward(gy, x, w, b, geo, *, flip, need_grad_x, kernel):
     else:
         args = (*geo.padding, *geo.dilation, geo.groups)
         if need_grad_x:
-            conv2d_grad_input_kernel2(gy, w, gx, *args)
+            grad_input = conv2d_grad_input_kernel2
+            if kernel == 3 and x.shape[0] >= TILE_BYTES // x.itemsize and w.shape[1] >= 4:
+                grad_input = conv2d_grad_input_kernel3  # a tile of examples, and blocks of channels mostly full
+            grad_input(gy, w, gx, *args)
         grad_weight = conv2d_grad_weight_kernel3 if kernel == 3 else conv2d_grad_weight_kernel2
         grad_weight(gy, x, gw, *args, GRAD_WEIGHT_JOBS)
     if flip:  # that was the gradient of the flipped kernel: turn it back

@@ -25,7 +25,7 @@ from numba import njit, prange
 
 from . import PARALLEL
 from .tiles import (GEMM_MATH, fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add_at, tile_fill, tile_lanes,
-                    tile_load, tile_store)
+                    tile_load, tile_store, tile_transpose)
 
 
 @njit(inline="always")
@@ -301,6 +301,94 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
             for h in range(H):
                 row = (ci * Hp + h + pt) * Wp + pl
                 gx[n, ci, h, :] = gxp[row:row + W]
+
+
+@njit(inline="always")
+def _examples_to_lanes(af, n0, nl, E, at, lanes):
+    """at[e * lanes + lane] = af[(n0 + lane) * E + e] for e < E, lane < nl: nl examples of E values each (af flat),
+    one example per lane; whole squares of a tile go through tile_transpose."""
+    whole = E // lanes * lanes if nl == lanes else 0
+    for e0 in range(0, whole, lanes):
+        tile_transpose(af, n0 * E + e0, E, at, e0 * lanes, lanes)
+    for lane in range(nl):
+        for e in range(whole, E):
+            at[e * lanes + lane] = af[(n0 + lane) * E + e]
+
+
+@njit(inline="always")
+def _lanes_to_examples(at, af, n0, nl, E, lanes):
+    """af[(n0 + lane) * E + e] = at[e * lanes + lane]: _examples_to_lanes undone."""
+    whole = E // lanes * lanes if nl == lanes else 0
+    for e0 in range(0, whole, lanes):
+        tile_transpose(at, e0 * lanes, lanes, af, n0 * E + e0, E)
+    for lane in range(nl):
+        for e in range(whole, E):
+            af[(n0 + lane) * E + e] = at[e * lanes + lane]
+
+
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
+def conv2d_grad_input_kernel3(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
+    """Stride 1, a tile of examples at a time (16 float32 / 8 float64, one per lane): the formula of kernel 1,
+        gx[n, c, h, v] = sum_{o, p, q} w[o, c, p, q] * gy[n, o, h + pt - p*dh, v + pl - q*dw]    (in-range terms only)
+    for six input channels of a group at once, their sums in registers over every (p, q) that lands inside gy
+    and the group's output channels (``fma6_at``): one tile of gy, six fused multiply-adds. Only the real terms
+    are computed (kernel 2's flat rows add 44 % of zeros for conv2), at the price of turning each tile of examples
+    into lanes and back (``tile_transpose``). The sums run in kernel 2's order: the same bits.
+    The weights are packed per group, wq[g][((p * KW + q) * Og + o) * S + c] = w[g * Og + o, c, p, q]."""
+    N, C, H, W = gx.shape
+    O, Cg, KH, KW = w.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    Og = O // groups
+    S = Cg + 5  # a row of wq: Cg channels, 5 zeros so a block of six never reads past it
+    wq = np.zeros((groups, KH * KW * Og * S), w.dtype)
+    for o in range(O):
+        for c in range(Cg):
+            for p in range(KH):
+                for q in range(KW):
+                    wq[o // Og, ((p * KW + q) * Og + o % Og) * S + c] = w[o, c, p, q]
+    rows = np.empty(Og, np.int64)  # where output channel o's weights start in a tap's block of wq
+    for o in range(Og):
+        rows[o] = o * S
+    lanes = tile_lanes(wq[0])
+    E, F, positions = O * HO * WO, C * H * W, HO * WO  # values per example of gy, of gx; positions of a gy plane
+    gyf, gxf = gy.reshape(gy.size), gx.reshape(gx.size)
+    zero = tile_fill(gx.dtype.type(0))
+    for blk in prange((N + lanes - 1) // lanes):
+        n0 = blk * lanes
+        nl = min(lanes, N - n0)  # examples in this tile; the rest of the lanes sum zeros
+        gyt = np.zeros(E * lanes, gy.dtype)  # gyt[((o * HO + i) * WO + j) * lanes + lane] = gy[n0 + lane, o, i, j]
+        gxt = np.empty(F * lanes, gx.dtype)
+        _examples_to_lanes(gyf, n0, nl, E, gyt, lanes)
+        for g in range(groups):
+            wg = wq[g]
+            for c0 in range(0, Cg, 6):  # input channels g * Cg + c0 .. + nb - 1
+                nb = min(6, Cg - c0)
+                for h in range(H):
+                    for v in range(W):
+                        a0 = a1 = a2 = a3 = a4 = a5 = zero
+                        for p in range(KH):
+                            i = h + pt - p * dh
+                            if 0 <= i < HO:
+                                for q in range(KW):
+                                    j = v + pl - q * dw
+                                    if 0 <= j < WO:
+                                        a0, a1, a2, a3, a4, a5 = fma6_at(
+                                            a0, a1, a2, a3, a4, a5, gyt[((g * Og) * positions + i * WO + j) * lanes:],
+                                            positions * lanes, 0, wg[(p * KW + q) * Og * S + c0:], rows,
+                                            0, 1, 2, 3, 4, 5)
+                        at = ((g * Cg + c0) * H + h) * W + v  # gx[., c, h, v] for the block's first channel
+                        tile_store(gxt, at * lanes, a0)
+                        if nb > 1:
+                            tile_store(gxt, (at + H * W) * lanes, a1)
+                        if nb > 2:
+                            tile_store(gxt, (at + 2 * H * W) * lanes, a2)
+                        if nb > 3:
+                            tile_store(gxt, (at + 3 * H * W) * lanes, a3)
+                        if nb > 4:
+                            tile_store(gxt, (at + 4 * H * W) * lanes, a4)
+                        if nb > 5:
+                            tile_store(gxt, (at + 5 * H * W) * lanes, a5)
+        _lanes_to_examples(gxt, gxf, n0, nl, F, lanes)
 
 
 @njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")

@@ -13,7 +13,9 @@ store per multiply-add) or leaves them scalar; a Tile is a value, so they stay i
 ``tile_add(a, b)`` adds two tiles, ``tile_add_at(arr, i, t)`` adds t into arr[i : i + lanes];
 ``tile_lanes(a)`` is the lane count for a's dtype; ``GEMM_MATH`` the fastmath flags of the kernels that
 use tiles. The micro-kernels at the end (``fma6_taps``, ``fma4_taps``, ``fma6_along``, ``fma6_at``) keep six or
-four running sums of tiles in registers, one tile load serving several fused multiply-adds (conv's tile kernels).
+four running sums of tiles in registers, one tile load serving several fused multiply-adds (conv's tile kernels);
+``tile_transpose`` turns a square of lanes x lanes values in registers (conv's grad-input kernel 3, which puts
+one example in each lane).
 Arrays must be 1-D and contiguous, indices >= 0 and the whole tile in range: these are raw loads and stores, with
 no bounds check and no negative-index wrap-around.
 """
@@ -200,3 +202,52 @@ def fma6_at(a0, a1, a2, a3, a4, a5, src, S, o, wk, at, d0, d1, d2, d3, d4, d5):
         a4 = tile_fma(a4, tile, wk, base + d4)
         a5 = tile_fma(a5, tile, wk, base + d5)
     return a0, a1, a2, a3, a4, a5
+
+
+def _transpose_stages(builder, rows):
+    """The rows (a square of lanes x lanes, lanes a power of two) transposed: at each scale b = lanes/2 ... 1,
+    every pair of rows (r, r + b) swaps its off-diagonal blocks of b lanes (two shuffles per pair)."""
+    n = len(rows)
+    b = n // 2
+    while b >= 1:
+        lo = [k if (k // b) % 2 == 0 else n + k - b for k in range(n)]
+        hi = [k + b if (k // b) % 2 == 0 else n + k for k in range(n)]
+        mask_lo = ir.Constant(ir.VectorType(ir.IntType(32), n), lo)
+        mask_hi = ir.Constant(ir.VectorType(ir.IntType(32), n), hi)
+        out = list(rows)
+        for r in range(n):
+            if (r // b) % 2 == 0:
+                out[r] = builder.shuffle_vector(rows[r], rows[r + b], mask_lo)
+                out[r + b] = builder.shuffle_vector(rows[r], rows[r + b], mask_hi)
+        rows = out
+        b //= 2
+    return rows
+
+
+@intrinsic
+def tile_transpose(typingctx, src, i, src_stride, dst, j, dst_stride):
+    """A lanes x lanes square transposed: dst[j + r * dst_stride + k] = src[i + k * src_stride + r] for r, k < lanes.
+
+    Row k of the square is the tile src[i + k * src_stride : ... + lanes]; the shuffles run in registers (four
+    rounds for 16 lanes), so a blocked transpose costs a fraction of an element-by-element copy."""
+    _check_array(src, "tile_transpose")
+    _check_array(dst, "tile_transpose")
+    if src.dtype != dst.dtype:
+        raise TypingError(f"tile_transpose needs two arrays of one dtype, got {src.dtype} and {dst.dtype}")
+    tt = Tile(src.dtype)
+
+    def codegen(context, builder, sig, args):
+        s, si, ss, d, di, ds = args
+        vt = context.get_value_type(tt)
+        align = src.dtype.bitwidth // 8
+        rows = []
+        for k in range(tt.lanes):
+            at = builder.add(si, builder.mul(ss, ir.Constant(ss.type, k)))
+            vp = builder.bitcast(_address(context, builder, sig.args[0], s, at), vt.as_pointer())
+            rows.append(builder.load(vp, align=align))
+        for r, row in enumerate(_transpose_stages(builder, rows)):
+            at = builder.add(di, builder.mul(ds, ir.Constant(ds.type, r)))
+            vp = builder.bitcast(_address(context, builder, sig.args[3], d, at), vt.as_pointer())
+            builder.store(row, vp, align=align)
+        return context.get_dummy_value()
+    return types.none(src, types.intp, types.intp, dst, types.intp, types.intp), codegen
