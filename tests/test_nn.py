@@ -217,6 +217,39 @@ def test_observed_and_plain_runs_give_the_same_numbers():
     assert all(np.array_equal(p.grad, q.grad) for p, q in zip(a.parameters(), b.parameters()))
 
 
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                  dict(kernel_size=2, stride=2, ceil_mode=True)], ids=["2x2", "overlapping", "ceil"])
+def test_relu_then_max_pool_backward_in_one_step_has_the_same_bits(monkeypatch, pool):
+    """Unobserved, Sequential runs a ReLU + MaxPool2d pair's backward as MaxPool2d.backward_after_relu (the
+    ReLU's mask on the pooled output). Exact zeros, -0.0, negatives, NaN, windows sharing a winner and windows
+    of padding give the bits of ReLU.backward(MaxPool2d.backward(g)), which an observed run takes."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(-2, 3, (3, 2, 7, 7)).astype(np.float32)  # many ties, zeros and negatives
+    x[0, 0, 0, :3] = -0.0
+    x[1, 1, 2, 2] = np.nan
+    x[2, 0] = -1.0  # a plane whose every window pools a ReLU zero
+
+    def make():
+        return nn.Sequential(nn.Conv2d(2, 2, 1, rng=5), nn.ReLU(), nn.MaxPool2d(**pool), nn.Conv2d(2, 3, 1, rng=6))
+
+    a, b = make(), make()
+    b.add_observer(Recorder())
+    ya, yb = a.forward(x), b.forward(x)
+    g = rng.standard_normal(ya.shape).astype(np.float32)
+    relu_calls = []
+    real = nn.ReLU.backward
+    monkeypatch.setattr(nn.ReLU, "backward", lambda self, gy: relu_calls.append(1) or real(self, gy))
+    ga = a.backward(g)
+    assert relu_calls == []  # the pair's backward ran in one step
+    gb = b.backward(g)
+    assert relu_calls == [1]
+    np.testing.assert_array_equal(ya, yb)
+    np.testing.assert_array_equal(ga, gb)
+    assert np.signbit(ga).tolist() == np.signbit(gb).tolist()
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+
+
 def test_cross_entropy_loss_module():
     crit = nn.CrossEntropyLoss()
     logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]], np.float32)

@@ -3,10 +3,15 @@
 It names its children as ``torch.nn.Sequential`` does, so ``state_dict()`` keys match PyTorch's
 ("0.weight", "0.bias", "3.weight", ...), and reports every layer's input and output to observers
 (the tracing layer, ``numbacnn.trace.Tracer``) when any are attached.
+
+When none are, a ``ReLU`` followed by a ``MaxPool2d`` (modern LeNet) backpropagates in one step,
+``MaxPool2d.backward_after_relu``: the same bits, without the full-size gradient in between.
 """
 from __future__ import annotations
 
+from .activations import ReLU
 from .module import Module
+from .pooling import MaxPool2d
 
 
 class Sequential(Module):
@@ -74,8 +79,14 @@ class Sequential(Module):
             return layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
 
         if not self._observers:
-            for i in range(len(self.layers) - 1, -1, -1):
-                grad_y = child_backward(i, grad_y)
+            i = len(self.layers) - 1
+            while i >= 0:
+                if i > 0 and type(self.layers[i]) is MaxPool2d and type(self.layers[i - 1]) is ReLU:
+                    grad_y = self.layers[i].backward_after_relu(grad_y)  # the ReLU's backward too
+                    i -= 2
+                else:
+                    grad_y = child_backward(i, grad_y)
+                    i -= 1
             return grad_y
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]

@@ -4,7 +4,7 @@ Each forward calls the public op of ``numbacnn.pool`` on the layer's device; eac
 """
 from __future__ import annotations
 
-from .. import pool as _pool
+from .. import functional as F, pool as _pool
 from .module import Module, saved_for_backward
 
 
@@ -26,7 +26,7 @@ class _Pool(Module):
         op = getattr(_pool, self.op_name)
         if self.keeps_indices:
             y, indices = op(x, **self.opts, return_indices=True, device=self.device)
-            self._saved = (x, indices)
+            self._saved = (x, indices, y)
             return y
         self._saved = x
         return op(x, **self.opts, device=self.device)
@@ -34,7 +34,7 @@ class _Pool(Module):
     def backward(self, grad_y):
         op_backward = getattr(_pool, self.op_name + "_backward")
         if self.keeps_indices:
-            x, indices = saved_for_backward(self)
+            x, indices, _ = saved_for_backward(self)
             return op_backward(grad_y, x, **self.opts, indices=indices, device=self.device)
         return op_backward(grad_y, saved_for_backward(self), **self.opts, device=self.device)
 
@@ -56,6 +56,14 @@ class MaxPool2d(_ExtremePool):
     """Maximum over each window (padding is -inf); stride defaults to kernel_size."""
 
     op_name = "max_pool2d"
+
+    def backward_after_relu(self, grad_y):
+        """ReLU.backward(self.backward(grad_y)) for a ReLU whose output this layer pooled, bit for bit, with the
+        ReLU's mask taken on the pooled output y (a quarter of the values for 2x2 windows): a window's gradient
+        reaches its winner only if the winner's value, y, is above 0 (or NaN), which is exactly when the ReLU's
+        input there was. ``Sequential`` uses it when nothing observes the gradient in between."""
+        y = saved_for_backward(self)[2]
+        return self.backward(F.relu_backward(grad_y, y, device=self.device))
 
 
 class MinPool2d(_ExtremePool):
