@@ -215,7 +215,7 @@ W4 = np.zeros((3, 2, 3, 3), np.float32)
     (dict(bias=np.zeros(4)), ValueError, ["bias", "(3,)", "(4,)"]),
     (dict(target="tpu"), ValueError, ["target", "tpu"]),
     (dict(device="tpu"), ValueError, ["device", "tpu"]),
-    (dict(kernel=4), ValueError, ["kernel", "conv2d", "4"]),
+    (dict(kernel=5), ValueError, ["kernel", "conv2d", "5"]),
     (dict(kernel=2, stride=2), ValueError, ["kernel 2 of conv2d needs stride 1", "stride=(2, 2)", "kernel 1"]),
     (dict(flip=1), TypeError, ["flip", "True or False"]),
 ])

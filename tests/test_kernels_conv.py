@@ -10,11 +10,12 @@ from numbacnn.geometry import conv_geometry
 from helpers import HAS_TORCH, assert_close
 
 
-_NAMES = ("y", "y (kernel 3)", "grad_x", "grad_x (kernel 3)", "grad_weight", "grad_weight (kernel 3)")
+_NAMES = ("y", "y (kernel 3)", "y (kernel 4)", "grad_x", "grad_x (kernel 3)", "grad_weight", "grad_weight (kernel 3)")
 
 
 def _formula_vs_tiles(x, w, gy, pads, dil, groups):
-    """(kernel 1, kernel 2 or 3) outputs of forward, grad_input and grad_weight (kernels 2 and 3 of each), stride 1."""
+    """(kernel 1, kernels 2-4) outputs of forward (kernels 2, 3, 4), grad_input and grad_weight (kernels 2 and 3
+    of each), stride 1."""
     N, C, H, W = x.shape
     O = w.shape[0]
     b = np.linspace(-1, 1, O).astype(x.dtype)
@@ -24,6 +25,8 @@ def _formula_vs_tiles(x, w, gy, pads, dil, groups):
     conv_tiles.conv2d_forward_kernel2(x, w, b, y_2, *pads, *dil, groups)
     y_3 = np.empty(gy.shape, x.dtype)  # kernels 3 (chosen for groups of 16+ channels) work for any group size
     conv_tiles.conv2d_forward_kernel3(x, w, b, y_3, *pads, *dil, groups)
+    y_4 = np.empty(gy.shape, x.dtype)  # a tile of examples per call: fewer leave lanes empty
+    conv_tiles.conv2d_forward_kernel4(x, w, b, y_4, *pads, *dil, groups)
     gx_1, gx_2 = np.empty_like(x), np.empty_like(x)
     cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, pt, pl, *dil, groups)
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, *pads, *dil, groups)
@@ -34,7 +37,7 @@ def _formula_vs_tiles(x, w, gy, pads, dil, groups):
     conv_tiles.conv2d_grad_weight_kernel2(gy, x, gw_2, *pads, *dil, groups, 2)
     gw_3 = np.empty_like(w)
     conv_tiles.conv2d_grad_weight_kernel3(gy, x, gw_3, *pads, *dil, groups, 2)
-    return (y_1, y_1, gx_1, gx_1, gw_1, gw_1), (y_2, y_3, gx_2, gx_3, gw_2, gw_3)
+    return (y_1, y_1, y_1, gx_1, gx_1, gw_1, gw_1), (y_2, y_3, y_4, gx_2, gx_3, gw_2, gw_3)
 
 
 # Og up to 40: more than one tile of output channels per group (16 float32, 8 float64) for kernels 3.
@@ -100,14 +103,19 @@ def test_every_kernel_matches_the_reference(kernel, xs, ws, opts, dtype):
     if opts.get("stride", 1) != 1 and kernel != 1:
         with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d needs stride 1, got stride=.*kernel 1"):
             nc.conv2d(x, w, b, **opts, kernel=kernel)
-        with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d_backward needs stride 1"):
-            nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
+        if kernel in cpu_conv.KERNELS["conv2d_backward"]:
+            with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d_backward needs stride 1"):
+                nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
         return
     tol = dict(atol=1e-4, rtol=1e-4) if dtype == np.float32 else dict(atol=1e-11, rtol=1e-11)
     y_ref, grads_ref = _reference(x, w, b, gy, opts)
     y = nc.conv2d(x, w, b, **opts, kernel=kernel)
     assert y.dtype == dtype
     assert_close(y, y_ref, name=f"kernel {kernel} y", **tol)
+    if kernel not in cpu_conv.KERNELS["conv2d_backward"]:  # a forward-only kernel (4)
+        with pytest.raises(ValueError, match=f"one of 1, 2, 3 for conv2d_backward, got {kernel}"):
+            nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
+        return
     grads = nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
     for got, want, name in zip(grads, grads_ref, ("grad_x", "grad_weight", "grad_bias")):
         assert_close(got, want, name=f"kernel {kernel} {name}", **tol)
@@ -249,6 +257,39 @@ def test_conv_grad_input_kernel3_has_kernel_2s_bits(Cg, groups, pads, dil, dtype
     conv_tiles.conv2d_grad_input_kernel3(gy, w, gx_3, *pads, *dil, groups)
     np.testing.assert_array_equal(gx_3, gx_2)
     assert_close(gx_3, gx_1, name="grad_x", atol=1e-4 if dtype == np.float32 else 1e-12, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, pads", [((21, 1, 28, 28), (6, 1, 5, 5), (2, 2, 2, 2)),
+                                          ((21, 6, 14, 14), (16, 6, 5, 5), (0, 0, 0, 0)),
+                                          ((21, 4, 7, 9), (10, 2, 3, 2), (1, 0, 2, 1))], ids=["conv1", "conv2", "groups"])
+def test_conv_forward_kernel4_has_the_bits_of_kernels_2_and_3(xs, ws, pads, dtype):
+    """Whole tiles of examples and a partial last one (21), LeNet's shapes and a grouped, padded one (groups=2,
+    a block of four and one of five channels): kernel 4 sums kernel 2's and 3's terms in their order, less the
+    padding's exact zeros, so for finite data its output is theirs to the bit."""
+    rng = np.random.default_rng(5)
+    groups = xs[1] // ws[1]
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    HO, WO = xs[2] + pads[0] + pads[1] - ws[2] + 1, xs[3] + pads[2] + pads[3] - ws[3] + 1
+    ys = [np.empty((xs[0], ws[0], HO, WO), dtype) for _ in range(3)]
+    for y, forward in zip(ys, (conv_tiles.conv2d_forward_kernel2, conv_tiles.conv2d_forward_kernel3,
+                               conv_tiles.conv2d_forward_kernel4)):
+        forward(x, w, b, y, *pads, 1, 1, groups)
+    np.testing.assert_array_equal(ys[2], ys[0])
+    np.testing.assert_array_equal(ys[2], ys[1])
+
+
+def test_conv_forward_picks_kernel4_for_a_tile_of_examples(monkeypatch):
+    """None takes kernel 4 from a tile of examples on (16 float32, 8 float64), kernel 3 below for conv2's shape."""
+    called = []
+    for name in ("conv2d_forward_kernel3", "conv2d_forward_kernel4"):
+        real = getattr(cpu_conv, name)
+        monkeypatch.setattr(cpu_conv, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    w = np.ones((16, 6, 5, 5), np.float32)
+    for n, dtype in ((15, np.float32), (16, np.float32), (7, np.float64), (8, np.float64)):
+        conv.conv2d(np.ones((n, 6, 14, 14), dtype), w.astype(dtype))
+    assert called == ["conv2d_forward_kernel3", "conv2d_forward_kernel4"] * 2
 
 
 def test_conv_backward_picks_grad_input_kernel3_for_a_tile_of_examples(monkeypatch):

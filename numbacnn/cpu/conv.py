@@ -11,6 +11,8 @@ KERNELS (``kernel=`` of the public functions; None picks the fastest that fits):
                      2  conv2d_forward_kernel2, 16 output positions per tile (stride 1; the choice below 16
                         output channels per group in float32, 8 in float64)
                      3  conv2d_forward_kernel3, 16 output channels per tile (stride 1; the choice from there on)
+                     4  conv2d_forward_kernel4, 16 examples per tile (stride 1; the choice for batches of a tile
+                        of examples: 16 float32, 8 float64)
     conv2d_backward  1  conv2d_grad_input_kernel1 + conv2d_grad_weight_kernel1 (the formulas, any stride)
                      2  conv2d_grad_input_kernel2 + conv2d_grad_weight_kernel2, dot products (stride 1)
                      3  conv2d_grad_weight_kernel3, 16 channels per tile, and conv2d_grad_input_kernel3, 16
@@ -25,11 +27,12 @@ import numpy as np
 from numba import njit, prange
 
 from . import PARALLEL
-from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_grad_input_kernel2,
-                         conv2d_grad_input_kernel3, conv2d_grad_weight_kernel2, conv2d_grad_weight_kernel3)
+from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_forward_kernel4,
+                         conv2d_grad_input_kernel2, conv2d_grad_input_kernel3, conv2d_grad_weight_kernel2,
+                         conv2d_grad_weight_kernel3)
 from .tiles import GEMM_MATH, TILE_BYTES
 
-KERNELS = {"conv2d": (1, 2, 3), "conv2d_backward": (1, 2, 3), "corr2d": (1,)}
+KERNELS = {"conv2d": (1, 2, 3, 4), "conv2d_backward": (1, 2, 3), "corr2d": (1,)}
 # The tile kernels' weight gradient sums the batch in this many slices (each thread takes whole slices), then adds
 # the slices' sums in order: a fixed number, so the bits of grad_weight do not depend on how many threads run.
 GRAD_WEIGHT_JOBS = 8
@@ -161,6 +164,8 @@ def _formula_args(geo):
 
 def conv2d(x, w, b, geo, *, flip, kernel):
     """y (N, O, HO, WO) for x (N, C, H, W), w (O, C / groups, KH, KW), b (O,) or None; see ``numbacnn.conv2d``."""
+    if kernel is None and geo.stride == (1, 1) and x.shape[0] >= TILE_BYTES // x.itemsize:
+        kernel = 4  # a tile of examples
     kernel = _pick("conv2d", kernel, geo, w)
     w = _flipped(w) if flip else w
     b = np.zeros(w.shape[0], dtype=x.dtype) if b is None else b
@@ -168,7 +173,7 @@ def conv2d(x, w, b, geo, *, flip, kernel):
     if kernel == 1:
         conv2d_forward_kernel1(x, w, b, y, *_formula_args(geo))
     else:
-        forward = conv2d_forward_kernel3 if kernel == 3 else conv2d_forward_kernel2
+        forward = {2: conv2d_forward_kernel2, 3: conv2d_forward_kernel3, 4: conv2d_forward_kernel4}[kernel]
         forward(x, w, b, y, *geo.padding, *geo.dilation, geo.groups)
     return y
 

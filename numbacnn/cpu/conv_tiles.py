@@ -95,6 +95,29 @@ def _widen_into(gy, n, gp, Wp):
             gp[o, i * Wp:i * Wp + WO] = gy[n, o, i]
 
 
+@njit(inline="always")
+def _examples_to_lanes(af, n0, nl, E, at, lanes):
+    """at[e * lanes + lane] = af[(n0 + lane) * E + e] for e < E, lane < nl: nl examples of E values each (af flat),
+    one example per lane; whole squares of a tile go through tile_transpose."""
+    whole = E // lanes * lanes if nl == lanes else 0
+    for e0 in range(0, whole, lanes):
+        tile_transpose(af, n0 * E + e0, E, at, e0 * lanes, lanes)
+    for lane in range(nl):
+        for e in range(whole, E):
+            at[e * lanes + lane] = af[(n0 + lane) * E + e]
+
+
+@njit(inline="always")
+def _lanes_to_examples(at, af, n0, nl, E, lanes):
+    """af[(n0 + lane) * E + e] = at[e * lanes + lane]: _examples_to_lanes undone."""
+    whole = E // lanes * lanes if nl == lanes else 0
+    for e0 in range(0, whole, lanes):
+        tile_transpose(at, e0 * lanes, lanes, af, n0 * E + e0, E)
+    for lane in range(nl):
+        for e in range(whole, E):
+            af[(n0 + lane) * E + e] = at[e * lanes + lane]
+
+
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_forward_kernel2(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     """Stride 1: acc[m] = b[o] + sum_k w[o, k] * xp[off[k] + m], then out[n, o, i, j] = acc[i * Wp + j].
@@ -194,6 +217,67 @@ def conv2d_forward_kernel3(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                         for lane in range(n_lanes):
                             for slot in range(n_pos):
                                 of[start + lane * positions + slot] = buf[slot * lanes + lane]
+
+
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
+def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
+    """Stride 1, a tile of examples at a time (16 float32 / 8 float64, one per lane):
+        acc[n] = b[o] + sum_k w[o, k] * xt[off[k] + m][n]       (xt: the tile's examples, padded, one per lane)
+    for six output channels of a group at once (four for a block of two to four), their sums in registers over
+    all K taps (``fma6_taps``: one tile of inputs, six fused multiply-adds). Every sum is a real output: no junk
+    columns (kernel 2) and no scattered stores (kernel 3); the examples go into the lanes and back with
+    ``tile_transpose``. The sums run in kernels 2 and 3's order: for finite data, their bits.
+    The weights are packed tap-major per group, wt[g][k * S + r] = w[g * Og + r, k], as for kernel 2."""
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    HO, WO = out.shape[2], out.shape[3]
+    Hp, Wp = H + pt + pb, W + pl + pr
+    K = Cg * KH * KW
+    Og = O // groups
+    S = Og + 5
+    lanes = tile_lanes(b)
+    off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
+    for k in range(K):
+        off[k] *= lanes  # tap k reads the tile at off[k] + (i * Wp + j) * lanes
+    wt, bp = _pack_tap_major(w, b, groups, S)
+    E, F = C * H * W, O * HO * WO  # values per example of x, of out
+    xf, of = x.reshape(x.size), out.reshape(out.size)
+    for blk in prange((N + lanes - 1) // lanes):
+        n0 = blk * lanes
+        nl = min(lanes, N - n0)  # examples in this tile; the rest of the lanes sum zeros
+        xt0 = np.zeros(E * lanes, x.dtype)  # xt0[((c * H + h) * W + v) * lanes + lane] = x[n0 + lane, c, h, v]
+        _examples_to_lanes(xf, n0, nl, E, xt0, lanes)
+        xt = np.zeros(C * Hp * Wp * lanes, x.dtype)  # xt0 inside its zero padding
+        for c in range(C):
+            for h in range(H):
+                row = ((c * Hp + h + pt) * Wp + pl) * lanes
+                xt[row:row + W * lanes] = xt0[(c * H + h) * W * lanes:(c * H + h + 1) * W * lanes]
+        yt = np.empty(F * lanes, x.dtype)
+        for g in range(groups):
+            xg, wg, bg = xt[g * Cg * Hp * Wp * lanes:], wt[g].reshape(K * S), bp[g]
+            for r in range(0, Og, 6):  # output channels g * Og + r .. + nb - 1
+                nb = min(6, Og - r)
+                for i in range(HO):
+                    for j in range(WO):
+                        m = (i * Wp + j) * lanes
+                        at = ((g * Og + r) * HO + i) * WO + j  # out[., g * Og + r, i, j]
+                        a0, a1, a2, a3 = tile_fill(bg[r]), tile_fill(bg[r + 1]), tile_fill(bg[r + 2]), tile_fill(bg[r + 3])
+                        if nb > 4:
+                            a4, a5 = tile_fill(bg[r + 4]), tile_fill(bg[r + 5])
+                            a0, a1, a2, a3, a4, a5 = fma6_taps(a0, a1, a2, a3, a4, a5, xg, off, m, wg, S, r)
+                            tile_store(yt, (at + 4 * HO * WO) * lanes, a4)
+                            if nb > 5:
+                                tile_store(yt, (at + 5 * HO * WO) * lanes, a5)
+                        else:
+                            a0, a1, a2, a3 = fma4_taps(a0, a1, a2, a3, xg, off, m, wg, S, r)
+                        tile_store(yt, at * lanes, a0)
+                        if nb > 1:
+                            tile_store(yt, (at + HO * WO) * lanes, a1)
+                        if nb > 2:
+                            tile_store(yt, (at + 2 * HO * WO) * lanes, a2)
+                        if nb > 3:
+                            tile_store(yt, (at + 3 * HO * WO) * lanes, a3)
+        _lanes_to_examples(yt, of, n0, nl, F, lanes)
 
 
 @njit(inline="always")
@@ -301,29 +385,6 @@ def conv2d_grad_input_kernel2(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
             for h in range(H):
                 row = (ci * Hp + h + pt) * Wp + pl
                 gx[n, ci, h, :] = gxp[row:row + W]
-
-
-@njit(inline="always")
-def _examples_to_lanes(af, n0, nl, E, at, lanes):
-    """at[e * lanes + lane] = af[(n0 + lane) * E + e] for e < E, lane < nl: nl examples of E values each (af flat),
-    one example per lane; whole squares of a tile go through tile_transpose."""
-    whole = E // lanes * lanes if nl == lanes else 0
-    for e0 in range(0, whole, lanes):
-        tile_transpose(af, n0 * E + e0, E, at, e0 * lanes, lanes)
-    for lane in range(nl):
-        for e in range(whole, E):
-            at[e * lanes + lane] = af[(n0 + lane) * E + e]
-
-
-@njit(inline="always")
-def _lanes_to_examples(at, af, n0, nl, E, lanes):
-    """af[(n0 + lane) * E + e] = at[e * lanes + lane]: _examples_to_lanes undone."""
-    whole = E // lanes * lanes if nl == lanes else 0
-    for e0 in range(0, whole, lanes):
-        tile_transpose(at, e0 * lanes, lanes, af, n0 * E + e0, E)
-    for lane in range(nl):
-        for e in range(whole, E):
-            af[(n0 + lane) * E + e] = at[e * lanes + lane]
 
 
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
