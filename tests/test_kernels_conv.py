@@ -10,12 +10,13 @@ from numbacnn.geometry import conv_geometry
 from helpers import HAS_TORCH, assert_close
 
 
-_NAMES = ("y", "y (kernel 3)", "y (kernel 4)", "grad_x", "grad_x (kernel 3)", "grad_weight", "grad_weight (kernel 3)")
+_NAMES = ("y", "y (kernel 3)", "y (kernel 4)", "grad_x", "grad_x (kernel 3)", "grad_weight", "grad_weight (kernel 3)",
+          "grad_weight (kernel 4)")
 
 
 def _formula_vs_tiles(x, w, gy, pads, dil, groups):
-    """(kernel 1, kernels 2-4) outputs of forward (kernels 2, 3, 4), grad_input and grad_weight (kernels 2 and 3
-    of each), stride 1."""
+    """(kernel 1, kernels 2-4) outputs of forward (kernels 2, 3, 4), grad_input (2, 3) and grad_weight (2, 3, 4),
+    stride 1."""
     N, C, H, W = x.shape
     O = w.shape[0]
     b = np.linspace(-1, 1, O).astype(x.dtype)
@@ -37,7 +38,9 @@ def _formula_vs_tiles(x, w, gy, pads, dil, groups):
     conv_tiles.conv2d_grad_weight_kernel2(gy, x, gw_2, *pads, *dil, groups, 2)
     gw_3 = np.empty_like(w)
     conv_tiles.conv2d_grad_weight_kernel3(gy, x, gw_3, *pads, *dil, groups, 2)
-    return (y_1, y_1, y_1, gx_1, gx_1, gw_1, gw_1), (y_2, y_3, y_4, gx_2, gx_3, gw_2, gw_3)
+    gw_4 = np.empty_like(w)
+    conv_tiles.conv2d_grad_weight_kernel4(gy, x, gw_4, *pads, *dil, groups)
+    return (y_1, y_1, y_1, gx_1, gx_1, gw_1, gw_1, gw_1), (y_2, y_3, y_4, gx_2, gx_3, gw_2, gw_3, gw_4)
 
 
 # Og up to 40: more than one tile of output channels per group (16 float32, 8 float64) for kernels 3.
@@ -103,19 +106,14 @@ def test_every_kernel_matches_the_reference(kernel, xs, ws, opts, dtype):
     if opts.get("stride", 1) != 1 and kernel != 1:
         with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d needs stride 1, got stride=.*kernel 1"):
             nc.conv2d(x, w, b, **opts, kernel=kernel)
-        if kernel in cpu_conv.KERNELS["conv2d_backward"]:
-            with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d_backward needs stride 1"):
-                nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
+        with pytest.raises(ValueError, match=f"kernel {kernel} of conv2d_backward needs stride 1"):
+            nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
         return
     tol = dict(atol=1e-4, rtol=1e-4) if dtype == np.float32 else dict(atol=1e-11, rtol=1e-11)
     y_ref, grads_ref = _reference(x, w, b, gy, opts)
     y = nc.conv2d(x, w, b, **opts, kernel=kernel)
     assert y.dtype == dtype
     assert_close(y, y_ref, name=f"kernel {kernel} y", **tol)
-    if kernel not in cpu_conv.KERNELS["conv2d_backward"]:  # a forward-only kernel (4)
-        with pytest.raises(ValueError, match=f"one of 1, 2, 3 for conv2d_backward, got {kernel}"):
-            nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
-        return
     grads = nc.conv2d_backward(gy, x, w, b, **opts, kernel=kernel)
     for got, want, name in zip(grads, grads_ref, ("grad_x", "grad_weight", "grad_bias")):
         assert_close(got, want, name=f"kernel {kernel} {name}", **tol)
@@ -292,17 +290,22 @@ def test_conv_forward_picks_kernel4_for_a_tile_of_examples(monkeypatch):
     assert called == ["conv2d_forward_kernel3", "conv2d_forward_kernel4"] * 2
 
 
-def test_conv_backward_picks_grad_input_kernel3_for_a_tile_of_examples(monkeypatch):
-    """kernel 3 (conv2's 16 channels) takes grad_input_kernel3 from a tile of examples on, kernel 2's below."""
+def test_conv_backward_picks_by_channels_and_batch(monkeypatch):
+    """conv2's 16 output channels: grad_weight_kernel3, with grad_input_kernel3 from a tile of examples on (kernel
+    2's below); conv1's 6: grad_weight_kernel4 from a tile of examples on, kernel 2 below."""
     called = []
-    for name in ("conv2d_grad_input_kernel2", "conv2d_grad_input_kernel3"):
+    for name in ("conv2d_grad_input_kernel2", "conv2d_grad_input_kernel3", "conv2d_grad_weight_kernel2",
+                 "conv2d_grad_weight_kernel3", "conv2d_grad_weight_kernel4"):
         real = getattr(cpu_conv, name)
         monkeypatch.setattr(cpu_conv, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
-    w = np.ones((16, 6, 5, 5), np.float32)
     for n in (15, 16):
-        x = np.ones((n, 6, 14, 14), np.float32)
-        conv.conv2d_backward(np.ones((n, 16, 10, 10), np.float32), x, w)
-    assert called == ["conv2d_grad_input_kernel2", "conv2d_grad_input_kernel3"]
+        conv.conv2d_backward(np.ones((n, 16, 10, 10), np.float32), np.ones((n, 6, 14, 14), np.float32),
+                             np.ones((16, 6, 5, 5), np.float32))
+        conv.conv2d_backward(np.ones((n, 6, 28, 28), np.float32), np.ones((n, 1, 28, 28), np.float32),
+                             np.ones((6, 1, 5, 5), np.float32), padding=2, need_grad_x=False)
+    assert [c.replace("conv2d_", "") for c in called] == [
+        "grad_input_kernel2", "grad_weight_kernel3", "grad_weight_kernel2",
+        "grad_input_kernel3", "grad_weight_kernel3", "grad_weight_kernel4"]
 
 
 @pytest.mark.parametrize("Cg, H, K", [(5, 1, 1), (6, 1, 1), (7, 2, 2), (12, 3, 2)])

@@ -5,7 +5,7 @@ from numba import njit
 from numba.core.errors import TypingError
 
 from numbacnn.cpu.tiles import (fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add, tile_add_at, tile_fill, tile_fma,
-                                tile_lanes, tile_load, tile_store, tile_transpose)
+                                tile_lanes, tile_load, tile_mul_add, tile_store, tile_sum, tile_transpose)
 
 
 @njit
@@ -67,6 +67,27 @@ def test_tile_transpose_turns_a_square_and_touches_nothing_else(dtype, lanes):
     got = np.stack([dst[7 + r * 50:7 + r * 50 + lanes] for r in range(lanes)])  # got[r, k]
     np.testing.assert_array_equal(got, square.T)
     assert (dst == -1).sum() == dst.size - lanes * lanes
+
+
+@njit
+def _mul_add_sum(a, b, c):
+    t = tile_mul_add(tile_load(c, 0), tile_load(a, 0), tile_load(b, 0))
+    out = np.zeros_like(a)
+    tile_store(out, 0, t)
+    return out, tile_sum(t)
+
+
+@pytest.mark.parametrize("dtype, lanes", [(np.float32, 16), (np.float64, 8)])
+def test_tile_mul_add_and_sum(dtype, lanes):
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.standard_normal(lanes).astype(dtype) for _ in range(3))
+    out, total = _mul_add_sum(a, b, c)
+    exact = a.astype(np.float64) * b + c  # one rounding (FMA) or two: within 2 ulp of the exact value
+    np.testing.assert_allclose(out, exact, rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps)
+    in_order = dtype(0) + out[0]
+    for v in out[1:]:
+        in_order = dtype(in_order + v)  # lane 0 + lane 1 + ..., rounded to dtype at each step
+    assert total == in_order
 
 
 def test_tile_type_errors_name_the_operation():

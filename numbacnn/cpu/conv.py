@@ -15,9 +15,12 @@ KERNELS (``kernel=`` of the public functions; None picks the fastest that fits):
                         of examples: 16 float32, 8 float64)
     conv2d_backward  1  conv2d_grad_input_kernel1 + conv2d_grad_weight_kernel1 (the formulas, any stride)
                      2  conv2d_grad_input_kernel2 + conv2d_grad_weight_kernel2, dot products (stride 1)
-                     3  conv2d_grad_weight_kernel3, 16 channels per tile, and conv2d_grad_input_kernel3, 16
-                        examples per tile, for batches of a tile of examples and groups of 4+ input channels
-                        (else conv2d_grad_input_kernel2) (stride 1)
+                     3  conv2d_grad_weight_kernel3, 16 channels per tile (stride 1; the choice from 16 output
+                        channels per group), and conv2d_grad_input_kernel3, 16 examples per tile, for batches of
+                        a tile of examples and groups of 4+ input channels (else conv2d_grad_input_kernel2)
+                     4  conv2d_grad_weight_kernel4, 16 examples per tile (stride 1; the choice below 16 output
+                        channels for batches of a tile of examples), and conv2d_grad_input_kernel3 for groups of
+                        4+ input channels (else conv2d_grad_input_kernel2)
                      (every number sums the bias gradient with conv2d_grad_bias_kernel1)
     corr2d           1  corr2d_forward_kernel1 (D2L 6.2.1)
 """
@@ -29,10 +32,10 @@ from numba import njit, prange
 from . import PARALLEL
 from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_forward_kernel4,
                          conv2d_grad_input_kernel2, conv2d_grad_input_kernel3, conv2d_grad_weight_kernel2,
-                         conv2d_grad_weight_kernel3)
+                         conv2d_grad_weight_kernel3, conv2d_grad_weight_kernel4)
 from .tiles import GEMM_MATH, TILE_BYTES
 
-KERNELS = {"conv2d": (1, 2, 3, 4), "conv2d_backward": (1, 2, 3), "corr2d": (1,)}
+KERNELS = {"conv2d": (1, 2, 3, 4), "conv2d_backward": (1, 2, 3, 4), "corr2d": (1,)}
 # The tile kernels' weight gradient sums the batch in this many slices (each thread takes whole slices), then adds
 # the slices' sums in order: a fixed number, so the bits of grad_weight do not depend on how many threads run.
 GRAD_WEIGHT_JOBS = 8
@@ -140,16 +143,21 @@ def corr2d_forward_kernel1(X, K, Y):
 # Launchers: arrays already checked by numbacnn.conv (contiguous, one float dtype) and a ConvGeometry.
 
 
-def _pick(op, kernel, geo, w):
+def _pick(op, kernel, geo, x, w):
     """The kernel number to run: the fastest that fits for None, else ``kernel`` if it handles the stride."""
     if geo.stride != (1, 1):
         if kernel not in (None, 1):
             raise ValueError(f"kernel {kernel} of {op} needs stride 1, got stride={geo.stride}; "
                              f"kernel 1 takes any stride")
         return 1
-    if kernel is None:  # output channels in a tile's lanes once a group has a tile of them (conv2's 16)
-        return 3 if w.shape[0] // geo.groups >= TILE_BYTES // w.itemsize else 2
-    return kernel
+    if kernel is not None:
+        return kernel
+    lanes = TILE_BYTES // w.itemsize
+    if op == "conv2d" and x.shape[0] >= lanes:
+        return 4  # a tile of examples in the lanes
+    if w.shape[0] // geo.groups >= lanes:
+        return 3  # a tile of output channels in the lanes (conv2's 16)
+    return 4 if x.shape[0] >= lanes else 2
 
 
 def _flipped(w):
@@ -164,9 +172,7 @@ def _formula_args(geo):
 
 def conv2d(x, w, b, geo, *, flip, kernel):
     """y (N, O, HO, WO) for x (N, C, H, W), w (O, C / groups, KH, KW), b (O,) or None; see ``numbacnn.conv2d``."""
-    if kernel is None and geo.stride == (1, 1) and x.shape[0] >= TILE_BYTES // x.itemsize:
-        kernel = 4  # a tile of examples
-    kernel = _pick("conv2d", kernel, geo, w)
+    kernel = _pick("conv2d", kernel, geo, x, w)
     w = _flipped(w) if flip else w
     b = np.zeros(w.shape[0], dtype=x.dtype) if b is None else b
     y = np.empty((x.shape[0], w.shape[0]) + geo.out_hw, dtype=x.dtype)
@@ -180,7 +186,7 @@ def conv2d(x, w, b, geo, *, flip, kernel):
 
 def conv2d_backward(gy, x, w, b, geo, *, flip, need_grad_x, kernel):
     """(grad_x or None, grad_weight, grad_bias or None) for gy (N, O, HO, WO); see ``numbacnn.conv2d_backward``."""
-    kernel = _pick("conv2d_backward", kernel, geo, w)
+    kernel = _pick("conv2d_backward", kernel, geo, x, w)
     w = _flipped(w) if flip else w
     gx = np.empty_like(x) if need_grad_x else None
     gw = np.empty_like(w)
@@ -193,11 +199,14 @@ def conv2d_backward(gy, x, w, b, geo, *, flip, need_grad_x, kernel):
         args = (*geo.padding, *geo.dilation, geo.groups)
         if need_grad_x:
             grad_input = conv2d_grad_input_kernel2
-            if kernel == 3 and x.shape[0] >= TILE_BYTES // x.itemsize and w.shape[1] >= 4:
+            if (kernel == 4 or (kernel == 3 and x.shape[0] >= TILE_BYTES // x.itemsize)) and w.shape[1] >= 4:
                 grad_input = conv2d_grad_input_kernel3  # a tile of examples, and blocks of channels mostly full
             grad_input(gy, w, gx, *args)
-        grad_weight = conv2d_grad_weight_kernel3 if kernel == 3 else conv2d_grad_weight_kernel2
-        grad_weight(gy, x, gw, *args, GRAD_WEIGHT_JOBS)
+        if kernel == 4:
+            conv2d_grad_weight_kernel4(gy, x, gw, *args)  # its blocks of a tile of examples fix the bits
+        else:
+            grad_weight = conv2d_grad_weight_kernel3 if kernel == 3 else conv2d_grad_weight_kernel2
+            grad_weight(gy, x, gw, *args, GRAD_WEIGHT_JOBS)
     if flip:  # that was the gradient of the flipped kernel: turn it back
         gw = _flipped(gw)
     gb = None

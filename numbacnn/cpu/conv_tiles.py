@@ -25,7 +25,7 @@ from numba import njit, prange
 
 from . import PARALLEL
 from .tiles import (GEMM_MATH, fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add_at, tile_fill, tile_lanes,
-                    tile_load, tile_store, tile_transpose)
+                    tile_load, tile_mul_add, tile_store, tile_sum, tile_transpose)
 
 
 @njit(inline="always")
@@ -116,6 +116,22 @@ def _lanes_to_examples(at, af, n0, nl, E, lanes):
     for lane in range(nl):
         for e in range(whole, E):
             af[(n0 + lane) * E + e] = at[e * lanes + lane]
+
+
+@njit(inline="always")
+def _padded_lanes(x, xf, n0, nl, pt, pl, Hp, Wp, lanes):
+    """xt[((c * Hp + h + pt) * Wp + v + pl) * lanes + lane] = x[n0 + lane, c, h, v]: nl examples of x (xf: x
+    flat) one per lane, inside their zero padding (planes Hp x Wp)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    E = C * H * W
+    xt0 = np.zeros(E * lanes, x.dtype)  # unpadded: xt0[((c * H + h) * W + v) * lanes + lane]
+    _examples_to_lanes(xf, n0, nl, E, xt0, lanes)
+    xt = np.zeros(C * Hp * Wp * lanes, x.dtype)
+    for c in range(C):
+        for h in range(H):
+            row = ((c * Hp + h + pt) * Wp + pl) * lanes
+            xt[row:row + W * lanes] = xt0[(c * H + h) * W * lanes:(c * H + h + 1) * W * lanes]
+    return xt
 
 
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
@@ -240,18 +256,12 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
     for k in range(K):
         off[k] *= lanes  # tap k reads the tile at off[k] + (i * Wp + j) * lanes
     wt, bp = _pack_tap_major(w, b, groups, S)
-    E, F = C * H * W, O * HO * WO  # values per example of x, of out
+    F = O * HO * WO  # values per example of out
     xf, of = x.reshape(x.size), out.reshape(out.size)
     for blk in prange((N + lanes - 1) // lanes):
         n0 = blk * lanes
         nl = min(lanes, N - n0)  # examples in this tile; the rest of the lanes sum zeros
-        xt0 = np.zeros(E * lanes, x.dtype)  # xt0[((c * H + h) * W + v) * lanes + lane] = x[n0 + lane, c, h, v]
-        _examples_to_lanes(xf, n0, nl, E, xt0, lanes)
-        xt = np.zeros(C * Hp * Wp * lanes, x.dtype)  # xt0 inside its zero padding
-        for c in range(C):
-            for h in range(H):
-                row = ((c * Hp + h + pt) * Wp + pl) * lanes
-                xt[row:row + W * lanes] = xt0[(c * H + h) * W * lanes:(c * H + h + 1) * W * lanes]
+        xt = _padded_lanes(x, xf, n0, nl, pt, pl, Hp, Wp, lanes)
         yt = np.empty(F * lanes, x.dtype)
         for g in range(groups):
             xg, wg, bg = xt[g * Cg * Hp * Wp * lanes:], wt[g].reshape(K * S), bp[g]
@@ -578,4 +588,80 @@ def conv2d_grad_weight_kernel3(gy, x, gw, pt, pb, pl, pr, dh, dw, groups, jobs):
             acc = part[0, g, k * S + r]
             for t in range(1, jobs):
                 acc += part[t, g, k * S + r]
+            gwk[o, k] = acc
+
+
+@njit(inline="always")
+def _dots_3x5(gyt, go0, go1, go2, xg, reads, d0, d1, d2, d3, d4, lanes, zero):
+    """Fifteen tiles of sums, s[a * 5 + t] = sum_pos gyt[go_a + pos * lanes] * xg[reads[pos] + d_t] lane by lane
+    (three output channels' gradients times five taps' inputs): per position, eight tile loads serve fifteen
+    fused multiply-adds, all fifteen sums in registers."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = s11 = s12 = s13 = s14 = zero
+    for pos in range(reads.size):
+        m = reads[pos]
+        g0, g1, g2 = tile_load(gyt, go0 + pos * lanes), tile_load(gyt, go1 + pos * lanes), tile_load(gyt, go2 + pos * lanes)
+        x0, x1, x2 = tile_load(xg, m + d0), tile_load(xg, m + d1), tile_load(xg, m + d2)
+        x3, x4 = tile_load(xg, m + d3), tile_load(xg, m + d4)
+        s0, s1, s2 = tile_mul_add(s0, g0, x0), tile_mul_add(s1, g0, x1), tile_mul_add(s2, g0, x2)
+        s3, s4 = tile_mul_add(s3, g0, x3), tile_mul_add(s4, g0, x4)
+        s5, s6, s7 = tile_mul_add(s5, g1, x0), tile_mul_add(s6, g1, x1), tile_mul_add(s7, g1, x2)
+        s8, s9 = tile_mul_add(s8, g1, x3), tile_mul_add(s9, g1, x4)
+        s10, s11, s12 = tile_mul_add(s10, g2, x0), tile_mul_add(s11, g2, x1), tile_mul_add(s12, g2, x2)
+        s13, s14 = tile_mul_add(s13, g2, x3), tile_mul_add(s14, g2, x4)
+    return s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14
+
+
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
+def conv2d_grad_weight_kernel4(gy, x, gw, pt, pb, pl, pr, dh, dw, groups):
+    """Stride 1, a tile of examples at a time (16 float32 / 8 float64, one per lane):
+        gw[o, k] = sum_blocks sum_lanes sum_(i, j) gyt[o, i, j] * xt[off[k] + i * Wp + j]
+    (gyt, xt: the block's gy and padded x, one example per lane). Three output channels times five taps, fifteen
+    sums, stay in registers over every output position (``_dots_3x5``); a tile's lanes are then added in lane
+    order (``tile_sum``) and the blocks' sums in block order, so the bits do not depend on the thread count.
+    Only real positions, no junk columns (kernel 2 reads a flat row 14 % longer for conv1); the sums' order
+    differs from kernels 2 and 3 (float rounding, not results, differs)."""
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = gw.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    Hp, Wp = H + pt + pb, W + pl + pr
+    K = Cg * KH * KW
+    Og = O // groups
+    positions = HO * WO
+    lanes = tile_lanes(gw.reshape(gw.size))
+    off = _tap_offsets(Cg, KH, KW, Hp, Wp, dh, dw)
+    for k in range(K):
+        off[k] *= lanes
+    reads = np.empty(positions, np.int64)  # where output position (i, j) reads xt: (i * Wp + j) * lanes
+    for pos in range(positions):
+        reads[pos] = (pos // WO * Wp + pos % WO) * lanes
+    blocks = (N + lanes - 1) // lanes
+    part = np.zeros((blocks, O, K), gw.dtype)  # each block's sums
+    G = O * positions  # values per example of gy
+    xf, gyf = x.reshape(x.size), gy.reshape(gy.size)
+    zero = tile_fill(gw.dtype.type(0))
+    for blk in prange(blocks):
+        n0 = blk * lanes
+        nl = min(lanes, N - n0)  # examples in this tile; the rest of the lanes hold zeros
+        xt = _padded_lanes(x, xf, n0, nl, pt, pl, Hp, Wp, lanes)
+        gyt = np.zeros(G * lanes, gy.dtype)  # gyt[(o * positions + pos) * lanes + lane] = gy[n0 + lane, o, pos]
+        _examples_to_lanes(gyf, n0, nl, G, gyt, lanes)
+        for g in range(groups):
+            xg = xt[g * Cg * Hp * Wp * lanes:]
+            last_o = (g + 1) * Og - 1
+            for o0 in range(g * Og, last_o + 1, 3):  # a short block repeats its last channel, not stored
+                o1, o2 = min(o0 + 1, last_o), min(o0 + 2, last_o)
+                for k0 in range(0, K, 5):  # a short block repeats the last tap, not stored
+                    sums = _dots_3x5(gyt, o0 * positions * lanes, o1 * positions * lanes, o2 * positions * lanes,
+                                     xg, reads, off[k0], off[min(k0 + 1, K - 1)], off[min(k0 + 2, K - 1)],
+                                     off[min(k0 + 3, K - 1)], off[min(k0 + 4, K - 1)], lanes, zero)
+                    for a in range(3):
+                        for t in range(5):
+                            if o0 + a <= last_o and k0 + t < K:
+                                part[blk, o0 + a, k0 + t] = tile_sum(sums[a * 5 + t])
+    gwk = gw.reshape(O, K)
+    for o in range(O):
+        for k in range(K):
+            acc = gw.dtype.type(0)  # 0 + the blocks' sums, in block order
+            for blk in range(blocks):
+                acc += part[blk, o, k]
             gwk[o, k] = acc

@@ -137,6 +137,34 @@ def tile_fma(typingctx, acc, x, arr, i):
     return acc(acc, x, arr, i), codegen
 
 
+@intrinsic
+def tile_mul_add(typingctx, acc, a, b):
+    """acc + a * b, lane by lane (three tiles; one fused multiply-add per lane where the processor has FMA)."""
+    if not (isinstance(acc, Tile) and acc == a == b):
+        raise TypingError(f"tile_mul_add needs three tiles of one dtype, got {acc}, {a} and {b}")
+
+    def codegen(context, builder, sig, args):
+        vt = args[0].type
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                             f"llvm.fmuladd.v{vt.count}f{acc.dtype.bitwidth}")
+        return builder.call(fma, [args[1], args[2], args[0]])
+    return acc(acc, a, b), codegen
+
+
+@intrinsic
+def tile_sum(typingctx, t):
+    """The sum of t's lanes, added in lane order (lane 0 + lane 1 + ...): a fixed order, so fixed bits."""
+    if not isinstance(t, Tile):
+        raise TypingError(f"tile_sum needs a tile, got {t}")
+
+    def codegen(context, builder, sig, args):
+        acc = builder.extract_element(args[0], ir.Constant(ir.IntType(32), 0))
+        for lane in range(1, t.lanes):
+            acc = builder.fadd(acc, builder.extract_element(args[0], ir.Constant(ir.IntType(32), lane)))
+        return acc
+    return t.dtype(t), codegen
+
+
 @njit(inline="always")
 def tile_add_at(arr, i, t):
     """arr[i : i + lanes] += t."""

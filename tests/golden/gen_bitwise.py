@@ -104,6 +104,16 @@ def cases():
         sgd(p, [arr(16, 6, 5, 5), arr(84)], bufs, lr=0.1, momentum=0.9, dampening=0.0, weight_decay=1e-3,
             nesterov=True)
     out.append(("sgd", {"p0": p[0], "p1": p[1], "b0": bufs[0], "b1": bufs[1]}))
+    # conv at batch sizes of a tile of examples and more (17: one tile and part of another, 16 float32 lanes;
+    # 8 float64): the kernels that put one example in each lane (added last so the cases above keep their inputs)
+    for name, xs, ws, opts, dt in [("conv1_batch", (17, 1, 12, 12), (6, 1, 5, 5), dict(padding=2), np.float32),
+                                   ("conv2_batch", (17, 6, 9, 9), (16, 6, 5, 5), {}, np.float32),
+                                   ("conv_batch_f64", (11, 4, 9, 8), (10, 2, 3, 3), dict(groups=2, padding=1),
+                                    np.float64)]:
+        x, w, b = arr(*xs, dtype=dt), arr(*ws, dtype=dt), arr(ws[0], dtype=dt)
+        y = nc.conv2d(x, w, b, **opts)
+        gx, gw, gb = nc.conv2d_backward(arr(*y.shape, dtype=dt), x, w, b, **opts)
+        out.append((name, {"y": y, "gx": gx, "gw": gw, "gb": gb}))
     return out
 
 
