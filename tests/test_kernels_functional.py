@@ -21,6 +21,9 @@ def test_linear_fast_kernels_match_simple(N, I, O, dtype, seed):
     cpu.linear_forward_kernel1(x, w, b, y_s)
     linear_tiles.linear_forward_kernel2(x, w, b, y_f)
     assert_close(y_f, y_s, name="y", **tol)
+    y_3 = np.full((N, O), np.nan, dtype)  # a tile of examples per call: fewer leave lanes empty
+    linear_tiles.linear_forward_kernel3(x, w, b, y_3)
+    assert_close(y_3, y_s, name="y (kernel 3)", **tol)
     gx_s, gx_f = np.empty_like(x), np.empty_like(x)
     cpu.linear_grad_input_kernel1(gy, w, gx_s)
     linear_tiles.linear_grad_input_kernel2(gy, w, gx_f)
@@ -49,6 +52,31 @@ def test_linear_backward_tiles_match_simple(N, I, O, dtype, seed):
     cpu.linear_grad_weight_kernel1(gy, x, gw_s, gb_s)
     linear_tiles.linear_grad_weight_kernel2(gy, x, gw_f, gb_f)
     assert_close(gw_f, gw_s, name="grad_weight", **tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(14, 40), I=st.integers(1, 150), O=st.integers(1, 30),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 31))
+def test_linear_forward_kernel3_matches_simple(N, I, O, dtype, seed):
+    """Whole and partial tiles of examples (16 float32, 8 float64), blocks of six features with a short last one
+    (and fewer than six), one to three blocks of k."""
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((N, I), (O, I), (O,)))
+    tol = dict(atol=1e-4, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    y_s, y_3 = np.empty((N, O), dtype), np.full((N, O), np.nan, dtype)
+    cpu.linear_forward_kernel1(x, w, b, y_s)
+    linear_tiles.linear_forward_kernel3(x, w, b, y_3)
+    assert_close(y_3, y_s, name="y (kernel 3)", **tol)
+
+
+def test_linear_picks_kernel3_for_a_tile_of_examples_and_features(monkeypatch):
+    called = []
+    for name in ("linear_forward_kernel2", "linear_forward_kernel3"):
+        real = getattr(cpu, name)
+        monkeypatch.setattr(cpu, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    for n, o in ((15, 16), (16, 15), (16, 16)):
+        nc.linear(np.ones((n, 3), np.float32), np.ones((o, 3), np.float32))
+    assert called == ["linear_forward_kernel2"] * 2 + ["linear_forward_kernel3"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -124,7 +152,10 @@ def test_linear_kernel_matches_reference(kernel, shape, dtype, bias):
     y = nc.linear(x, w, b, kernel=kernel)
     assert y.dtype == dtype
     assert_close(y, ref.linear(*f64[:3]), name=f"kernel {kernel} y", **tol)
-    assert kernel in cpu.KERNELS["linear_backward"]
+    if kernel not in cpu.KERNELS["linear_backward"]:  # a forward-only kernel (3)
+        with pytest.raises(ValueError, match=f"for linear_backward, got {kernel}"):
+            nc.linear_backward(gy, x, w, b, kernel=kernel)
+        return
     got = nc.linear_backward(gy, x, w, b, kernel=kernel)
     want = ref.linear_backward(f64[3], *f64[:3])
     for name, g, e in zip(("grad_x", "grad_weight", "grad_bias"), got, want):

@@ -24,8 +24,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import PARALLEL
-from .tiles import (GEMM_MATH, fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add_at, tile_fill, tile_lanes,
-                    tile_load, tile_mul_add, tile_store, tile_sum, tile_transpose)
+from .tiles import (GEMM_MATH, examples_to_lanes, fma4_taps, fma6_along, fma6_at, fma6_taps, lanes_to_examples,
+                    tile_add_at, tile_fill, tile_lanes, tile_load, tile_mul_add, tile_store, tile_sum)
 
 
 @njit(inline="always")
@@ -96,36 +96,13 @@ def _widen_into(gy, n, gp, Wp):
 
 
 @njit(inline="always")
-def _examples_to_lanes(af, n0, nl, E, at, lanes):
-    """at[e * lanes + lane] = af[(n0 + lane) * E + e] for e < E, lane < nl: nl examples of E values each (af flat),
-    one example per lane; whole squares of a tile go through tile_transpose."""
-    whole = E // lanes * lanes if nl == lanes else 0
-    for e0 in range(0, whole, lanes):
-        tile_transpose(af, n0 * E + e0, E, at, e0 * lanes, lanes)
-    for lane in range(nl):
-        for e in range(whole, E):
-            at[e * lanes + lane] = af[(n0 + lane) * E + e]
-
-
-@njit(inline="always")
-def _lanes_to_examples(at, af, n0, nl, E, lanes):
-    """af[(n0 + lane) * E + e] = at[e * lanes + lane]: _examples_to_lanes undone."""
-    whole = E // lanes * lanes if nl == lanes else 0
-    for e0 in range(0, whole, lanes):
-        tile_transpose(at, e0 * lanes, lanes, af, n0 * E + e0, E)
-    for lane in range(nl):
-        for e in range(whole, E):
-            af[(n0 + lane) * E + e] = at[e * lanes + lane]
-
-
-@njit(inline="always")
 def _padded_lanes(x, xf, n0, nl, pt, pl, Hp, Wp, lanes):
     """xt[((c * Hp + h + pt) * Wp + v + pl) * lanes + lane] = x[n0 + lane, c, h, v]: nl examples of x (xf: x
     flat) one per lane, inside their zero padding (planes Hp x Wp)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     E = C * H * W
     xt0 = np.zeros(E * lanes, x.dtype)  # unpadded: xt0[((c * H + h) * W + v) * lanes + lane]
-    _examples_to_lanes(xf, n0, nl, E, xt0, lanes)
+    examples_to_lanes(xf, n0, nl, E, xt0, lanes)
     xt = np.zeros(C * Hp * Wp * lanes, x.dtype)
     for c in range(C):
         for h in range(H):
@@ -287,7 +264,7 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                             tile_store(yt, (at + 2 * HO * WO) * lanes, a2)
                         if nb > 3:
                             tile_store(yt, (at + 3 * HO * WO) * lanes, a3)
-        _lanes_to_examples(yt, of, n0, nl, F, lanes)
+        lanes_to_examples(yt, of, n0, nl, F, lanes)
 
 
 @njit(inline="always")
@@ -429,7 +406,7 @@ def conv2d_grad_input_kernel3(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
         nl = min(lanes, N - n0)  # examples in this tile; the rest of the lanes sum zeros
         gyt = np.zeros(E * lanes, gy.dtype)  # gyt[((o * HO + i) * WO + j) * lanes + lane] = gy[n0 + lane, o, i, j]
         gxt = np.empty(F * lanes, gx.dtype)
-        _examples_to_lanes(gyf, n0, nl, E, gyt, lanes)
+        examples_to_lanes(gyf, n0, nl, E, gyt, lanes)
         for g in range(groups):
             wg = wq[g]
             for c0 in range(0, Cg, 6):  # input channels g * Cg + c0 .. + nb - 1
@@ -459,7 +436,7 @@ def conv2d_grad_input_kernel3(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                             tile_store(gxt, (at + 4 * H * W) * lanes, a4)
                         if nb > 5:
                             tile_store(gxt, (at + 5 * H * W) * lanes, a5)
-        _lanes_to_examples(gxt, gxf, n0, nl, F, lanes)
+        lanes_to_examples(gxt, gxf, n0, nl, F, lanes)
 
 
 @njit(parallel=PARALLEL, cache=True, fastmath=GEMM_MATH, error_model="numpy")
@@ -644,7 +621,7 @@ def conv2d_grad_weight_kernel4(gy, x, gw, pt, pb, pl, pr, dh, dw, groups):
         nl = min(lanes, N - n0)  # examples in this tile; the rest of the lanes hold zeros
         xt = _padded_lanes(x, xf, n0, nl, pt, pl, Hp, Wp, lanes)
         gyt = np.zeros(G * lanes, gy.dtype)  # gyt[(o * positions + pos) * lanes + lane] = gy[n0 + lane, o, pos]
-        _examples_to_lanes(gyf, n0, nl, G, gyt, lanes)
+        examples_to_lanes(gyf, n0, nl, G, gyt, lanes)
         for g in range(groups):
             xg = xt[g * Cg * Hp * Wp * lanes:]
             last_o = (g + 1) * Og - 1

@@ -5,9 +5,11 @@ the book-like NumPy versions ``numbacnn.reference.functional``, the GPU kernels 
 (same launcher names and signatures). Faster kernels sit in ``numbacnn.cpu.linear_tiles`` (linear's kernel 2)
 and ``numbacnn.cpu.fast_exp`` (sigmoid's and cross_entropy's kernel 2, with a vectorized exp).
 
-KERNELS, what each number runs (``kernel=None``: the highest number, always):
+KERNELS, what each number runs (``kernel=None``: the highest number, except linear's, which takes 3 for a tile of
+examples and of output features, 16 float32 / 8 float64, else 2):
 
     linear                  1 linear_forward_kernel1          2 linear_forward_kernel2 (4 x 3 register blocks)
+                            3 linear_forward_kernel3 (a tile of examples, one per lane, times six features)
     linear_backward         1 linear_grad_input_kernel1 + linear_grad_weight_kernel1
                             2 linear_grad_input_kernel2 + linear_grad_weight_kernel2 (matmul_tiles; small shapes
                               the forward kernel 2)
@@ -33,10 +35,12 @@ from numba import njit, prange
 
 from . import PARALLEL
 from .fast_exp import cross_entropy_forward_kernel2, sigmoid_backward_kernel2, sigmoid_forward_kernel2
-from .linear_tiles import linear_forward_kernel2, linear_grad_input_kernel2, linear_grad_weight_kernel2
+from .linear_tiles import (linear_forward_kernel2, linear_forward_kernel3, linear_grad_input_kernel2,
+                           linear_grad_weight_kernel2)
+from .tiles import TILE_BYTES
 
 KERNELS = {
-    "linear": (1, 2), "linear_backward": (1, 2),
+    "linear": (1, 2, 3), "linear_backward": (1, 2),
     "relu": (1,), "relu_backward": (1,),
     "sigmoid": (1, 2), "sigmoid_backward": (1, 2),
     "tanh": (1,), "tanh_backward": (1,),
@@ -207,7 +211,10 @@ def linear(x, weight, bias, *, kernel=None):
     """y (N, O) = x (N, I) @ weight (O, I).T + bias (O,) (None: no bias)."""
     b = np.zeros(weight.shape[0], x.dtype) if bias is None else bias
     y = np.empty((x.shape[0], weight.shape[0]), x.dtype)
-    forward = linear_forward_kernel1 if kernel == 1 else linear_forward_kernel2
+    if kernel is None:  # a tile of examples and of features: kernel 3 (LeNet's 400 -> 120 and 120 -> 84 layers)
+        lanes = TILE_BYTES // x.itemsize
+        kernel = 3 if x.shape[0] >= lanes and weight.shape[0] >= lanes else 2
+    forward = {1: linear_forward_kernel1, 2: linear_forward_kernel2, 3: linear_forward_kernel3}[kernel]
     forward(x, weight, b, y)
     return y
 

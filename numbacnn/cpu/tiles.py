@@ -14,8 +14,8 @@ store per multiply-add) or leaves them scalar; a Tile is a value, so they stay i
 ``tile_lanes(a)`` is the lane count for a's dtype; ``GEMM_MATH`` the fastmath flags of the kernels that
 use tiles. The micro-kernels at the end (``fma6_taps``, ``fma4_taps``, ``fma6_along``, ``fma6_at``) keep six or
 four running sums of tiles in registers, one tile load serving several fused multiply-adds (conv's tile kernels);
-``tile_transpose`` turns a square of lanes x lanes values in registers (conv's grad-input kernel 3, which puts
-one example in each lane).
+``tile_transpose`` turns a square of lanes x lanes values in registers; with it ``examples_to_lanes`` and
+``lanes_to_examples`` put a tile of examples one per lane and back (the kernels that sum a tile of examples at once).
 Arrays must be 1-D and contiguous, indices >= 0 and the whole tile in range: these are raw loads and stores, with
 no bounds check and no negative-index wrap-around.
 """
@@ -279,3 +279,26 @@ def tile_transpose(typingctx, src, i, src_stride, dst, j, dst_stride):
             builder.store(row, vp, align=align)
         return context.get_dummy_value()
     return types.none(src, types.intp, types.intp, dst, types.intp, types.intp), codegen
+
+
+@njit(inline="always")
+def examples_to_lanes(af, n0, nl, E, at, lanes):
+    """at[e * lanes + lane] = af[(n0 + lane) * E + e] for e < E, lane < nl: nl examples of E values each (af flat),
+    one example per lane; whole squares of a tile go through tile_transpose."""
+    whole = E // lanes * lanes if nl == lanes else 0
+    for e0 in range(0, whole, lanes):
+        tile_transpose(af, n0 * E + e0, E, at, e0 * lanes, lanes)
+    for lane in range(nl):
+        for e in range(whole, E):
+            at[e * lanes + lane] = af[(n0 + lane) * E + e]
+
+
+@njit(inline="always")
+def lanes_to_examples(at, af, n0, nl, E, lanes):
+    """af[(n0 + lane) * E + e] = at[e * lanes + lane]: examples_to_lanes undone."""
+    whole = E // lanes * lanes if nl == lanes else 0
+    for e0 in range(0, whole, lanes):
+        tile_transpose(at, e0 * lanes, lanes, af, n0 * E + e0, E)
+    for lane in range(nl):
+        for e in range(whole, E):
+            af[(n0 + lane) * E + e] = at[e * lanes + lane]
