@@ -69,14 +69,14 @@ def test_linear_forward_kernel3_matches_simple(N, I, O, dtype, seed):
     assert_close(y_3, y_s, name="y (kernel 3)", **tol)
 
 
-def test_linear_picks_kernel3_for_a_tile_of_examples_and_features(monkeypatch):
+def test_linear_picks_kernel3_for_a_tile_of_examples(monkeypatch):
     called = []
     for name in ("linear_forward_kernel2", "linear_forward_kernel3"):
         real = getattr(cpu, name)
         monkeypatch.setattr(cpu, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
-    for n, o in ((15, 16), (16, 15), (16, 16)):
-        nc.linear(np.ones((n, 3), np.float32), np.ones((o, 3), np.float32))
-    assert called == ["linear_forward_kernel2"] * 2 + ["linear_forward_kernel3"]
+    for n, dtype in ((15, np.float32), (16, np.float32), (7, np.float64), (8, np.float64)):
+        nc.linear(np.ones((n, 3), dtype), np.ones((10, 3), dtype))
+    assert called == ["linear_forward_kernel2", "linear_forward_kernel3"] * 2
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

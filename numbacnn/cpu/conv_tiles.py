@@ -248,7 +248,8 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                     for j in range(WO):
                         m = (i * Wp + j) * lanes
                         at = ((g * Og + r) * HO + i) * WO + j  # out[., g * Og + r, i, j]
-                        a0, a1, a2, a3 = tile_fill(bg[r]), tile_fill(bg[r + 1]), tile_fill(bg[r + 2]), tile_fill(bg[r + 3])
+                        a0, a1 = tile_fill(bg[r]), tile_fill(bg[r + 1])
+                        a2, a3 = tile_fill(bg[r + 2]), tile_fill(bg[r + 3])
                         if nb > 4:
                             a4, a5 = tile_fill(bg[r + 4]), tile_fill(bg[r + 5])
                             a0, a1, a2, a3, a4, a5 = fma6_taps(a0, a1, a2, a3, a4, a5, xg, off, m, wg, S, r)
@@ -576,7 +577,8 @@ def _dots_3x5(gyt, go0, go1, go2, xg, reads, d0, d1, d2, d3, d4, lanes, zero):
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = s11 = s12 = s13 = s14 = zero
     for pos in range(reads.size):
         m = reads[pos]
-        g0, g1, g2 = tile_load(gyt, go0 + pos * lanes), tile_load(gyt, go1 + pos * lanes), tile_load(gyt, go2 + pos * lanes)
+        at = pos * lanes
+        g0, g1, g2 = tile_load(gyt, go0 + at), tile_load(gyt, go1 + at), tile_load(gyt, go2 + at)
         x0, x1, x2 = tile_load(xg, m + d0), tile_load(xg, m + d1), tile_load(xg, m + d2)
         x3, x4 = tile_load(xg, m + d3), tile_load(xg, m + d4)
         s0, s1, s2 = tile_mul_add(s0, g0, x0), tile_mul_add(s1, g0, x1), tile_mul_add(s2, g0, x2)

@@ -6,7 +6,7 @@ the book-like NumPy versions ``numbacnn.reference.functional``, the GPU kernels 
 and ``numbacnn.cpu.fast_exp`` (sigmoid's and cross_entropy's kernel 2, with a vectorized exp).
 
 KERNELS, what each number runs (``kernel=None``: the highest number, except linear's, which takes 3 for a tile of
-examples and of output features, 16 float32 / 8 float64, else 2):
+examples, 16 float32 / 8 float64, else 2):
 
     linear                  1 linear_forward_kernel1          2 linear_forward_kernel2 (4 x 3 register blocks)
                             3 linear_forward_kernel3 (a tile of examples, one per lane, times six features)
@@ -211,9 +211,8 @@ def linear(x, weight, bias, *, kernel=None):
     """y (N, O) = x (N, I) @ weight (O, I).T + bias (O,) (None: no bias)."""
     b = np.zeros(weight.shape[0], x.dtype) if bias is None else bias
     y = np.empty((x.shape[0], weight.shape[0]), x.dtype)
-    if kernel is None:  # a tile of examples and of features: kernel 3 (LeNet's 400 -> 120 and 120 -> 84 layers)
-        lanes = TILE_BYTES // x.itemsize
-        kernel = 3 if x.shape[0] >= lanes and weight.shape[0] >= lanes else 2
+    if kernel is None:  # a tile of examples: kernel 3
+        kernel = 3 if x.shape[0] >= TILE_BYTES // x.itemsize else 2
     forward = {1: linear_forward_kernel1, 2: linear_forward_kernel2, 3: linear_forward_kernel3}[kernel]
     forward(x, weight, b, y)
     return y

@@ -175,10 +175,23 @@ def linear_grad_weight_kernel2(gy, x, gw, gb):
         gb += gy[n]
 
 
+@njit(inline="always")
+def _fma6_at_rows(zero, wf, I, o0, o1, o2, o3, o4, o5, xt, lanes, k0, k1):
+    """Six sums from zero, p_i = sum_{k0 <= k < k1} xt[k * lanes : ... + lanes] * w[o_i, k] (wf: w flat, rows I
+    long): one tile of x's column k serves six fused multiply-adds."""
+    p0 = p1 = p2 = p3 = p4 = p5 = zero
+    for k in range(k0, k1):
+        col = tile_load(xt, k * lanes)
+        p0, p1 = tile_fma(p0, col, wf, o0 * I + k), tile_fma(p1, col, wf, o1 * I + k)
+        p2, p3 = tile_fma(p2, col, wf, o2 * I + k), tile_fma(p3, col, wf, o3 * I + k)
+        p4, p5 = tile_fma(p4, col, wf, o4 * I + k), tile_fma(p5, col, wf, o5 * I + k)
+    return p0, p1, p2, p3, p4, p5
+
+
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def linear_forward_kernel3(x, w, b, y):
     """y[n, o] = b[o] + sum_k x[n, k] * w[o, k] for a tile of examples at a time (16 float32 / 8 float64, one per
-    lane): six output features' sums in registers over all k (``_fma6_rows``: one tile of x's column k, six
+    lane): six output features' sums in registers over all k (``_fma6_at_rows``: one tile of x's column k, six
     weights broadcast from w's rows, read in place). x's tile goes into the lanes and y's back out with
     ``tile_transpose``, in the thread that owns the tile: no serial transpose of w, no horizontal sums."""
     N, I = x.shape
@@ -192,30 +205,20 @@ def linear_forward_kernel3(x, w, b, y):
         xt = np.zeros(I * lanes, x.dtype)  # xt[k * lanes + lane] = x[n0 + lane, k]
         examples_to_lanes(xf, n0, nl, I, xt, lanes)
         yt = np.empty(O * lanes, y.dtype)
-        for o0 in range(0, O, 6):  # features o0 .. o0 + 5; a short last block repeats its last feature
-            m0 = min(o0, O - 6) if O >= 6 else 0
-            if O >= 6:
-                a0, a1, a2 = tile_fill(b[m0]), tile_fill(b[m0 + 1]), tile_fill(b[m0 + 2])
-                a3, a4, a5 = tile_fill(b[m0 + 3]), tile_fill(b[m0 + 4]), tile_fill(b[m0 + 5])
-                for k0 in range(0, I, _KBLOCK):  # blocks of k summed from zero, then added: less rounding error
-                    p0 = p1 = p2 = p3 = p4 = p5 = zero
-                    p0, p1, p2, p3, p4, p5 = _fma6_rows(p0, p1, p2, p3, p4, p5, wf, 1, I, m0, xt, lanes, 0, k0,
-                                                        min(I, k0 + _KBLOCK))
-                    a0, a1, a2 = tile_add(a0, p0), tile_add(a1, p1), tile_add(a2, p2)
-                    a3, a4, a5 = tile_add(a3, p3), tile_add(a4, p4), tile_add(a5, p5)
-                tile_store(yt, m0 * lanes, a0)
-                tile_store(yt, (m0 + 1) * lanes, a1)
-                tile_store(yt, (m0 + 2) * lanes, a2)
-                tile_store(yt, (m0 + 3) * lanes, a3)
-                tile_store(yt, (m0 + 4) * lanes, a4)
-                tile_store(yt, (m0 + 5) * lanes, a5)
-            else:  # fewer than six features: one at a time
-                for o in range(O):
-                    a = tile_fill(b[o])
-                    for k0 in range(0, I, _KBLOCK):
-                        part = zero
-                        for k in range(k0, min(I, k0 + _KBLOCK)):
-                            part = tile_fma(part, tile_load(xt, k * lanes), wf, o * I + k)
-                        a = tile_add(a, part)
-                    tile_store(yt, o * lanes, a)
+        for o0 in range(0, O, 6):  # features o0 .. o0 + 5; past O a block repeats the last feature, unstored
+            o1, o2, o3 = min(o0 + 1, O - 1), min(o0 + 2, O - 1), min(o0 + 3, O - 1)
+            o4, o5 = min(o0 + 4, O - 1), min(o0 + 5, O - 1)
+            a0, a1, a2 = tile_fill(b[o0]), tile_fill(b[o1]), tile_fill(b[o2])
+            a3, a4, a5 = tile_fill(b[o3]), tile_fill(b[o4]), tile_fill(b[o5])
+            for k0 in range(0, I, _KBLOCK):  # blocks of k summed from zero, then added: less rounding error
+                p0, p1, p2, p3, p4, p5 = _fma6_at_rows(zero, wf, I, o0, o1, o2, o3, o4, o5, xt, lanes, k0,
+                                                       min(I, k0 + _KBLOCK))
+                a0, a1, a2 = tile_add(a0, p0), tile_add(a1, p1), tile_add(a2, p2)
+                a3, a4, a5 = tile_add(a3, p3), tile_add(a4, p4), tile_add(a5, p5)
+            tile_store(yt, o0 * lanes, a0)  # in order: a repeated feature's store comes after its own
+            tile_store(yt, o1 * lanes, a1)
+            tile_store(yt, o2 * lanes, a2)
+            tile_store(yt, o3 * lanes, a3)
+            tile_store(yt, o4 * lanes, a4)
+            tile_store(yt, o5 * lanes, a5)
         lanes_to_examples(yt, yf, n0, nl, O, lanes)
