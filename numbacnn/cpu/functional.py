@@ -12,7 +12,7 @@ examples, 16 float32 / 8 float64, else 2):
                             3 linear_forward_kernel3 (a tile of examples, one per lane, times six features)
     linear_backward         1 linear_grad_input_kernel1 + linear_grad_weight_kernel1
                             2 linear_grad_input_kernel2 + linear_grad_weight_kernel2 (matmul_tiles; small shapes
-                              the forward kernel 2)
+                              the forward kernel 3)
     relu, relu_backward     1 relu_forward_kernel1 / relu_backward_kernel1
     sigmoid                 1 sigmoid_forward_kernel1 (libm exp)  2 sigmoid_forward_kernel2 (vectorized exp)
     sigmoid_backward        1 sigmoid_backward_kernel1, or sigmoid_backward_from_y_kernel1 given y=

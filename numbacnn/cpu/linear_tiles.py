@@ -1,14 +1,16 @@
-"""linear on the CPU, kernel 2 (numbacnn.cpu.linear_tiles): the forward in register blocks, the backward on tiles.
+"""linear on the CPU, kernels 2 and 3 (numbacnn.cpu.linear_tiles): the forward in register blocks, the backward on
+tiles.
 
 Kernel 1, the formula, is in ``numbacnn.cpu.functional`` (which launches these); the public op is
 ``numbacnn.functional.linear``, the book-like NumPy version ``numbacnn.reference.functional.linear`` and the
 GPU kernels ``numbacnn.cuda.functional``.
 
     linear_forward_kernel2      y = x @ w.T + b, four examples times three output features per block
+    linear_forward_kernel3      the same, a tile of examples (one per lane) times six output features per block
     linear_grad_input_kernel2   gx = gy @ w      with matmul_tiles (six rows of gx times one tile of columns)
     linear_grad_weight_kernel2  gw = gy.T @ x    with matmul_tiles; gb = sum over the batch of gy
 
-All three are one product whose innermost loop is a dot product over contiguous rows. ``GEMM_MATH``
+Kernel 2's forward is one product whose innermost loop is a dot product over contiguous rows. ``GEMM_MATH``
 (``numbacnn.cpu.tiles``) lets LLVM use FMAs and split each sum into vector lanes (reordering its additions, as
 every BLAS does); NaN and infinity still propagate.
 """
@@ -156,8 +158,8 @@ def linear_grad_input_kernel2(gy, w, gx):
         # a literal stride 1 (a compile of its own, a second one for the weight gradient's): 15-20 % faster than
         # an int64 stride, which serves both with one compile
         matmul_tiles(np.ascontiguousarray(gy), 1, O, np.ascontiguousarray(w), gx)
-    else:  # small shapes: the forward kernel with a = gy, b = w.T
-        linear_forward_kernel2(gy, np.ascontiguousarray(w.T), np.zeros(w.shape[1], gx.dtype), gx)
+    else:  # small shapes: the forward kernel with a = gy, b = w.T (kernel 3: training compiles it anyway)
+        linear_forward_kernel3(gy, np.ascontiguousarray(w.T), np.zeros(w.shape[1], gx.dtype), gx)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,7 +170,7 @@ def linear_grad_weight_kernel2(gy, x, gw, gb):
     if tiles_fit(O, N, gw):
         matmul_tiles(np.ascontiguousarray(gy), O, 1, np.ascontiguousarray(x), gw)
     else:  # small shapes: the forward kernel with a = gy.T, b = x.T
-        linear_forward_kernel2(np.ascontiguousarray(gy.T), np.ascontiguousarray(x.T), np.zeros(x.shape[1], gw.dtype),
+        linear_forward_kernel3(np.ascontiguousarray(gy.T), np.ascontiguousarray(x.T), np.zeros(x.shape[1], gw.dtype),
                                gw)
     gb[:] = 0.0
     for n in range(N):
