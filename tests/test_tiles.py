@@ -5,7 +5,8 @@ from numba import njit
 from numba.core.errors import TypingError
 
 from numbacnn.cpu.tiles import (fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add, tile_add_at, tile_fill, tile_fma,
-                                tile_lanes, tile_load, tile_mul_add, tile_store, tile_sum, tile_transpose)
+                                tile_lanes, tile_load, tile_load_pairs, tile_mul_add, tile_store, tile_sum,
+                                tile_transpose)
 
 
 @njit
@@ -88,6 +89,28 @@ def test_tile_mul_add_and_sum(dtype, lanes):
     for v in out[1:]:
         in_order = dtype(in_order + v)  # lane 0 + lane 1 + ..., rounded to dtype at each step
     assert total == in_order
+
+
+@njit
+def _pairs(a, i, n):
+    even, odd = tile_load_pairs(a, i, n)
+    out = np.zeros(2 * tile_lanes(a), a.dtype)
+    tile_store(out, 0, even)
+    tile_store(out, tile_lanes(a), odd)
+    return out
+
+
+@pytest.mark.parametrize("dtype, lanes", [(np.float32, 16), (np.float64, 8)])
+def test_tile_load_pairs_splits_even_and_odd_and_reads_only_n(dtype, lanes):
+    a = np.arange(100, dtype=dtype) + 1
+    out = _pairs(a, 3, 2 * lanes)
+    np.testing.assert_array_equal(out[:lanes], a[3:3 + 2 * lanes:2])
+    np.testing.assert_array_equal(out[lanes:], a[4:4 + 2 * lanes:2])
+    short = a[:13].copy()  # n = 5 at the end of the array: a full load would read past it
+    out = _pairs(short, 8, 5)
+    np.testing.assert_array_equal(out[:3], short[8:13:2])
+    np.testing.assert_array_equal(out[lanes:lanes + 2], short[9:13:2])
+    assert not out[3:lanes].any() and not out[lanes + 2:].any()  # lanes past n hold 0
 
 
 def test_tile_type_errors_name_the_operation():

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import PARALLEL
+from .tiles import pool_max4_store, tile_lanes, tile_load_pairs
 
 KERNELS = {
     "max_pool2d": (1, 2), "max_pool2d_backward": (1, 2), "min_pool2d": (1, 2), "min_pool2d_backward": (1, 2),
@@ -280,19 +281,23 @@ def _zero_margin(gx, n, c, h0, w0):
 
 @njit(parallel=PARALLEL, cache=True)
 def max_pool2d_forward_kernel2(x, out, idx, sign):
-    """max_pool2d_forward_kernel1 for a 2x2 window, stride 2, no padding, HO = H // 2, WO = W // 2."""
+    """max_pool2d_forward_kernel1 for a 2x2 window, stride 2, no padding, HO = H // 2, WO = W // 2: a tile of
+    windows of one output row at a time (16 float32 / 8 float64; a row's last tile only as many as are left),
+    their taps loaded as even and odd lanes of the two input rows (``tile_load_pairs``) and their winners
+    picked and stored lane by lane with _winner_of_4's rule (``pool_max4_store``)."""
     N, C, H, W = x.shape
     HO, WO = out.shape[2], out.shape[3]
-    for job in prange(N * C):
-        n, c = job // C, job % C
+    xf, of, idf = x.reshape(x.size), out.reshape(out.size), idx.reshape(idx.size)
+    lanes = tile_lanes(of)
+    for job in prange(N * C):  # plane (n, c)
         for i in range(HO):
-            r0, r1 = x[n, c, 2 * i], x[n, c, 2 * i + 1]
-            for j in range(WO):
-                k = _window_winner(r0, r1, j, sign)
-                h, w = 2 * i + k // 2, 2 * j + k % 2
-                v = x[n, c, h, w]
-                out[n, c, i, j] = v if v == v else np.nan  # the general kernel writes np.nan for a NaN
-                idx[n, c, i, j] = h * W + w
+            top = (job * H + 2 * i) * W  # input row 2i, flat
+            for j0 in range(0, WO, lanes):  # windows j0 .. j0 + count - 1
+                count = min(lanes, WO - j0)
+                a, b = tile_load_pairs(xf, top + 2 * j0, 2 * count)
+                c, d = tile_load_pairs(xf, top + W + 2 * j0, 2 * count)
+                at = (job * HO + i) * WO + j0
+                pool_max4_store(a, b, c, d, sign, of, at, idf, at, 2 * i * W + 2 * j0, W, count)
 
 
 @njit(parallel=PARALLEL, cache=True)

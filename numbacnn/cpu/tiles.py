@@ -302,3 +302,93 @@ def lanes_to_examples(at, af, n0, nl, E, lanes):
     for lane in range(nl):
         for e in range(whole, E):
             af[(n0 + lane) * E + e] = at[e * lanes + lane]
+
+
+# ----------------------------------------------------------------------------------------------
+# Max pooling's 2x2 windows, a tile of windows at once (max_pool2d_forward_kernel2): masked loads and stores, so
+# a short row (LeNet's 14 windows in 16 lanes) reads and writes exactly its own elements.
+
+
+def _lane_mask(builder, n, count):
+    """<count x i1>: lane < n."""
+    it = ir.VectorType(ir.IntType(64), count)
+    return builder.icmp_signed("<", ir.Constant(it, list(range(count))), _splat(builder, n, it))
+
+
+def _masked(builder, op, vt, ptr):
+    """llvm.masked.load / llvm.masked.store for vectors of type vt at ptr."""
+    elem = "f32" if vt.element == ir.FloatType() else ("f64" if vt.element == ir.DoubleType() else "i64")
+    mask = ir.VectorType(ir.IntType(1), vt.count)
+    name = f"llvm.masked.{op}.v{vt.count}{elem}.p0"
+    if op == "load":
+        return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [ptr.type, ir.IntType(32), mask, vt]),
+                                              name)
+    return cgutils.get_or_insert_function(builder.module,
+                                          ir.FunctionType(ir.VoidType(), [vt, ptr.type, ir.IntType(32), mask]), name)
+
+
+@intrinsic
+def tile_load_pairs(typingctx, arr, i, n):
+    """(even, odd): the tiles arr[i : i + n : 2] and arr[i + 1 : i + n : 2] (n <= 2 * lanes; lanes past n hold 0).
+    Only arr[i : i + n] is read."""
+    _check_array(arr, "tile_load_pairs")
+    tt = Tile(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        a, at, nn = args
+        lanes = tt.lanes
+        wide = ir.VectorType(context.get_value_type(arr.dtype), 2 * lanes)
+        ptr = builder.bitcast(_address(context, builder, sig.args[0], a, at), wide.as_pointer())
+        v = builder.call(_masked(builder, "load", wide, ptr), [ptr, ir.Constant(ir.IntType(32), arr.dtype.bitwidth // 8),
+                                                               _lane_mask(builder, nn, 2 * lanes), ir.Constant(wide, None)])
+        undef = ir.Constant(wide, ir.Undefined)
+        pick = lambda first: ir.Constant(ir.VectorType(ir.IntType(32), lanes), list(range(first, 2 * lanes, 2)))  # noqa
+        return context.make_tuple(builder, sig.return_type,
+                                  [builder.shuffle_vector(v, undef, pick(0)), builder.shuffle_vector(v, undef, pick(1))])
+    return types.UniTuple(tt, 2)(arr, types.intp, types.intp), codegen
+
+
+@intrinsic
+def pool_max4_store(typingctx, a, b, c, d, sign, out, o, idx, p, base, W, n):
+    """The winners of n 2x2 windows [a, b; c, d] (one window per lane) stored at out[o : o + n] and their
+    positions at idx[p : p + n]: lane by lane ``_winner_of_4`` of max pooling on sign * value (sign 1: max,
+    -1: min): the first maximum in row-major order, or the last NaN, whose value is then np.nan. The position of
+    lane l is base + 2 * l plus 0, 1, W or W + 1 for taps a, b, c, d."""
+    if not (isinstance(a, Tile) and a == b == c == d):
+        raise TypingError(f"pool_max4_store needs four tiles of one dtype, got {a}, {b}, {c} and {d}")
+    _check_array(out, "pool_max4_store")
+    if out.dtype != a.dtype or not (isinstance(idx, types.Array) and idx.dtype == types.int64 and idx.ndim == 1
+                                    and idx.layout == "C"):
+        raise TypingError(f"pool_max4_store needs out of {a.dtype} and idx of int64, got {out} and {idx}")
+
+    def codegen(context, builder, sig, args):
+        va, vb, vc, vd, s, ov, oo, iv, pp, bb, ww, nn = args
+        vt = va.type
+        lanes = vt.count
+        it = ir.VectorType(ir.IntType(64), lanes)
+        sv = _splat(builder, context.cast(builder, s, sig.args[4], a.dtype), vt)
+        va, vb, vc, vd = (builder.fmul(t, sv) for t in (va, vb, vc, vd))
+        k = lambda v: ir.Constant(it, [v] * lanes)  # noqa: E731
+        m = builder.fcmp_ordered(">", vb, va)
+        best, tap = builder.select(m, vb, va), builder.select(m, k(1), k(0))
+        m = builder.fcmp_ordered(">", vc, best)
+        best, tap = builder.select(m, vc, best), builder.select(m, k(2), tap)
+        m = builder.fcmp_ordered(">", vd, best)
+        best, tap = builder.select(m, vd, best), builder.select(m, k(3), tap)
+        na, nb, nc, nd = (builder.fcmp_unordered("uno", t, t) for t in (va, vb, vc, vd))
+        nan_tap = builder.select(nd, k(3), builder.select(nc, k(2), builder.select(nb, k(1), k(0))))
+        any_nan = builder.or_(builder.or_(na, nb), builder.or_(nc, nd))
+        tap = builder.select(any_nan, nan_tap, tap)
+        value = builder.select(any_nan, ir.Constant(vt, [float("nan")] * lanes), builder.fmul(best, sv))
+        wv = _splat(builder, ww, it)
+        offset = builder.select(builder.icmp_signed("==", tap, k(1)), k(1), k(0))
+        offset = builder.select(builder.icmp_signed("==", tap, k(2)), wv, offset)
+        offset = builder.select(builder.icmp_signed("==", tap, k(3)), builder.add(wv, k(1)), offset)
+        where = builder.add(builder.add(_splat(builder, bb, it), ir.Constant(it, list(range(0, 2 * lanes, 2)))), offset)
+        mask = _lane_mask(builder, nn, lanes)
+        optr = builder.bitcast(_address(context, builder, sig.args[5], ov, oo), vt.as_pointer())
+        builder.call(_masked(builder, "store", vt, optr), [value, optr, ir.Constant(ir.IntType(32), a.dtype.bitwidth // 8), mask])
+        iptr = builder.bitcast(_address(context, builder, sig.args[7], iv, pp), it.as_pointer())
+        builder.call(_masked(builder, "store", it, iptr), [where, iptr, ir.Constant(ir.IntType(32), 8), mask])
+        return context.get_dummy_value()
+    return types.none(a, b, c, d, sign, out, types.intp, idx, types.intp, types.intp, types.intp, types.intp), codegen
