@@ -250,6 +250,43 @@ def test_relu_then_max_pool_backward_in_one_step_has_the_same_bits(monkeypatch, 
         np.testing.assert_array_equal(p.grad, q.grad)
 
 
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                  dict(kernel_size=2, divisor_override=3)], ids=["2x2", "overlapping", "divisor"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_then_avg_pool_backward_in_one_step_has_the_same_bits(monkeypatch, pool, dtype):
+    """Unobserved, Sequential runs a Sigmoid + AvgPool2d pair's backward as AvgPool2d.backward_after_sigmoid (one
+    pass over the sigmoid's output for 2x2 windows, the two ops otherwise). Odd planes (cells outside every
+    window), saturated outputs, NaN and infinity give the bits of the observed run's two backward steps."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((3, 2, 7, 9)) * 30).astype(dtype)  # 7x9: a last row and column in no 2x2 window
+    x[1, 1, 2, 2], x[2, 0, 6, 8], x[0, 1, 3, 3] = np.nan, np.inf, -np.inf
+    x[0, 0, 6, 1] = np.nan  # in no window: 0 * (1 - NaN) * NaN is NaN in both
+
+    def make():
+        return nn.Sequential(nn.Conv2d(2, 2, 1, rng=5), nn.Sigmoid(), nn.AvgPool2d(**pool), nn.Conv2d(2, 3, 1, rng=6))
+
+    a, b = make(), make()
+    if dtype == np.float64:
+        a, b = a.to("cpu"), b.to("cpu")
+        for m in (a, b):
+            for p in m.parameters():
+                p.data = p.data.astype(np.float64)
+    b.add_observer(Recorder())
+    ya, yb = a.forward(x), b.forward(x)
+    g = rng.standard_normal(ya.shape).astype(dtype)
+    calls = []
+    real = nn.Sigmoid.backward
+    monkeypatch.setattr(nn.Sigmoid, "backward", lambda self, gy: calls.append(1) or real(self, gy))
+    ga = a.backward(g)
+    assert calls == []
+    gb = b.backward(g)
+    assert calls == [1]
+    np.testing.assert_array_equal(ga, gb)
+    assert np.signbit(ga).tolist() == np.signbit(gb).tolist()
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+
+
 def test_cross_entropy_loss_module():
     crit = nn.CrossEntropyLoss()
     logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]], np.float32)

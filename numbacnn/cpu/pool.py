@@ -355,6 +355,31 @@ def avg_pool2d_backward_kernel2(gy, gx, divisor):
                 g1[2 * j + 1] = g
 
 
+@njit(parallel=PARALLEL, cache=True, error_model="numpy")
+def avg_pool2d_sigmoid_backward_kernel2(gy, y, gx, divisor):
+    """avg_pool2d_backward_kernel2, then sigmoid's backward from its output y (sigmoid_backward_from_y_kernel1),
+    in one pass: gx = g * (1 - y) * y with g = 0 + gy[i, j] / divisor in window (i, j)'s cells and 0 outside
+    every window; the same operations in the same order as the two kernels, so the same bits, without the
+    full-size gradient in between (d2l LeNet's Sigmoid then AvgPool2d)."""
+    N, C, H, W = gx.shape
+    HO, WO = gy.shape[2], gy.shape[3]
+    zero, one = gx.dtype.type(0), gx.dtype.type(1)
+    for job in prange(N * C):
+        n, c = job // C, job % C
+        for h in range(H):
+            for w in range(W):
+                if h >= 2 * HO or w >= 2 * WO:  # outside every window: sigmoid's backward of a 0 gradient
+                    gx[n, c, h, w] = zero * (one - y[n, c, h, w]) * y[n, c, h, w]
+        for i in range(HO):
+            y0, y1, g0, g1 = y[n, c, 2 * i], y[n, c, 2 * i + 1], gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
+            for j in range(WO):
+                g = zero + gx.dtype.type(gy[n, c, i, j] / divisor)
+                g0[2 * j] = g * (one - y0[2 * j]) * y0[2 * j]
+                g0[2 * j + 1] = g * (one - y0[2 * j + 1]) * y0[2 * j + 1]
+                g1[2 * j] = g * (one - y1[2 * j]) * y1[2 * j]
+                g1[2 * j + 1] = g * (one - y1[2 * j + 1]) * y1[2 * j + 1]
+
+
 # ----------------------------------------------------------------------------------------------
 # Launchers, the same names and signatures as numbacnn.cuda.pool: x, grad_out contiguous of one float dtype,
 # indices int64; ``kernel`` None (the fastest that fits) or a number from KERNELS.
@@ -422,6 +447,16 @@ def avg_pool2d_backward(grad_out, x, geo, count_include_pad=True, divisor_overri
     else:
         avg_pool2d_backward_kernel1(grad_out, gx, *geo.kernel, *geo.stride, *geo.padding, count_include_pad,
                                     divisor_override)
+    return gx
+
+
+def avg_pool2d_sigmoid_backward(grad_out, y, geo, count_include_pad=True, divisor_override=0):
+    """The gradient w.r.t. a sigmoid's input, for avg pooling of its output y: avg_pool2d_backward then sigmoid's
+    backward from y, in one pass where kernel 2 fits (2x2 windows, stride 2); None where it does not."""
+    if _pick(None, geo, y.shape, "avg_pool2d_backward") != 2:
+        return None
+    gx = np.empty_like(y)
+    avg_pool2d_sigmoid_backward_kernel2(grad_out, y, gx, float(divisor_override or 4))
     return gx
 
 

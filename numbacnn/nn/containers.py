@@ -4,14 +4,15 @@ It names its children as ``torch.nn.Sequential`` does, so ``state_dict()`` keys 
 ("0.weight", "0.bias", "3.weight", ...), and reports every layer's input and output to observers
 (the tracing layer, ``numbacnn.trace.Tracer``) when any are attached.
 
-When none are, a ``ReLU`` followed by a ``MaxPool2d`` (modern LeNet) backpropagates in one step,
-``MaxPool2d.backward_after_relu``: the same bits, without the full-size gradient in between.
+When none are, an activation followed by pooling backpropagates in one step, with the same bits and without
+the full-size gradient in between: ``ReLU`` + ``MaxPool2d`` (modern LeNet, ``MaxPool2d.backward_after_relu``)
+and ``Sigmoid`` + ``AvgPool2d`` (d2l LeNet, ``AvgPool2d.backward_after_sigmoid``).
 """
 from __future__ import annotations
 
-from .activations import ReLU
-from .module import Module
-from .pooling import MaxPool2d
+from .activations import ReLU, Sigmoid
+from .module import Module, saved_for_backward
+from .pooling import AvgPool2d, MaxPool2d
 
 
 class Sequential(Module):
@@ -81,8 +82,12 @@ class Sequential(Module):
         if not self._observers:
             i = len(self.layers) - 1
             while i >= 0:
-                if i > 0 and type(self.layers[i]) is MaxPool2d and type(self.layers[i - 1]) is ReLU:
+                pair = (type(self.layers[i - 1]), type(self.layers[i])) if i > 0 else None
+                if pair == (ReLU, MaxPool2d):
                     grad_y = self.layers[i].backward_after_relu(grad_y)  # the ReLU's backward too
+                    i -= 2
+                elif pair == (Sigmoid, AvgPool2d):  # the Sigmoid's backward too, from its output
+                    grad_y = self.layers[i].backward_after_sigmoid(grad_y, saved_for_backward(self.layers[i - 1])[1])
                     i -= 2
                 else:
                     grad_y = child_backward(i, grad_y)

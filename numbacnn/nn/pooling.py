@@ -83,6 +83,13 @@ class AvgPool2d(_Pool):
                          count_include_pad=count_include_pad, divisor_override=divisor_override)
 
 
+    def backward_after_sigmoid(self, grad_y, y):
+        """Sigmoid.backward(self.backward(grad_y)) for a Sigmoid whose output y this layer pooled, bit for bit
+        (numbacnn.pool.avg_pool2d_backward_after_sigmoid: one pass for 2x2 windows on the CPU). ``Sequential``
+        uses it when nothing observes the gradient in between."""
+        return _pool.avg_pool2d_backward_after_sigmoid(grad_y, y, **self.opts, device=self.device)
+
+
 class AdaptiveAvgPool2d(_Pool):
     """Mean over PyTorch's adaptive windows so the output is ``output_size``; 1 is global average pooling."""
 
