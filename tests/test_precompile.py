@@ -34,7 +34,7 @@ def test_record_lists_the_kernels_without_running_them_and_puts_everything_back(
     names = [f"{d.py_func.__name__}" for d, _ in calls]
     for kernel in ("conv2d_forward_kernel2", "conv2d_forward_kernel3", "conv2d_grad_weight_kernel2",
                    "conv2d_grad_weight_kernel3", "conv2d_grad_input_kernel2", "linear_forward_kernel2",
-                   "avg_pool2d_backward_kernel2", "sgd_update_many_kernel1"):
+                   "avg_pool2d_sigmoid_backward_kernel2", "sgd_update_many_kernel1"):
         assert kernel in names
     assert "conv2d_forward_kernel1" not in names  # the launchers took their usual routes on the zeros
     assert len(names) == len(set(zip(names, (t for _, t in calls))))  # each (kernel, types) once

@@ -5,7 +5,7 @@ from numba import njit
 from numba.core.errors import TypingError
 
 from numbacnn.cpu.tiles import (fma4_taps, fma6_along, fma6_at, fma6_taps, tile_add, tile_add_at, tile_fill, tile_fma,
-                                tile_lanes, tile_load, tile_load_pairs, tile_mul_add, tile_store, tile_sum,
+                                tile_lanes, tile_load, tile_load_pairs, tile_mul_add, tile_relu, tile_store, tile_sum,
                                 tile_transpose)
 
 
@@ -111,6 +111,23 @@ def test_tile_load_pairs_splits_even_and_odd_and_reads_only_n(dtype, lanes):
     np.testing.assert_array_equal(out[:3], short[8:13:2])
     np.testing.assert_array_equal(out[lanes:lanes + 2], short[9:13:2])
     assert not out[3:lanes].any() and not out[lanes + 2:].any()  # lanes past n hold 0
+
+
+@njit
+def _relu_tile(a):
+    out = np.empty_like(a)
+    tile_store(out, 0, tile_relu(tile_load(a, 0)))
+    return out
+
+
+@pytest.mark.parametrize("dtype, lanes", [(np.float32, 16), (np.float64, 8)])
+def test_tile_relu_has_relu_forward_kernel1s_bits(dtype, lanes):
+    from numbacnn.cpu.functional import relu_forward_kernel1
+
+    a = np.resize(np.array([np.nan, -0.0, 0.0, -1.5, 2.5, -np.inf, np.inf, 1e-30], dtype), lanes)
+    want = np.empty_like(a)
+    relu_forward_kernel1(a, want)
+    assert np.array_equal(_relu_tile(a).view(np.uint8), want.view(np.uint8))
 
 
 def test_tile_type_errors_name_the_operation():

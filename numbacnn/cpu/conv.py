@@ -33,6 +33,7 @@ from . import PARALLEL
 from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_forward_kernel4,
                          conv2d_grad_input_kernel2, conv2d_grad_input_kernel3, conv2d_grad_weight_kernel2,
                          conv2d_grad_weight_kernel3, conv2d_grad_weight_kernel4)
+from .functional import relu_forward_kernel1
 from .tiles import GEMM_MATH, TILE_BYTES
 
 KERNELS = {"conv2d": (1, 2, 3, 4), "conv2d_backward": (1, 2, 3, 4), "corr2d": (1,)}
@@ -170,8 +171,9 @@ def _formula_args(geo):
     return (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
 
 
-def conv2d(x, w, b, geo, *, flip, kernel):
-    """y (N, O, HO, WO) for x (N, C, H, W), w (O, C / groups, KH, KW), b (O,) or None; see ``numbacnn.conv2d``."""
+def conv2d(x, w, b, geo, *, flip, kernel, relu=False):
+    """y (N, O, HO, WO) for x (N, C, H, W), w (O, C / groups, KH, KW), b (O,) or None; see ``numbacnn.conv2d``.
+    ``relu``: relu(y), inside kernel 4, else by relu_forward_kernel1 on y (the same bits either way)."""
     kernel = _pick("conv2d", kernel, geo, x, w)
     w = _flipped(w) if flip else w
     b = np.zeros(w.shape[0], dtype=x.dtype) if b is None else b
@@ -179,8 +181,13 @@ def conv2d(x, w, b, geo, *, flip, kernel):
     if kernel == 1:
         conv2d_forward_kernel1(x, w, b, y, *_formula_args(geo))
     else:
-        forward = {2: conv2d_forward_kernel2, 3: conv2d_forward_kernel3, 4: conv2d_forward_kernel4}[kernel]
+        if kernel == 4:
+            conv2d_forward_kernel4(x, w, b, y, *geo.padding, *geo.dilation, geo.groups, relu)
+            return y
+        forward = conv2d_forward_kernel3 if kernel == 3 else conv2d_forward_kernel2
         forward(x, w, b, y, *geo.padding, *geo.dilation, geo.groups)
+    if relu:
+        relu_forward_kernel1(y.reshape(-1), y.reshape(-1))
     return y
 
 

@@ -25,7 +25,7 @@ from numba import njit, prange
 
 from . import PARALLEL
 from .tiles import (GEMM_MATH, examples_to_lanes, fma4_taps, fma6_along, fma6_at, fma6_taps, lanes_to_examples,
-                    tile_add_at, tile_fill, tile_lanes, tile_load, tile_mul_add, tile_store, tile_sum)
+                    tile_add_at, tile_fill, tile_lanes, tile_load, tile_mul_add, tile_relu, tile_store, tile_sum)
 
 
 @njit(inline="always")
@@ -213,14 +213,16 @@ def conv2d_forward_kernel3(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
 
 
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
-def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
+def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, relu):
     """Stride 1, a tile of examples at a time (16 float32 / 8 float64, one per lane):
         acc[n] = b[o] + sum_k w[o, k] * xt[off[k] + m][n]       (xt: the tile's examples, padded, one per lane)
     for six output channels of a group at once (four for a block of two to four), their sums in registers over
     all K taps (``fma6_taps``: one tile of inputs, six fused multiply-adds). Every sum is a real output: no junk
     columns (kernel 2) and no scattered stores (kernel 3); the examples go into the lanes and back with
     ``tile_transpose``. The sums run in kernels 2 and 3's order: for finite data, their bits.
-    The weights are packed tap-major per group, wt[g][k * S + r] = w[g * Og + r, k], as for kernel 2."""
+    The weights are packed tap-major per group, wt[g][k * S + r] = w[g * Og + r, k], as for kernel 2.
+    ``relu``: out = relu(the sums), applied to the tiles before they are stored (``tile_relu``: the bits of
+    relu_forward_kernel1 on the output, without a second pass over it)."""
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
     HO, WO = out.shape[2], out.shape[3]
@@ -253,11 +255,15 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
                         if nb > 4:
                             a4, a5 = tile_fill(bg[r + 4]), tile_fill(bg[r + 5])
                             a0, a1, a2, a3, a4, a5 = fma6_taps(a0, a1, a2, a3, a4, a5, xg, off, m, wg, S, r)
+                            if relu:
+                                a4, a5 = tile_relu(a4), tile_relu(a5)
                             tile_store(yt, (at + 4 * HO * WO) * lanes, a4)
                             if nb > 5:
                                 tile_store(yt, (at + 5 * HO * WO) * lanes, a5)
                         else:
                             a0, a1, a2, a3 = fma4_taps(a0, a1, a2, a3, xg, off, m, wg, S, r)
+                        if relu:
+                            a0, a1, a2, a3 = tile_relu(a0), tile_relu(a1), tile_relu(a2), tile_relu(a3)
                         tile_store(yt, at * lanes, a0)
                         if nb > 1:
                             tile_store(yt, (at + HO * WO) * lanes, a1)

@@ -165,6 +165,18 @@ def tile_sum(typingctx, t):
     return t.dtype(t), codegen
 
 
+@intrinsic
+def tile_relu(typingctx, t):
+    """0 where t < 0, else t, lane by lane (NaN and -0.0 stay: relu_forward_kernel1's rule)."""
+    if not isinstance(t, Tile):
+        raise TypingError(f"tile_relu needs a tile, got {t}")
+
+    def codegen(context, builder, sig, args):
+        zero = ir.Constant(args[0].type, None)
+        return builder.select(builder.fcmp_ordered("<", args[0], zero), zero, args[0])
+    return t(t), codegen
+
+
 @njit(inline="always")
 def tile_add_at(arr, i, t):
     """arr[i : i + lanes] += t."""

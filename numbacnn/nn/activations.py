@@ -31,6 +31,11 @@ class ReLU(_Activation):
 
     op, op_backward = staticmethod(F.relu), staticmethod(F.relu_backward)
 
+    def keep_output(self, y):
+        """Take y = relu(x), computed elsewhere (``Conv2d.forward_relu``), as this layer's forward: the backward
+        from y has the same bits as from x (y <= 0 exactly where x <= 0, and a NaN stays NaN)."""
+        self._saved = y
+
 
 class Sigmoid(_Activation):
     """1 / (1 + exp(-x))."""

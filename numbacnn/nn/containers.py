@@ -4,13 +4,15 @@ It names its children as ``torch.nn.Sequential`` does, so ``state_dict()`` keys 
 ("0.weight", "0.bias", "3.weight", ...), and reports every layer's input and output to observers
 (the tracing layer, ``numbacnn.trace.Tracer``) when any are attached.
 
-When none are, an activation followed by pooling backpropagates in one step, with the same bits and without
-the full-size gradient in between: ``ReLU`` + ``MaxPool2d`` (modern LeNet, ``MaxPool2d.backward_after_relu``)
-and ``Sigmoid`` + ``AvgPool2d`` (d2l LeNet, ``AvgPool2d.backward_after_sigmoid``).
+When none are, some pairs of layers run in one step, with the same bits and without the full-size array in
+between: ``Conv2d`` + ``ReLU`` forward (``Conv2d.forward_relu``), and activation + pooling backward: ``ReLU`` +
+``MaxPool2d`` (modern LeNet, ``MaxPool2d.backward_after_relu``) and ``Sigmoid`` + ``AvgPool2d`` (d2l LeNet,
+``AvgPool2d.backward_after_sigmoid``).
 """
 from __future__ import annotations
 
 from .activations import ReLU, Sigmoid
+from .layers import Conv2d
 from .module import Module, saved_for_backward
 from .pooling import AvgPool2d, MaxPool2d
 
@@ -56,8 +58,16 @@ class Sequential(Module):
 
     def forward(self, x):
         if not self._observers:
-            for layer in self.layers:
-                x = layer.forward(x)
+            i = 0
+            while i < len(self.layers):
+                layer = self.layers[i]
+                if type(layer) is Conv2d and i + 1 < len(self.layers) and type(self.layers[i + 1]) is ReLU:
+                    x = layer.forward_relu(x)  # the ReLU's forward too
+                    self.layers[i + 1].keep_output(x)
+                    i += 2
+                else:
+                    x = layer.forward(x)
+                    i += 1
             return x
         for i, layer in enumerate(self.layers):
             y = layer.forward(x)
