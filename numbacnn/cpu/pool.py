@@ -360,24 +360,28 @@ def avg_pool2d_sigmoid_backward_kernel2(gy, y, gx, divisor):
     """avg_pool2d_backward_kernel2, then sigmoid's backward from its output y (sigmoid_backward_from_y_kernel1),
     in one pass: gx = g * (1 - y) * y with g = 0 + gy[i, j] / divisor in window (i, j)'s cells and 0 outside
     every window; the same operations in the same order as the two kernels, so the same bits, without the
-    full-size gradient in between (d2l LeNet's Sigmoid then AvgPool2d)."""
+    full-size gradient in between (d2l LeNet's Sigmoid then AvgPool2d). Each pair of input rows takes its
+    windows' g spread over a row first, so the rows themselves are plain elementwise loops (vectorized)."""
     N, C, H, W = gx.shape
     HO, WO = gy.shape[2], gy.shape[3]
     zero, one = gx.dtype.type(0), gx.dtype.type(1)
-    for job in prange(N * C):
-        n, c = job // C, job % C
-        for h in range(H):
-            for w in range(W):
-                if h >= 2 * HO or w >= 2 * WO:  # outside every window: sigmoid's backward of a 0 gradient
-                    gx[n, c, h, w] = zero * (one - y[n, c, h, w]) * y[n, c, h, w]
-        for i in range(HO):
-            y0, y1, g0, g1 = y[n, c, 2 * i], y[n, c, 2 * i + 1], gx[n, c, 2 * i], gx[n, c, 2 * i + 1]
-            for j in range(WO):
-                g = zero + gx.dtype.type(gy[n, c, i, j] / divisor)
-                g0[2 * j] = g * (one - y0[2 * j]) * y0[2 * j]
-                g0[2 * j + 1] = g * (one - y0[2 * j + 1]) * y0[2 * j + 1]
-                g1[2 * j] = g * (one - y1[2 * j]) * y1[2 * j]
-                g1[2 * j + 1] = g * (one - y1[2 * j + 1]) * y1[2 * j + 1]
+    for n in prange(N):
+        spread = np.empty(W, gx.dtype)  # g of every cell of a row pair; 0 in the columns outside every window
+        for c in range(C):
+            for w in range(2 * WO, W):
+                spread[w] = zero
+            for h in range(H):
+                if h % 2 == 0 and h < 2 * HO:
+                    for j in range(WO):
+                        g = zero + gx.dtype.type(gy[n, c, h // 2, j] / divisor)
+                        spread[2 * j] = g
+                        spread[2 * j + 1] = g
+                elif h >= 2 * HO:  # a last row outside every window
+                    for w in range(W):
+                        spread[w] = zero
+                yr, gr = y[n, c, h], gx[n, c, h]
+                for w in range(W):
+                    gr[w] = spread[w] * (one - yr[w]) * yr[w]
 
 
 # ----------------------------------------------------------------------------------------------
