@@ -77,22 +77,26 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
     return impl.conv2d(x, weight, bias, geo, flip=flip, kernel=kernel)
 
 
-def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, device=None):
-    """relu(conv2d(x, weight, bias, ...)), the same bits as the two ops. On the CPU, where conv2d takes kernel 4
-    (a tile of examples), the ReLU is applied inside the kernel, before its output leaves the cache; elsewhere, on
-    CUDA and under formula_kernels() it is the two ops. ``Sequential`` uses it for a Conv2d followed by a ReLU
-    when nothing observes the layer outputs."""
+def conv2d_activation(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, activation,
+                      device=None):
+    """relu(conv2d(x, weight, bias, ...)) for activation="relu", sigmoid(...) for "sigmoid": the same bits as the
+    two ops. On the CPU, where conv2d takes kernel 4 (a tile of examples), the activation is applied inside the
+    kernel, before its output leaves the cache; elsewhere (CUDA, formula_kernels()) it is the two ops.
+    ``Sequential`` uses it for a Conv2d followed by a ReLU or a Sigmoid when nothing observes the layer outputs."""
+    from . import functional
+
+    if activation not in ("relu", "sigmoid"):
+        raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
     device = resolve_device(device, None, x, weight, bias)
     impl = implementation(device, "conv")
     kernel = check_kernel(None, impl.KERNELS["conv2d"], "conv2d")
     if device != "cpu" or kernel is not None:
-        from .functional import relu
-
-        return relu(conv2d(x, weight, bias, stride, padding, dilation, groups, device=device), device=device)
+        y = conv2d(x, weight, bias, stride, padding, dilation, groups, device=device)
+        return getattr(functional, activation)(y, device=device)
     _, x, weight, bias, geo = _checked(device, x, weight, bias, stride, padding, dilation, groups)
     if any(geo.padding):
         kernel = _finite_or_formula(device, kernel, weight)
-    return impl.conv2d(x, weight, bias, geo, flip=False, kernel=kernel, relu=True)
+    return impl.conv2d(x, weight, bias, geo, flip=False, kernel=kernel, activation=activation)
 
 
 def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,

@@ -27,7 +27,7 @@ def _formula_vs_tiles(x, w, gy, pads, dil, groups):
     y_3 = np.empty(gy.shape, x.dtype)  # kernels 3 (chosen for groups of 16+ channels) work for any group size
     conv_tiles.conv2d_forward_kernel3(x, w, b, y_3, *pads, *dil, groups)
     y_4 = np.empty(gy.shape, x.dtype)  # a tile of examples per call: fewer leave lanes empty
-    conv_tiles.conv2d_forward_kernel4(x, w, b, y_4, *pads, *dil, groups, False)
+    conv_tiles.conv2d_forward_kernel4(x, w, b, y_4, *pads, *dil, groups, 0)
     gx_1, gx_2 = np.empty_like(x), np.empty_like(x)
     cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, pt, pl, *dil, groups)
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, *pads, *dil, groups)
@@ -273,7 +273,7 @@ def test_conv_forward_kernel4_has_the_bits_of_kernels_2_and_3(xs, ws, pads, dtyp
     ys = [np.empty((xs[0], ws[0], HO, WO), dtype) for _ in range(3)]
     conv_tiles.conv2d_forward_kernel2(x, w, b, ys[0], *pads, 1, 1, groups)
     conv_tiles.conv2d_forward_kernel3(x, w, b, ys[1], *pads, 1, 1, groups)
-    conv_tiles.conv2d_forward_kernel4(x, w, b, ys[2], *pads, 1, 1, groups, False)
+    conv_tiles.conv2d_forward_kernel4(x, w, b, ys[2], *pads, 1, 1, groups, 0)
     np.testing.assert_array_equal(ys[2], ys[0])
     np.testing.assert_array_equal(ys[2], ys[1])
 
@@ -288,26 +288,33 @@ def test_conv_forward_kernel4_relu_is_relu_of_its_output(dtype):
     w = rng.integers(-1, 2, (8, 3, 3, 3)).astype(dtype)
     b = np.array([0, -0.0, 1, -1, 0.5, 0, 2, -3], dtype)
     y, y_relu = np.empty((17, 8, 4, 5), dtype), np.empty((17, 8, 4, 5), dtype)
-    conv_tiles.conv2d_forward_kernel4(x, w, b, y, 0, 0, 0, 0, 1, 1, 1, False)
-    conv_tiles.conv2d_forward_kernel4(x, w, b, y_relu, 0, 0, 0, 0, 1, 1, 1, True)
+    conv_tiles.conv2d_forward_kernel4(x, w, b, y, 0, 0, 0, 0, 1, 1, 1, 0)
+    conv_tiles.conv2d_forward_kernel4(x, w, b, y_relu, 0, 0, 0, 0, 1, 1, 1, 1)
     expected = np.empty_like(y)
     relu_forward_kernel1(y.reshape(-1), expected.reshape(-1))
     assert (y == 0).sum() > 20 and (y < 0).sum() > 100
     assert np.array_equal(y_relu.view(np.uint8), expected.view(np.uint8))
 
 
-def test_conv2d_relu_is_relu_of_conv2d_to_the_bit():
-    """The public conv2d_relu: kernel 4's fused ReLU (a tile of examples), kernels 2/3 then the ReLU (fewer),
-    and the formula kernels (formula_kernels()) all give relu(conv2d(...))'s bits."""
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_activation_is_the_activation_of_conv2d_to_the_bit(activation, dtype):
+    """The public conv2d_activation: kernel 4's fused activation (a tile of examples: 17 = 16 + 1 float32,
+    8 + 8 + 1 float64), kernels 2/3 then the activation (fewer), and formula_kernels() all give the bits of
+    the activation op on conv2d's output; large inputs reach sigmoid's saturation."""
     rng = np.random.default_rng(8)
-    w, b = rng.standard_normal((16, 6, 5, 5)).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    act = getattr(nc, activation)
+    w, b = (rng.standard_normal((16, 6, 5, 5)) * 3).astype(dtype), rng.standard_normal(16).astype(dtype)
     for n in (17, 5):
-        x = rng.standard_normal((n, 6, 14, 14)).astype(np.float32)
-        want = nc.relu(nc.conv2d(x, w, b, padding=1))
-        assert np.array_equal(conv.conv2d_relu(x, w, b, padding=1).view(np.uint32), want.view(np.uint32))
+        x = (rng.standard_normal((n, 6, 14, 14)) * 3).astype(dtype)
+        want = act(nc.conv2d(x, w, b, padding=1))
+        got = conv.conv2d_activation(x, w, b, padding=1, activation=activation)
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
         with nc.formula_kernels():
-            got = conv.conv2d_relu(x, w, b, padding=1)
-            assert np.array_equal(got.view(np.uint32), nc.relu(nc.conv2d(x, w, b, padding=1)).view(np.uint32))
+            got = conv.conv2d_activation(x, w, b, padding=1, activation=activation)
+            assert np.array_equal(got.view(np.uint8), act(nc.conv2d(x, w, b, padding=1)).view(np.uint8))
+    with pytest.raises(ValueError, match="activation must be 'relu' or 'sigmoid', got 'tanh'"):
+        conv.conv2d_activation(x, w, b, activation="tanh")
 
 
 def test_conv_forward_picks_kernel4_for_a_tile_of_examples(monkeypatch):

@@ -287,26 +287,27 @@ def test_sigmoid_then_avg_pool_backward_in_one_step_has_the_same_bits(monkeypatc
         np.testing.assert_array_equal(p.grad, q.grad)
 
 
-def test_conv_then_relu_forward_in_one_step_has_the_same_bits(monkeypatch):
-    """Unobserved, Sequential runs a Conv2d + ReLU pair's forward as Conv2d.forward_relu (the ReLU inside conv's
-    kernel 4 for a tile of examples) and the ReLU's backward from that output: the observed run's bits, forward
-    and backward, for a batch of a tile of examples and more (17) and for fewer (5)."""
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Sigmoid])
+def test_conv_then_activation_forward_in_one_step_has_the_same_bits(monkeypatch, act):
+    """Unobserved, Sequential runs a Conv2d + ReLU or Sigmoid pair's forward as Conv2d.forward_activation (the
+    activation inside conv's kernel 4 for a tile of examples) and the activation's backward from that output:
+    the observed run's bits, forward and backward, for a batch of a tile of examples and more (17) and fewer (5)."""
     rng = np.random.default_rng(9)
     calls = []
-    real = nn.ReLU.forward
-    monkeypatch.setattr(nn.ReLU, "forward", lambda self, x: calls.append(1) or real(self, x))
+    real = act.forward
+    monkeypatch.setattr(act, "forward", lambda self, x: calls.append(1) or real(self, x))
     for n in (17, 5):
-        x = rng.standard_normal((n, 3, 9, 9)).astype(np.float32)
+        x = (rng.standard_normal((n, 3, 9, 9)) * 3).astype(np.float32)
 
         def make():
-            return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=1), nn.ReLU(), nn.Conv2d(8, 4, 3, rng=2),
-                                 nn.Flatten(), nn.Linear(4 * 7 * 7, 5, rng=3), nn.ReLU())
+            return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=1), act(), nn.Conv2d(8, 4, 3, rng=2),
+                                 nn.Flatten(), nn.Linear(4 * 7 * 7, 5, rng=3), act())
 
         a, b = make(), make()
         b.add_observer(Recorder())
         calls.clear()
         ya = a.forward(x)
-        assert calls == [1]  # only the last ReLU (after a Linear) ran its own forward
+        assert calls == [1]  # only the last activation (after a Linear) ran its own forward
         yb = b.forward(x)
         np.testing.assert_array_equal(ya.view(np.uint32), yb.view(np.uint32))
         g = rng.standard_normal(ya.shape).astype(np.float32)

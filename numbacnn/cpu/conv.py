@@ -33,6 +33,7 @@ from . import PARALLEL
 from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_forward_kernel4,
                          conv2d_grad_input_kernel2, conv2d_grad_input_kernel3, conv2d_grad_weight_kernel2,
                          conv2d_grad_weight_kernel3, conv2d_grad_weight_kernel4)
+from .fast_exp import sigmoid_forward_kernel2
 from .functional import relu_forward_kernel1
 from .tiles import GEMM_MATH, TILE_BYTES
 
@@ -171,9 +172,10 @@ def _formula_args(geo):
     return (*geo.stride, geo.padding[0], geo.padding[2], *geo.dilation, geo.groups)
 
 
-def conv2d(x, w, b, geo, *, flip, kernel, relu=False):
+def conv2d(x, w, b, geo, *, flip, kernel, activation=None):
     """y (N, O, HO, WO) for x (N, C, H, W), w (O, C / groups, KH, KW), b (O,) or None; see ``numbacnn.conv2d``.
-    ``relu``: relu(y), inside kernel 4, else by relu_forward_kernel1 on y (the same bits either way)."""
+    ``activation`` "relu" or "sigmoid": that of y, inside kernel 4, else by relu_forward_kernel1 or
+    sigmoid_forward_kernel2 on y (the same bits either way)."""
     kernel = _pick("conv2d", kernel, geo, x, w)
     w = _flipped(w) if flip else w
     b = np.zeros(w.shape[0], dtype=x.dtype) if b is None else b
@@ -182,12 +184,15 @@ def conv2d(x, w, b, geo, *, flip, kernel, relu=False):
         conv2d_forward_kernel1(x, w, b, y, *_formula_args(geo))
     else:
         if kernel == 4:
-            conv2d_forward_kernel4(x, w, b, y, *geo.padding, *geo.dilation, geo.groups, relu)
+            act = {None: 0, "relu": 1, "sigmoid": 2}[activation]
+            conv2d_forward_kernel4(x, w, b, y, *geo.padding, *geo.dilation, geo.groups, act)
             return y
         forward = conv2d_forward_kernel3 if kernel == 3 else conv2d_forward_kernel2
         forward(x, w, b, y, *geo.padding, *geo.dilation, geo.groups)
-    if relu:
-        relu_forward_kernel1(y.reshape(-1), y.reshape(-1))
+    if activation is not None:  # into a new array: in place, the loops would not vectorize (overlap checks)
+        z = np.empty_like(y)
+        (relu_forward_kernel1 if activation == "relu" else sigmoid_forward_kernel2)(y.reshape(-1), z.reshape(-1))
+        y = z
     return y
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import PARALLEL
+from .fast_exp import sigmoid_into
 from .tiles import (GEMM_MATH, examples_to_lanes, fma4_taps, fma6_along, fma6_at, fma6_taps, lanes_to_examples,
                     tile_add_at, tile_fill, tile_lanes, tile_load, tile_mul_add, tile_relu, tile_store, tile_sum)
 
@@ -213,7 +214,7 @@ def conv2d_forward_kernel3(x, w, b, out, pt, pb, pl, pr, dh, dw, groups):
 
 
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
-def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, relu):
+def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, act):
     """Stride 1, a tile of examples at a time (16 float32 / 8 float64, one per lane):
         acc[n] = b[o] + sum_k w[o, k] * xt[off[k] + m][n]       (xt: the tile's examples, padded, one per lane)
     for six output channels of a group at once (four for a block of two to four), their sums in registers over
@@ -221,8 +222,9 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, relu):
     columns (kernel 2) and no scattered stores (kernel 3); the examples go into the lanes and back with
     ``tile_transpose``. The sums run in kernels 2 and 3's order: for finite data, their bits.
     The weights are packed tap-major per group, wt[g][k * S + r] = w[g * Og + r, k], as for kernel 2.
-    ``relu``: out = relu(the sums), applied to the tiles before they are stored (``tile_relu``: the bits of
-    relu_forward_kernel1 on the output, without a second pass over it)."""
+    ``act``: 0 for the sums as they are; 1 for relu(the sums), applied to the tiles before they are stored
+    (``tile_relu``: relu_forward_kernel1's bits); 2 for their sigmoid, applied to each tile of examples' sums
+    while they are in the cache (``sigmoid_into``: sigmoid_forward_kernel2's bits). No second pass over out."""
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
     HO, WO = out.shape[2], out.shape[3]
@@ -255,14 +257,14 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, relu):
                         if nb > 4:
                             a4, a5 = tile_fill(bg[r + 4]), tile_fill(bg[r + 5])
                             a0, a1, a2, a3, a4, a5 = fma6_taps(a0, a1, a2, a3, a4, a5, xg, off, m, wg, S, r)
-                            if relu:
+                            if act == 1:
                                 a4, a5 = tile_relu(a4), tile_relu(a5)
                             tile_store(yt, (at + 4 * HO * WO) * lanes, a4)
                             if nb > 5:
                                 tile_store(yt, (at + 5 * HO * WO) * lanes, a5)
                         else:
                             a0, a1, a2, a3 = fma4_taps(a0, a1, a2, a3, xg, off, m, wg, S, r)
-                        if relu:
+                        if act == 1:
                             a0, a1, a2, a3 = tile_relu(a0), tile_relu(a1), tile_relu(a2), tile_relu(a3)
                         tile_store(yt, at * lanes, a0)
                         if nb > 1:
@@ -271,6 +273,10 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, relu):
                             tile_store(yt, (at + 2 * HO * WO) * lanes, a2)
                         if nb > 3:
                             tile_store(yt, (at + 3 * HO * WO) * lanes, a3)
+        if act == 2:  # into a second buffer: in place, LLVM's overlap check would turn the loop scalar
+            st = np.empty(F * lanes, x.dtype)
+            sigmoid_into(yt, st)
+            yt = st
         lanes_to_examples(yt, of, n0, nl, F, lanes)
 
 

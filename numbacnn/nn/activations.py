@@ -32,7 +32,7 @@ class ReLU(_Activation):
     op, op_backward = staticmethod(F.relu), staticmethod(F.relu_backward)
 
     def keep_output(self, y):
-        """Take y = relu(x), computed elsewhere (``Conv2d.forward_relu``), as this layer's forward: the backward
+        """Take y = relu(x), computed elsewhere (``Conv2d.forward_activation``), as this layer's forward: the backward
         from y has the same bits as from x (y <= 0 exactly where x <= 0, and a NaN stays NaN)."""
         self._saved = y
 
@@ -42,6 +42,11 @@ class Sigmoid(_Activation):
 
     op, op_backward = staticmethod(F.sigmoid), staticmethod(F.sigmoid_backward)
     from_output = True
+
+    def keep_output(self, y):
+        """Take y = sigmoid(x), computed elsewhere (``Conv2d.forward_activation``), as this layer's forward: its
+        backward needs only y."""
+        self._saved = (None, y)
 
 
 class Tanh(_Activation):

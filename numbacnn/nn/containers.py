@@ -5,7 +5,8 @@ It names its children as ``torch.nn.Sequential`` does, so ``state_dict()`` keys 
 (the tracing layer, ``numbacnn.trace.Tracer``) when any are attached.
 
 When none are, some pairs of layers run in one step, with the same bits and without the full-size array in
-between: ``Conv2d`` + ``ReLU`` forward (``Conv2d.forward_relu``), and activation + pooling backward: ``ReLU`` +
+between: ``Conv2d`` + ``ReLU`` or ``Sigmoid`` forward (``Conv2d.forward_activation``), and activation +
+pooling backward: ``ReLU`` +
 ``MaxPool2d`` (modern LeNet, ``MaxPool2d.backward_after_relu``) and ``Sigmoid`` + ``AvgPool2d`` (d2l LeNet,
 ``AvgPool2d.backward_after_sigmoid``).
 """
@@ -61,8 +62,9 @@ class Sequential(Module):
             i = 0
             while i < len(self.layers):
                 layer = self.layers[i]
-                if type(layer) is Conv2d and i + 1 < len(self.layers) and type(self.layers[i + 1]) is ReLU:
-                    x = layer.forward_relu(x)  # the ReLU's forward too
+                after = type(self.layers[i + 1]) if i + 1 < len(self.layers) else None
+                if type(layer) is Conv2d and after in (ReLU, Sigmoid):  # the activation's forward too
+                    x = layer.forward_activation(x, "relu" if after is ReLU else "sigmoid")
                     self.layers[i + 1].keep_output(x)
                     i += 2
                 else:

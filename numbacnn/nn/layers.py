@@ -90,11 +90,13 @@ class Conv2d(_WeightAndBias):
         self._saved = x
         return _conv.conv2d(x, self.weight.data, self._bias_data(), **self._options(), device=self.device)
 
-    def forward_relu(self, x):
-        """relu(self.forward(x)) with the same bits, the ReLU inside the convolution where it can be
-        (numbacnn.conv.conv2d_relu). ``Sequential`` uses it for a Conv2d followed by a ReLU when unobserved."""
+    def forward_activation(self, x, activation):
+        """relu(self.forward(x)) ("relu") or sigmoid(...) ("sigmoid") with the same bits, the activation inside
+        the convolution where it can be (numbacnn.conv.conv2d_activation). ``Sequential`` uses it for a Conv2d
+        followed by a ReLU or a Sigmoid when unobserved."""
         self._saved = x
-        return _conv.conv2d_relu(x, self.weight.data, self._bias_data(), **self._options(), device=self.device)
+        return _conv.conv2d_activation(x, self.weight.data, self._bias_data(), **self._options(),
+                                       activation=activation, device=self.device)
 
     def backward(self, grad_y, *, need_grad_x=True):
         """Add the weight and bias gradients into ``.grad``; return grad_x (None if ``need_grad_x=False``)."""
