@@ -57,7 +57,9 @@ def test_conv_tile_kernels_match_the_formula(N, Cg, Og, groups, H, W, KH, KW, pa
     x = rng.standard_normal((N, Cg * groups, H, W)).astype(dtype)
     w = rng.standard_normal((Og * groups, Cg, KH, KW)).astype(dtype)
     gy = rng.standard_normal((N, Og * groups, HO, WO)).astype(dtype)
-    tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    # float32: sums of up to 40 * 16 terms of size up to ~10 that may cancel to ~0.1 (hypothesis found -0.19630
+    # summed to -0.19628 by kernel 2's grad_x, 1.7e-5 off): an absolute error of 1e-4 is a few ulps of the terms
+    tol = dict(atol=1e-4, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
     for name, s, f in zip(_NAMES, *_formula_vs_tiles(x, w, gy, pads, dil, groups)):
         assert_close(f, s, name=name, **tol)
 
