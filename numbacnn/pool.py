@@ -164,15 +164,16 @@ def avg_pool2d_backward_after_sigmoid(grad_out, y, kernel_size, stride=None, pad
                                      count_include_pad=True, divisor_override=None, *, device=None):
     """sigmoid_backward(avg_pool2d_backward(grad_out, y, ...), None, y=y): the gradient w.r.t. the input of a
     sigmoid whose output y was average-pooled, the same bits as those two ops. On the CPU, for 2x2 windows with
-    stride 2 (d2l LeNet), one pass over y (``numbacnn.cpu.pool.avg_pool2d_sigmoid_backward_kernel2``) instead of
-    two and the full-size gradient between them; elsewhere the two ops. ``Sequential`` uses it for a Sigmoid
-    followed by an AvgPool2d when nothing observes the gradient in between."""
+    stride 2 (d2l LeNet), one pass over y (``numbacnn.cpu.pool_2x2.avg_pool2d_sigmoid_backward_kernel2``)
+    instead of two and the full-size gradient between them; elsewhere the two ops. ``Sequential`` uses it for a
+    Sigmoid followed by an AvgPool2d when nothing observes the gradient in between."""
     from .functional import sigmoid_backward
 
     device = resolve_device(device, None, grad_out, y)
-    impl, kernel, dt, y = _setup(device, "avg_pool2d_backward", None, y)
-    fused = getattr(impl, "avg_pool2d_sigmoid_backward", None)
-    if fused is not None and kernel is None:  # not under formula_kernels(): there each op runs its formula
+    _, kernel, dt, y = _setup(device, "avg_pool2d_backward", None, y)
+    if device == "cpu" and kernel is None:  # not under formula_kernels(): there each op runs its formula
+        from .cpu.pool_2x2 import avg_pool2d_sigmoid_backward as fused
+
         geo = pool_geometry(tuple(y.shape), kernel_size, stride, padding, 1, ceil_mode)
         include, override = avg_options(count_include_pad, divisor_override)
         gx = fused(_grad(device, grad_out, dt, tuple(y.shape[:2]) + geo.out_hw), y, geo, include, override)

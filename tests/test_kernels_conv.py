@@ -5,7 +5,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 import numbacnn as nc
 from numbacnn import conv, reference as ref
-from numbacnn.cpu import conv as cpu_conv, conv_tiles
+from numbacnn.cpu import conv as cpu_conv, conv_lanes, conv_tiles
 from numbacnn.geometry import conv_geometry
 from helpers import HAS_TORCH, assert_close
 
@@ -27,19 +27,19 @@ def _formula_vs_tiles(x, w, gy, pads, dil, groups):
     y_3 = np.empty(gy.shape, x.dtype)  # kernels 3 (chosen for groups of 16+ channels) work for any group size
     conv_tiles.conv2d_forward_kernel3(x, w, b, y_3, *pads, *dil, groups)
     y_4 = np.empty(gy.shape, x.dtype)  # a tile of examples per call: fewer leave lanes empty
-    conv_tiles.conv2d_forward_kernel4(x, w, b, y_4, *pads, *dil, groups, 0)
+    conv_lanes.conv2d_forward_kernel4(x, w, b, y_4, *pads, *dil, groups, 0)
     gx_1, gx_2 = np.empty_like(x), np.empty_like(x)
     cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, pt, pl, *dil, groups)
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, *pads, *dil, groups)
     gx_3 = np.empty_like(x)  # a tile of examples per call: fewer leave lanes empty
-    conv_tiles.conv2d_grad_input_kernel3(gy, w, gx_3, *pads, *dil, groups)
+    conv_lanes.conv2d_grad_input_kernel3(gy, w, gx_3, *pads, *dil, groups)
     gw_1, gw_2 = np.empty_like(w), np.empty_like(w)
     cpu_conv.conv2d_grad_weight_kernel1(gy, x, gw_1, 1, 1, pt, pl, *dil, groups)
     conv_tiles.conv2d_grad_weight_kernel2(gy, x, gw_2, *pads, *dil, groups, 2)
     gw_3 = np.empty_like(w)
     conv_tiles.conv2d_grad_weight_kernel3(gy, x, gw_3, *pads, *dil, groups, 2)
     gw_4 = np.empty_like(w)
-    conv_tiles.conv2d_grad_weight_kernel4(gy, x, gw_4, *pads, *dil, groups)
+    conv_lanes.conv2d_grad_weight_kernel4(gy, x, gw_4, *pads, *dil, groups)
     return (y_1, y_1, y_1, gx_1, gx_1, gw_1, gw_1, gw_1), (y_2, y_3, y_4, gx_2, gx_3, gw_2, gw_3, gw_4)
 
 
@@ -231,7 +231,7 @@ def test_conv_grad_input_blocks_keep_groups_apart(Cg):
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, 1, 1, 1, 1, 1, 1, 2)
     assert np.isfinite(gx_2[:, Cg:]).all()
     gx_3 = np.empty_like(x)
-    conv_tiles.conv2d_grad_input_kernel3(gy, w, gx_3, 1, 1, 1, 1, 1, 1, 2)
+    conv_lanes.conv2d_grad_input_kernel3(gy, w, gx_3, 1, 1, 1, 1, 1, 1, 2)
     np.testing.assert_array_equal(np.isfinite(gx_3), np.isfinite(gx_1))
     np.testing.assert_array_equal(np.isfinite(gx_2), np.isfinite(gx_1))
     fin = np.isfinite(gx_1)
@@ -254,7 +254,7 @@ def test_conv_grad_input_kernel3_has_kernel_2s_bits(Cg, groups, pads, dil, dtype
     gx_1, gx_2, gx_3 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
     cpu_conv.conv2d_grad_input_kernel1(gy, w, gx_1, 1, 1, pads[0], pads[2], *dil, groups)
     conv_tiles.conv2d_grad_input_kernel2(gy, w, gx_2, *pads, *dil, groups)
-    conv_tiles.conv2d_grad_input_kernel3(gy, w, gx_3, *pads, *dil, groups)
+    conv_lanes.conv2d_grad_input_kernel3(gy, w, gx_3, *pads, *dil, groups)
     np.testing.assert_array_equal(gx_3, gx_2)
     assert_close(gx_3, gx_1, name="grad_x", atol=1e-4 if dtype == np.float32 else 1e-12, rtol=1e-5)
 
@@ -262,7 +262,8 @@ def test_conv_grad_input_kernel3_has_kernel_2s_bits(Cg, groups, pads, dil, dtype
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs, ws, pads", [((21, 1, 28, 28), (6, 1, 5, 5), (2, 2, 2, 2)),
                                           ((21, 6, 14, 14), (16, 6, 5, 5), (0, 0, 0, 0)),
-                                          ((21, 4, 7, 9), (10, 2, 3, 2), (1, 0, 2, 1))], ids=["conv1", "conv2", "groups"])
+                                          ((21, 4, 7, 9), (10, 2, 3, 2), (1, 0, 2, 1))],
+                         ids=["conv1", "conv2", "groups"])
 def test_conv_forward_kernel4_has_the_bits_of_kernels_2_and_3(xs, ws, pads, dtype):
     """Whole tiles of examples and a partial last one (21), LeNet's shapes and a grouped, padded one (groups=2,
     a block of four and one of five channels): kernel 4 sums kernel 2's and 3's terms in their order, less the
@@ -275,7 +276,7 @@ def test_conv_forward_kernel4_has_the_bits_of_kernels_2_and_3(xs, ws, pads, dtyp
     ys = [np.empty((xs[0], ws[0], HO, WO), dtype) for _ in range(3)]
     conv_tiles.conv2d_forward_kernel2(x, w, b, ys[0], *pads, 1, 1, groups)
     conv_tiles.conv2d_forward_kernel3(x, w, b, ys[1], *pads, 1, 1, groups)
-    conv_tiles.conv2d_forward_kernel4(x, w, b, ys[2], *pads, 1, 1, groups, 0)
+    conv_lanes.conv2d_forward_kernel4(x, w, b, ys[2], *pads, 1, 1, groups, 0)
     np.testing.assert_array_equal(ys[2], ys[0])
     np.testing.assert_array_equal(ys[2], ys[1])
 
@@ -290,8 +291,8 @@ def test_conv_forward_kernel4_relu_is_relu_of_its_output(dtype):
     w = rng.integers(-1, 2, (8, 3, 3, 3)).astype(dtype)
     b = np.array([0, -0.0, 1, -1, 0.5, 0, 2, -3], dtype)
     y, y_relu = np.empty((17, 8, 4, 5), dtype), np.empty((17, 8, 4, 5), dtype)
-    conv_tiles.conv2d_forward_kernel4(x, w, b, y, 0, 0, 0, 0, 1, 1, 1, 0)
-    conv_tiles.conv2d_forward_kernel4(x, w, b, y_relu, 0, 0, 0, 0, 1, 1, 1, 1)
+    conv_lanes.conv2d_forward_kernel4(x, w, b, y, 0, 0, 0, 0, 1, 1, 1, 0)
+    conv_lanes.conv2d_forward_kernel4(x, w, b, y_relu, 0, 0, 0, 0, 1, 1, 1, 1)
     expected = np.empty_like(y)
     relu_forward_kernel1(y.reshape(-1), expected.reshape(-1))
     assert (y == 0).sum() > 20 and (y < 0).sum() > 100

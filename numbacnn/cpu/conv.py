@@ -1,7 +1,8 @@
 """conv2d on the CPU (numbacnn.cpu.conv): kernel 1, the formula one output element at a time, and the launchers.
 
 Siblings: the public ``numbacnn.conv`` (checks the arguments, then calls the launchers here), the NumPy
-``numbacnn.reference.conv``, the register-tile kernels 2 and 3 in ``numbacnn.cpu.conv_tiles``, and the GPU's
+``numbacnn.reference.conv``, the register-tile kernels 2 and 3 in ``numbacnn.cpu.conv_tiles`` and those with a
+tile of examples in the lanes (forward 4, grad input 3, grad weight 4) in ``numbacnn.cpu.conv_lanes``, and the GPU's
 ``numbacnn.cuda.conv`` (same launcher names and signatures). For x (N, C, H, W), w (O, Cg, KH, KW), Cg = C / groups:
     y[n, o, i, j] = b[o] + sum_{c, p, q} x[n, g*Cg + c, i*sh - pt + p*dh, j*sw - pl + q*dw] * w[o, c, p, q]
 with g = o // (O / groups) and the zero padding standing for out-of-range reads of x (D2L 6.2-6.4).
@@ -30,9 +31,9 @@ import numpy as np
 from numba import njit, prange
 
 from . import PARALLEL
-from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_forward_kernel4,
-                         conv2d_grad_input_kernel2, conv2d_grad_input_kernel3, conv2d_grad_weight_kernel2,
-                         conv2d_grad_weight_kernel3, conv2d_grad_weight_kernel4)
+from .conv_lanes import conv2d_forward_kernel4, conv2d_grad_input_kernel3, conv2d_grad_weight_kernel4
+from .conv_tiles import (conv2d_forward_kernel2, conv2d_forward_kernel3, conv2d_grad_input_kernel2,
+                         conv2d_grad_weight_kernel2, conv2d_grad_weight_kernel3)
 from .fast_exp import sigmoid_forward_kernel2
 from .functional import relu_forward_kernel1
 from .tiles import GEMM_MATH, TILE_BYTES

@@ -351,12 +351,14 @@ def tile_load_pairs(typingctx, arr, i, n):
         lanes = tt.lanes
         wide = ir.VectorType(context.get_value_type(arr.dtype), 2 * lanes)
         ptr = builder.bitcast(_address(context, builder, sig.args[0], a, at), wide.as_pointer())
-        v = builder.call(_masked(builder, "load", wide, ptr), [ptr, ir.Constant(ir.IntType(32), arr.dtype.bitwidth // 8),
-                                                               _lane_mask(builder, nn, 2 * lanes), ir.Constant(wide, None)])
+        align = ir.Constant(ir.IntType(32), arr.dtype.bitwidth // 8)
+        v = builder.call(_masked(builder, "load", wide, ptr),
+                         [ptr, align, _lane_mask(builder, nn, 2 * lanes), ir.Constant(wide, None)])
         undef = ir.Constant(wide, ir.Undefined)
-        pick = lambda first: ir.Constant(ir.VectorType(ir.IntType(32), lanes), list(range(first, 2 * lanes, 2)))  # noqa
+        even = ir.Constant(ir.VectorType(ir.IntType(32), lanes), list(range(0, 2 * lanes, 2)))
+        odd = ir.Constant(ir.VectorType(ir.IntType(32), lanes), list(range(1, 2 * lanes, 2)))
         return context.make_tuple(builder, sig.return_type,
-                                  [builder.shuffle_vector(v, undef, pick(0)), builder.shuffle_vector(v, undef, pick(1))])
+                                  [builder.shuffle_vector(v, undef, even), builder.shuffle_vector(v, undef, odd)])
     return types.UniTuple(tt, 2)(arr, types.intp, types.intp), codegen
 
 
@@ -399,7 +401,8 @@ def pool_max4_store(typingctx, a, b, c, d, sign, out, o, idx, p, base, W, n):
         where = builder.add(builder.add(_splat(builder, bb, it), ir.Constant(it, list(range(0, 2 * lanes, 2)))), offset)
         mask = _lane_mask(builder, nn, lanes)
         optr = builder.bitcast(_address(context, builder, sig.args[5], ov, oo), vt.as_pointer())
-        builder.call(_masked(builder, "store", vt, optr), [value, optr, ir.Constant(ir.IntType(32), a.dtype.bitwidth // 8), mask])
+        align = ir.Constant(ir.IntType(32), a.dtype.bitwidth // 8)
+        builder.call(_masked(builder, "store", vt, optr), [value, optr, align, mask])
         iptr = builder.bitcast(_address(context, builder, sig.args[7], iv, pp), it.as_pointer())
         builder.call(_masked(builder, "store", it, iptr), [where, iptr, ir.Constant(ir.IntType(32), 8), mask])
         return context.get_dummy_value()
