@@ -42,6 +42,22 @@ def _padded_lanes(x, xf, n0, nl, pt, pl, Hp, Wp, lanes):
     return xt
 
 
+@njit(inline="always")
+def _store_block(buf, at, stride, lanes, nb, a0, a1, a2, a3, a4, a5):
+    """buf[(at + r * stride) * lanes : ... + lanes] = a_r for the block's first nb of six sums (one channel apart)."""
+    tile_store(buf, at * lanes, a0)
+    if nb > 1:
+        tile_store(buf, (at + stride) * lanes, a1)
+    if nb > 2:
+        tile_store(buf, (at + 2 * stride) * lanes, a2)
+    if nb > 3:
+        tile_store(buf, (at + 3 * stride) * lanes, a3)
+    if nb > 4:
+        tile_store(buf, (at + 4 * stride) * lanes, a4)
+    if nb > 5:
+        tile_store(buf, (at + 5 * stride) * lanes, a5)
+
+
 @njit(parallel=PARALLEL, cache=True, error_model="numpy")
 def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, act):
     """Stride 1, a tile of examples at a time (16 float32 / 8 float64, one per lane):
@@ -81,27 +97,17 @@ def conv2d_forward_kernel4(x, w, b, out, pt, pb, pl, pr, dh, dw, groups, act):
                     for j in range(WO):
                         m = (i * Wp + j) * lanes
                         at = ((g * Og + r) * HO + i) * WO + j  # out[., g * Og + r, i, j]
-                        a0, a1 = tile_fill(bg[r]), tile_fill(bg[r + 1])
+                        a0, a1 = tile_fill(bg[r]), tile_fill(bg[r + 1])  # bp's rows have 5 zeros of slack
                         a2, a3 = tile_fill(bg[r + 2]), tile_fill(bg[r + 3])
+                        a4, a5 = tile_fill(bg[r + 4]), tile_fill(bg[r + 5])
                         if nb > 4:
-                            a4, a5 = tile_fill(bg[r + 4]), tile_fill(bg[r + 5])
                             a0, a1, a2, a3, a4, a5 = fma6_taps(a0, a1, a2, a3, a4, a5, xg, off, m, wg, S, r)
-                            if act == 1:
-                                a4, a5 = tile_relu(a4), tile_relu(a5)
-                            tile_store(yt, (at + 4 * HO * WO) * lanes, a4)
-                            if nb > 5:
-                                tile_store(yt, (at + 5 * HO * WO) * lanes, a5)
                         else:
                             a0, a1, a2, a3 = fma4_taps(a0, a1, a2, a3, xg, off, m, wg, S, r)
                         if act == 1:
-                            a0, a1, a2, a3 = tile_relu(a0), tile_relu(a1), tile_relu(a2), tile_relu(a3)
-                        tile_store(yt, at * lanes, a0)
-                        if nb > 1:
-                            tile_store(yt, (at + HO * WO) * lanes, a1)
-                        if nb > 2:
-                            tile_store(yt, (at + 2 * HO * WO) * lanes, a2)
-                        if nb > 3:
-                            tile_store(yt, (at + 3 * HO * WO) * lanes, a3)
+                            a0, a1, a2 = tile_relu(a0), tile_relu(a1), tile_relu(a2)
+                            a3, a4, a5 = tile_relu(a3), tile_relu(a4), tile_relu(a5)
+                        _store_block(yt, at, HO * WO, lanes, nb, a0, a1, a2, a3, a4, a5)
         if act == 2:  # into a second buffer: in place, LLVM's overlap check would turn the loop scalar
             st = np.empty(F * lanes, x.dtype)
             sigmoid_into(yt, st)
@@ -160,17 +166,7 @@ def conv2d_grad_input_kernel3(gy, w, gx, pt, pb, pl, pr, dh, dw, groups):
                                             positions * lanes, 0, wg[(p * KW + q) * Og * S + c0:], rows,
                                             0, 1, 2, 3, 4, 5)
                         at = ((g * Cg + c0) * H + h) * W + v  # gx[., c, h, v] for the block's first channel
-                        tile_store(gxt, at * lanes, a0)
-                        if nb > 1:
-                            tile_store(gxt, (at + H * W) * lanes, a1)
-                        if nb > 2:
-                            tile_store(gxt, (at + 2 * H * W) * lanes, a2)
-                        if nb > 3:
-                            tile_store(gxt, (at + 3 * H * W) * lanes, a3)
-                        if nb > 4:
-                            tile_store(gxt, (at + 4 * H * W) * lanes, a4)
-                        if nb > 5:
-                            tile_store(gxt, (at + 5 * H * W) * lanes, a5)
+                        _store_block(gxt, at, H * W, lanes, nb, a0, a1, a2, a3, a4, a5)
         lanes_to_examples(gxt, gxf, n0, nl, F, lanes)
 
 
