@@ -22,6 +22,9 @@ pixel) and the exit codes are the same either way, only slower::
       every core at once (train-lenet)                                     in this process
     thread choice: each training step on Numba's    numbacnn._threads      every step on all of Numba's
       threads or on one, the faster lately                                  threads
+    layer pairs: Sequential runs Conv2d + ReLU or   numbacnn.nn.containers every layer's own forward
+      Sigmoid forward, ReLU + MaxPool2d and Sigmoid                         and backward
+      + AvgPool2d backward in one pass each
 
 Forking is also skipped where it is missing or unsafe (Windows, macOS) and once Numba is loaded in this
 process (nothing to gain; a forked child may not restart Numba's threads). The switch is read at each call.

@@ -314,6 +314,10 @@ def test_conv_then_activation_forward_in_one_step_has_the_same_bits(monkeypatch,
         np.testing.assert_array_equal(a.backward(g).view(np.uint32), b.backward(g).view(np.uint32))
         for p, q in zip(a.parameters(), b.parameters()):
             np.testing.assert_array_equal(p.grad.view(np.uint32), q.grad.view(np.uint32))
+    monkeypatch.setenv("NUMBACNN_SPEEDUPS", "0")  # the plain path: every layer on its own
+    calls.clear()
+    a.forward(x)
+    assert calls == [1, 1]
 
 
 def test_cross_entropy_loss_module():

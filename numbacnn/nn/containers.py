@@ -6,12 +6,13 @@ It names its children as ``torch.nn.Sequential`` does, so ``state_dict()`` keys 
 
 When none are, some pairs of layers run in one step, with the same bits and without the full-size array in
 between: ``Conv2d`` + ``ReLU`` or ``Sigmoid`` forward (``Conv2d.forward_activation``), and activation +
-pooling backward: ``ReLU`` +
-``MaxPool2d`` (modern LeNet, ``MaxPool2d.backward_after_relu``) and ``Sigmoid`` + ``AvgPool2d`` (d2l LeNet,
-``AvgPool2d.backward_after_sigmoid``).
+pooling backward: ``ReLU`` + ``MaxPool2d`` (modern LeNet, ``MaxPool2d.backward_after_relu``) and ``Sigmoid`` +
+``AvgPool2d`` (d2l LeNet, ``AvgPool2d.backward_after_sigmoid``). ``NUMBACNN_SPEEDUPS=0`` runs every layer on its
+own (numbacnn.speedups).
 """
 from __future__ import annotations
 
+from .. import speedups
 from .activations import ReLU, Sigmoid
 from .layers import Conv2d
 from .module import Module, saved_for_backward
@@ -59,10 +60,11 @@ class Sequential(Module):
 
     def forward(self, x):
         if not self._observers:
+            pairs = speedups.enabled()
             i = 0
             while i < len(self.layers):
                 layer = self.layers[i]
-                after = type(self.layers[i + 1]) if i + 1 < len(self.layers) else None
+                after = type(self.layers[i + 1]) if pairs and i + 1 < len(self.layers) else None
                 if type(layer) is Conv2d and after in (ReLU, Sigmoid):  # the activation's forward too
                     x = layer.forward_activation(x, "relu" if after is ReLU else "sigmoid")
                     self.layers[i + 1].keep_output(x)
@@ -92,9 +94,10 @@ class Sequential(Module):
             return layer.backward(grad_y, need_grad_x=False) if i == 0 and skip_first else layer.backward(grad_y)
 
         if not self._observers:
+            pairs = speedups.enabled()
             i = len(self.layers) - 1
             while i >= 0:
-                pair = (type(self.layers[i - 1]), type(self.layers[i])) if i > 0 else None
+                pair = (type(self.layers[i - 1]), type(self.layers[i])) if pairs and i > 0 else None
                 if pair == (ReLU, MaxPool2d):
                     grad_y = self.layers[i].backward_after_relu(grad_y)  # the ReLU's backward too
                     i -= 2
