@@ -7,6 +7,15 @@ from numbacnn import _threads, models, optim, train
 from numbacnn._threads import EARLY_PROBES, FIRST, PROBE_EVERY, SKIP, ThreadChoice
 
 
+_REAL_CPU_SECONDS = _threads.cpu_seconds
+
+
+@pytest.fixture(autouse=True)
+def _no_proc(monkeypatch):
+    """The synthetic step times decide, not this machine's load (the tests below set ``others`` themselves)."""
+    monkeypatch.setattr(_threads, "cpu_seconds", lambda: None)
+
+
 def _run(choice, most, step_seconds, steps):
     """The counts ``choice`` picks over ``steps`` steps when a step on t threads takes step_seconds(t, i)."""
     picked = []
@@ -77,3 +86,36 @@ def test_each_model_keeps_its_own_record():
     assert _threads.choice_for(a) is _threads.choice_for(a)
     assert _threads.choice_for(a) is not _threads.choice_for(b)
     assert isinstance(_threads.choice_for(object.__new__(type("Slotted", (), {"__slots__": ()}))), ThreadChoice)
+
+
+def test_other_processes_on_a_core_mean_one_thread_without_trials():
+    """A busy process beside the training (others >= BUSY cores over WINDOW seconds): every step on one thread,
+    no trial on two (each would cost 100+ ms); when it stops, the choice tries both again."""
+    choice = ThreadChoice()
+    choice.watch_others(now=0.0, cpu=(100.0, 1.0))
+    choice.watch_others(now=1.0, cpu=(101.9, 1.95))  # all processes 1.9 CPU-s in 1 s, this one 0.95: others 0.95
+    assert abs(choice.others - 0.95) < 1e-9
+    picked = [choice.pick(2) for _ in range(3 * _threads.PROBE_EVERY)]
+    assert picked == [1] * len(picked)
+    choice.watch_others(now=2.0, cpu=(102.95, 2.9))  # then the others use 0.1 core
+    assert abs(choice.others - 0.1) < 1e-9
+    assert choice.pick(2) == 2  # trying two threads again (no step on two recorded yet)
+
+
+def test_others_are_measured_only_once_a_window_has_passed():
+    choice = ThreadChoice()
+    choice.watch_others(now=0.0, cpu=(10.0, 1.0))
+    choice.watch_others(now=_threads.WINDOW / 2, cpu=(11.0, 1.0))  # too short a window: not measured yet
+    assert choice.others == 0.0
+    choice.watch_others(now=_threads.WINDOW, cpu=(10.0 + _threads.WINDOW, 1.0))
+    assert abs(choice.others - 1.0) < 1e-9
+
+
+def test_cpu_seconds_reads_proc_stat_where_there_is_one():
+    import os
+
+    got = _REAL_CPU_SECONDS()
+    if not os.path.exists("/proc/stat"):
+        assert got is None
+    else:
+        assert got[0] > 0 and got[1] >= 0
