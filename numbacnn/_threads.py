@@ -10,8 +10,9 @@ Each choice is judged by its fastest step of the last KEEP it ran (a slow outlie
 kernel loading or another process's burst, does not count); so when load comes, the running choice's recent
 steps show it at once, and when it goes, one probe shows it. A probe on more threads while another process holds
 a core costs 110-130 ms instead of 10 (a waiting thread whose core is taken), so no step tries more threads while
-the other processes used BUSY cores or more in the last WINDOW seconds (``/proc/stat`` against this process's
-own CPU time; where there is no /proc, the probes alone decide). Each model keeps its own record:
+the other processes used BUSY of the most - 1 other cores or more in the last WINDOW seconds (``/proc/stat``
+against this process's own CPU time: half a core on 2 cores, where it was measured; 3.5 cores for 8 threads).
+Where there is no /proc, or below that, the probes decide. Each model keeps its own record:
 a small model's steps say nothing about a big one's. ``most`` is Numba's thread count (``numba.set_num_threads``,
 or NUMBA_NUM_THREADS), never exceeded. The bits do not depend on the thread count
 (numbacnn.cpu.conv.GRAD_WEIGHT_JOBS), so the choice changes the speed only. ``NUMBACNN_SPEEDUPS=0`` switches it
@@ -30,7 +31,7 @@ KEEP = 5          # steps remembered per choice (the fastest of them decides)
 FIRST = 3         # steps of each choice tried before choosing
 SKIP = 1          # a model's first steps run on `most` threads unrecorded: they touch fresh memory and mislead
 WINDOW = 0.2      # seconds over which the other processes' CPU use is measured (/proc/stat counts in 10 ms ticks)
-BUSY = 0.5        # cores the other processes use, from which one thread runs without trying more
+BUSY = 0.5        # share of the other most - 1 cores the other processes use, from which one thread runs untried
 
 
 def cpu_seconds():
@@ -58,8 +59,8 @@ class ThreadChoice:
         if most < 2:
             return most
         self.steps += 1
-        if self.others >= BUSY:  # another process holds a core: a step on more threads waits for it (100+ ms)
-            return 1
+        if self.others >= BUSY * (most - 1):  # others hold the cores more threads would use: a step on them
+            return 1                           # waits for a thread whose core is taken (100+ ms on 2 cores)
         if self.steps <= SKIP:
             return most
         options = (most, 1)

@@ -102,6 +102,17 @@ def test_other_processes_on_a_core_mean_one_thread_without_trials():
     assert choice.pick(2) == 2  # trying two threads again (no step on two recorded yet)
 
 
+def test_the_busy_rule_scales_with_the_threads():
+    """Half of the other most - 1 cores: 0.5 for 2 threads, 3.5 for 8 (one busy core among 8 leaves the probes to
+    decide)."""
+    choice = ThreadChoice()
+    choice.others = 1.0
+    assert choice.pick(2) == 1
+    assert choice.pick(8) == 8  # below 3.5 cores: the usual tries, the first on all threads
+    choice.others = 3.5
+    assert choice.pick(8) == 1
+
+
 def test_others_are_measured_only_once_a_window_has_passed():
     choice = ThreadChoice()
     choice.watch_others(now=0.0, cpu=(10.0, 1.0))
