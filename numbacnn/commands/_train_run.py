@@ -181,24 +181,27 @@ def _check_writable_folder(path):
     os.unlink(probe)
 
 
-# Examples in the warm-up step: a tile of float32 examples (16), so conv's backward takes the kernel that a
-# training batch takes (conv2d_grad_input_kernel3 needs a tile of examples); a few more would compile nothing new.
-WARM_EXAMPLES = 16
+# The warm-up step runs on a batch of the training's batch size, at most this many examples: the kernels choose by
+# whether a batch fills a tile of examples (16 float32), and a bigger stand-in would only cost memory.
+WARM_MOST = 64
 
 
-def _warm_job(build, device, x, y, sgd_options):
+def _warm_job(build, device, x, y, sgd_options, batch_size):
     """The job that compiles (or loads) the training kernels: a training step and a forward of a throwaway model
-    from ``build()`` on the examples (x, y) (numbacnn.train.warm_up; the real model and optimizer are not touched)."""
+    from ``build()`` on the first min(batch_size, WARM_MOST) examples of (x, y), so that the kernels are those a
+    training batch takes (numbacnn.train.warm_up; the real model and optimizer are not touched)."""
     from numbacnn.optim import SGD
     from numbacnn.train import warm_up
 
+    n = min(batch_size, WARM_MOST)
+
     def warm():
         scratch = build().to(device)
-        warm_up(scratch, x[:WARM_EXAMPLES], y[:WARM_EXAMPLES], SGD(scratch.parameters(), **sgd_options))
+        warm_up(scratch, x[:n], y[:n], SGD(scratch.parameters(), **sgd_options))
     return warm
 
 
-def start_compiling(build, device, sgd_options):
+def start_compiling(build, device, sgd_options, batch_size):
     """On the CPU, start compiling the kernels that training needs and Numba's cache lacks, in forked workers
     (numbacnn._precompile), so they compile while the data loads; say so on stderr when there are any.
     Returns the handle for ``warm_kernels`` (None: nothing to start). The stand-in examples have the types of
@@ -209,8 +212,8 @@ def start_compiling(build, device, sgd_options):
 
     from numbacnn._precompile import start
 
-    x, y = np.zeros((WARM_EXAMPLES, 1, 28, 28), np.float32), np.zeros(WARM_EXAMPLES, np.int64)
-    job = _warm_job(build, device, x, y, sgd_options)
+    n = min(batch_size, WARM_MOST)
+    job = _warm_job(build, device, np.zeros((n, 1, 28, 28), np.float32), np.zeros(n, np.int64), sgd_options, n)
     compiling = start(job, helping=True)  # one process per core: this one joins in once the data is loaded
     if not compiling.missing:
         return None
@@ -218,7 +221,7 @@ def start_compiling(build, device, sgd_options):
     return compiling
 
 
-def warm_kernels(build, device, x, y, sgd_options, compiling=None):
+def warm_kernels(build, device, x, y, sgd_options, batch_size, compiling=None):
     """Compile (or load from Numba's cache) the training kernels on a throwaway model from ``build()``, after
     ``compiling`` (from ``start_compiling``, which said so on stderr) is done, this process helping with what is
     left; the real model and optimizer are not touched (numbacnn.train.warm_up).
@@ -228,7 +231,7 @@ def warm_kernels(build, device, x, y, sgd_options, compiling=None):
     """
     if device == "cudasim" or (device == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"):
         return
-    warm = _warm_job(build, device, x, y, sgd_options)
+    warm = _warm_job(build, device, x, y, sgd_options, batch_size)
     shown = []
 
     def announce():

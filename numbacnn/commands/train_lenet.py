@@ -157,7 +157,7 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
 
     # the kernels compile in forked workers while the data loads (a first run; nothing to do on a warm cache)
     sgd_options = {k: config[k] for k in OPTIM_OPTIONS}
-    compiling = start_compiling(lambda: lenet(config["variant"], seed=0), device, sgd_options)
+    compiling = start_compiling(lambda: lenet(config["variant"], seed=0), device, sgd_options, config["batch_size"])
     if compiling is not None:
         ctx.call_on_close(compiling.cancel)  # a command that stops before training does not wait for them
     try:
@@ -242,7 +242,8 @@ def cli(ctx, device, variant, init, epochs, batch_size, lr, momentum, dampening,
     stop = StopAfterBatch(opt).__enter__()
     booked = [stop.applied]  # optimizer steps whose batch the progress counts
     try:
-        warm_kernels(lambda: lenet(config["variant"], seed=0), device, x_train, y_train, sgd_options, compiling)
+        warm_kernels(lambda: lenet(config["variant"], seed=0), device, x_train, y_train, sgd_options,
+                     config["batch_size"], compiling)
         while epoch < epochs:
             label = f"epoch {epoch + 1}/{epochs}"
 

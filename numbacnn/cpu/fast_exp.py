@@ -113,7 +113,8 @@ def sigmoid_forward_kernel2(x, y):
     xf, yf = x.reshape(-1), y.reshape(-1)
     n = xf.size
     for part in prange(64):
-        sigmoid_into(xf[part * n // 64:(part + 1) * n // 64], yf[part * n // 64:(part + 1) * n // 64])
+        lo, hi = part * n // 64, (part + 1) * n // 64
+        sigmoid_into(xf[lo:hi], yf[lo:hi])
 
 
 @njit(parallel=PARALLEL, cache=True, fastmath={"contract"}, error_model="numpy")

@@ -180,7 +180,8 @@ def linear_grad_weight_kernel2(gy, x, gw, gb):
 @njit(inline="always")
 def _fma6_at_rows(zero, wf, I, o0, o1, o2, o3, o4, o5, xt, lanes, k0, k1):
     """Six sums from zero, p_i = sum_{k0 <= k < k1} xt[k * lanes : ... + lanes] * w[o_i, k] (wf: w flat, rows I
-    long): one tile of x's column k serves six fused multiply-adds."""
+    long): one tile of x's column k serves six fused multiply-adds. tiles.fma6_at computes the same with k's
+    offsets read from an array; used here it measured 10-15 % slower (120 -> 84: 33.7 against 29-30 µs)."""
     p0 = p1 = p2 = p3 = p4 = p5 = zero
     for k in range(k0, k1):
         col = tile_load(xt, k * lanes)

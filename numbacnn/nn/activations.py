@@ -48,6 +48,10 @@ class Sigmoid(_Activation):
         backward needs only y."""
         self._saved = (None, y)
 
+    def output(self):
+        """y of the last forward, which the backward works from (``Sequential`` hands it to the pooling after)."""
+        return saved_for_backward(self, "output")[1]
+
 
 class Tanh(_Activation):
     """tanh(x)."""

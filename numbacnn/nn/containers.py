@@ -15,7 +15,7 @@ from __future__ import annotations
 from .. import speedups
 from .activations import ReLU, Sigmoid
 from .layers import Conv2d
-from .module import Module, saved_for_backward
+from .module import Module
 from .pooling import AvgPool2d, MaxPool2d
 
 
@@ -102,7 +102,7 @@ class Sequential(Module):
                     grad_y = self.layers[i].backward_after_relu(grad_y)  # the ReLU's backward too
                     i -= 2
                 elif pair == (Sigmoid, AvgPool2d):  # the Sigmoid's backward too, from its output
-                    grad_y = self.layers[i].backward_after_sigmoid(grad_y, saved_for_backward(self.layers[i - 1])[1])
+                    grad_y = self.layers[i].backward_after_sigmoid(grad_y, self.layers[i - 1].output())
                     i -= 2
                 else:
                     grad_y = child_backward(i, grad_y)
