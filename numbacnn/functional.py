@@ -19,7 +19,7 @@ import numpy as np
 
 from ._checks import check_kernel, contiguous, float_array, float_arrays, implementation, is_device_array, \
     ready_dtype, real_number, resolve_device
-from .limits import check_array_size, fits
+from .limits import check_array_size, fits, max_array_bytes
 
 
 def _kernels(device, op, kernel):
@@ -86,7 +86,7 @@ def linear_backward(grad_out, x, weight, bias=None, *, kernel=None, device=None,
 
 def _elementwise(op, device, kernel, x):
     impl, kernel = _kernels(device, op, kernel)
-    if device == "cpu" and ready_dtype(x) is not None and fits(x.shape, x.dtype):  # nothing to convert
+    if device == "cpu" and ready_dtype(x) is not None and x.nbytes <= max_array_bytes():  # nothing to convert
         return getattr(impl, op)(x, kernel=kernel)
     dt, (x,) = float_arrays(device, (x, "x", None))
     check_array_size(tuple(x.shape), dt, f"{op}'s output for x of shape {tuple(x.shape)}")
@@ -98,7 +98,7 @@ def _elementwise_backward(op, device, kernel, grad_out, x, y=None, *, takes_y=Tr
     impl, kernel = _kernels(device, op, kernel)
     a = x if y is None else y
     if device == "cpu" and (x is None or y is None) and ready_dtype(grad_out, a) is not None \
-            and grad_out.shape == a.shape and fits(a.shape, a.dtype):  # nothing to convert
+            and grad_out.shape == a.shape and a.nbytes <= max_array_bytes():  # nothing to convert
         launch = getattr(impl, op)
         return launch(grad_out, a, kernel=kernel) if y is None else launch(grad_out, None, a, kernel=kernel)
     if y is None and x is None:
