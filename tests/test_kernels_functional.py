@@ -206,6 +206,26 @@ def test_activation_backward_kernel_matches_reference(op, kernel, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [cpu.ONE_THREAD_BELOW - 1, cpu.ONE_THREAD_BELOW])
+def test_relu_one_thread_and_threaded_kernels_agree_bit_for_bit(size, dtype):
+    """Small arrays take relu's one-thread kernels, large ones the threaded: the same bits either way, NaN and
+    -0.0 included, and the reference's values."""
+    rng = np.random.default_rng(8)
+    x, gy = (rng.standard_normal(size) * 4).astype(dtype), rng.standard_normal(size).astype(dtype)
+    x[:4] = [np.nan, -0.0, 0.0, -np.inf]
+    pairs = [(cpu.relu_forward_kernel1, cpu.relu_forward_one_thread_kernel1, (x,)),
+             (cpu.relu_backward_kernel1, cpu.relu_backward_one_thread_kernel1, (gy, x))]
+    for threaded, one_thread, args in pairs:
+        a, b = np.empty_like(x), np.empty_like(x)
+        threaded(*args, a)
+        one_thread(*args, b)
+        assert a.tobytes() == b.tobytes(), threaded.py_func.__name__
+    y, gx = nc.relu(x), nc.relu_backward(gy, x)  # the public ops, through the launchers' size rule
+    assert np.array_equal(y, ref.relu(x), equal_nan=True) and np.signbit(y[1])  # -0.0 stays, as in PyTorch
+    assert np.array_equal(gx, ref.relu_backward(gy, x), equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kernel", cpu.KERNELS["cross_entropy"])
 def test_cross_entropy_kernel_matches_reference(kernel, dtype):
     rng = np.random.default_rng(6)
