@@ -56,3 +56,15 @@ def test_no_kernel_copies_in_trace_or_viz():
     hits = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1)
             if "cuda.jit" in line]
     assert hits == []
+
+
+def test_mutation_list_is_not_stale():
+    """Each planted bug of tests/mutation/mutations.py still finds its snippet (``count`` times) in its file: a
+    kernel that moves must take its mutation along, or the mutation check silently stops checking it."""
+    spec = importlib.util.spec_from_file_location("mutations", ROOT / "tests" / "mutation" / "mutations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stale = [f"{m['name']} ({m['path']}: found {(ROOT / m['path']).read_text().count(m['old'])}, "
+             f"want {m.get('count', 1)})" for m in module.MUTATIONS
+             if (ROOT / m["path"]).read_text().count(m["old"]) != m.get("count", 1)]
+    assert not stale, "stale mutations: " + "; ".join(stale)
