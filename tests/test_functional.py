@@ -234,5 +234,5 @@ def test_the_formula_kernels_on_demand():
     assert_close(nc.linear(x, w, b, kernel=1), nc.linear(x, w, b), atol=1e-12, rtol=1e-12)
     with pytest.raises(ValueError, match=r"kernel must be None \(the fastest that fits\) or one of 1, 2, 3 for linear"):
         nc.linear(x, w, b, kernel=4)
-    with pytest.raises(ValueError, match="or one of 1 for relu, got True"):
+    with pytest.raises(ValueError, match="or one of 1, 2 for relu, got True"):
         nc.relu(x, kernel=True)

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import numbacnn as nc
 from numbacnn import reference as ref
-from numbacnn.cpu import fast_exp, functional as cpu, linear_tiles
+from numbacnn.cpu import fast_exp, functional as cpu, linear_tiles, lines
 from helpers import assert_close
 
 
@@ -206,23 +206,31 @@ def test_activation_backward_kernel_matches_reference(op, kernel, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("size", [cpu.ONE_THREAD_BELOW - 1, cpu.ONE_THREAD_BELOW])
-def test_relu_one_thread_and_threaded_kernels_agree_bit_for_bit(size, dtype):
-    """Small arrays take relu's one-thread kernels, large ones the threaded: the same bits either way, NaN and
-    -0.0 included, and the reference's values."""
+@pytest.mark.parametrize("size", [cpu.ONE_THREAD_BELOW - 1, cpu.ONE_THREAD_BELOW, 64 * 64 + 5])  # 4101: a tail after 64 runs
+@pytest.mark.parametrize("offset", [0, 1, 3])
+def test_relu_kernels_agree_bit_for_bit(size, offset, dtype):
+    """relu's three forms give the same bits, NaN and -0.0 included, and the reference's values: kernel 1 on the
+    threads, kernel 1 on one thread (small arrays) and kernel 2 (whole cache lines, its output at x's offset in a
+    line), for x starting ``offset`` elements into a line-aligned buffer."""
     rng = np.random.default_rng(8)
-    x, gy = (rng.standard_normal(size) * 4).astype(dtype), rng.standard_normal(size).astype(dtype)
+    line = 64 // np.dtype(dtype).itemsize
+    buf, gbuf = (rng.standard_normal(size + 2 * line) * 4).astype(dtype), rng.standard_normal(size).astype(dtype)
+    start = (-buf.ctypes.data % 64) // buf.itemsize + offset
+    x, gy = buf[start:start + size], gbuf
     x[:4] = [np.nan, -0.0, 0.0, -np.inf]
-    pairs = [(cpu.relu_forward_kernel1, cpu.relu_forward_one_thread_kernel1, (x,)),
-             (cpu.relu_backward_kernel1, cpu.relu_backward_one_thread_kernel1, (gy, x))]
-    for threaded, one_thread, args in pairs:
-        a, b = np.empty_like(x), np.empty_like(x)
+    forms = [(cpu.relu_forward_kernel1, cpu.relu_forward_one_thread_kernel1, lines.relu_forward_kernel2, (x,)),
+             (cpu.relu_backward_kernel1, cpu.relu_backward_one_thread_kernel1, lines.relu_backward_kernel2, (gy, x))]
+    for threaded, one_thread, in_lines, args in forms:
+        a, b, c = np.empty_like(x), np.empty_like(x), lines.new_in_line(x)
+        assert (c.ctypes.data - x.ctypes.data) % 64 == 0
         threaded(*args, a)
         one_thread(*args, b)
-        assert a.tobytes() == b.tobytes(), threaded.py_func.__name__
-    y, gx = nc.relu(x), nc.relu_backward(gy, x)  # the public ops, through the launchers' size rule
-    assert np.array_equal(y, ref.relu(x), equal_nan=True) and np.signbit(y[1])  # -0.0 stays, as in PyTorch
-    assert np.array_equal(gx, ref.relu_backward(gy, x), equal_nan=True)
+        in_lines(*args, c)
+        assert a.tobytes() == b.tobytes() == c.tobytes(), threaded.py_func.__name__
+    for kernel in (None, 1, 2):  # the public ops, through the launchers' size rule
+        y, gx = nc.relu(x, kernel=kernel), nc.relu_backward(gy, x, kernel=kernel)
+        assert np.array_equal(y, ref.relu(x), equal_nan=True) and np.signbit(y[1])  # -0.0 stays, as in PyTorch
+        assert np.array_equal(gx, ref.relu_backward(gy, x), equal_nan=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -2,11 +2,12 @@
 
 Siblings: the public ops (which check the arguments and call the launchers here) are ``numbacnn.functional``,
 the book-like NumPy versions ``numbacnn.reference.functional``, the GPU kernels ``numbacnn.cuda.functional``
-(same launcher names and signatures). Faster kernels sit in ``numbacnn.cpu.linear_tiles`` (linear's kernel 2)
-and ``numbacnn.cpu.fast_exp`` (sigmoid's and cross_entropy's kernel 2, with a vectorized exp).
+(same launcher names and signatures). Faster kernels sit in ``numbacnn.cpu.linear_tiles`` (linear's kernel 2),
+``numbacnn.cpu.fast_exp`` (sigmoid's and cross_entropy's kernel 2, with a vectorized exp) and
+``numbacnn.cpu.lines`` (relu's kernel 2, on whole cache lines).
 
 KERNELS, what each number runs (``kernel=None``: the highest number, except linear's, which takes 3 for a tile of
-examples, 16 float32 / 8 float64, else 2):
+examples, 16 float32 / 8 float64, else 2, and relu's, below):
 
     linear                  1 linear_forward_kernel1          2 linear_forward_kernel2 (4 x 3 register blocks)
                             3 linear_forward_kernel3 (a tile of examples, one per lane, times six features)
@@ -15,6 +16,8 @@ examples, 16 float32 / 8 float64, else 2):
                               the forward kernel 3)
     relu, relu_backward     1 relu_forward_kernel1 / relu_backward_kernel1 (on one thread below ONE_THREAD_BELOW
                               elements: relu_forward_one_thread_kernel1 / relu_backward_one_thread_kernel1)
+                            2 relu_forward_kernel2 / relu_backward_kernel2 (whole cache lines per thread; None
+                              takes 2 from ONE_THREAD_BELOW elements, else kernel 1 on one thread)
     sigmoid                 1 sigmoid_forward_kernel1 (libm exp)  2 sigmoid_forward_kernel2 (vectorized exp)
     sigmoid_backward        1 sigmoid_backward_kernel1, or sigmoid_backward_from_y_kernel1 given y=
                             2 sigmoid_backward_kernel2 (vectorized exp; needs x: given y= there is no exp)
@@ -36,13 +39,14 @@ from numba import njit, prange
 
 from . import PARALLEL
 from .fast_exp import cross_entropy_forward_kernel2, sigmoid_backward_kernel2, sigmoid_forward_kernel2
+from .lines import new_in_line, relu_backward_kernel2, relu_forward_kernel2
 from .linear_tiles import (linear_forward_kernel2, linear_forward_kernel3, linear_grad_input_kernel2,
                            linear_grad_weight_kernel2)
 from .tiles import TILE_BYTES
 
 KERNELS = {
     "linear": (1, 2, 3), "linear_backward": (1, 2),
-    "relu": (1,), "relu_backward": (1,),
+    "relu": (1, 2), "relu_backward": (1, 2),
     "sigmoid": (1, 2), "sigmoid_backward": (1, 2),
     "tanh": (1,), "tanh_backward": (1,),
     "cross_entropy": (1, 2), "cross_entropy_backward": (1,),
@@ -266,12 +270,22 @@ def _map(kernel, *arrays):
 
 
 def relu(x, *, kernel=None):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise (kernel None: 2, or kernel 1 on one thread below ONE_THREAD_BELOW elements)."""
+    if kernel == 2 or (kernel is None and x.size >= ONE_THREAD_BELOW):
+        xf = x.reshape(-1)
+        y = new_in_line(xf)
+        relu_forward_kernel2(xf, y)
+        return y.reshape(x.shape)
     return _map(relu_forward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_forward_one_thread_kernel1, x)
 
 
 def relu_backward(grad_out, x, *, kernel=None):
-    """grad_out where x > 0, else 0."""
+    """grad_out where x > 0, else 0 (kernels as relu's)."""
+    if kernel == 2 or (kernel is None and x.size >= ONE_THREAD_BELOW):
+        xf = x.reshape(-1)
+        gx = new_in_line(xf)
+        relu_backward_kernel2(grad_out.reshape(-1), xf, gx)
+        return gx.reshape(x.shape)
     return _map(relu_backward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_backward_one_thread_kernel1,
                 grad_out, x)
 

@@ -1,0 +1,85 @@
+"""relu's kernel 2 (numbacnn.cpu.lines): kernel 1's formula on whole cache lines, one run of lines per thread.
+
+A large elementwise op is bound by memory, not arithmetic: relu on LeNet's conv1 output (256x6x28x28 float32) reads
+4.8 MB and writes 4.8 MB, and PyTorch and kernel 1 both move them at what the cores' caches allow. What is left
+is how the bytes cross cache lines (64 bytes). A 64-byte vector load or store that straddles two lines costs two,
+and a large NumPy array starts 16 bytes into a line (glibc's chunk header), so most of kernel 1's vectors straddle.
+Kernel 2
+
+1. gets its output from ``new_in_line(x)``: a new flat array at x's offset within a line;
+2. runs the formula on the elements before x's first line boundary (fewer than one line);
+3. splits the rest into RUNS runs of whole lines (the last run also takes the elements after the last whole line)
+   and the threads share the runs (Numba gives each thread a block of consecutive runs).
+
+So every vector of x and of the output starts a line. On 2 cores it runs 4-6 % faster than kernel 1
+(benchmarks/README.md, "Fourth session on #15"). The bits are kernel 1's: the same formula on each element.
+Shapes: flat arrays (the launchers in numbacnn.cpu.functional pass flat views and reshape the output).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from . import PARALLEL
+
+LINE = 64  # bytes in a cache line
+RUNS = 64  # runs per call: a whole number of runs per thread for 1, 2, 4 ... 64 threads, near even for others
+
+
+@njit(cache=True)
+def new_in_line(x):
+    """A new flat array of x's size and dtype that starts at x's offset within a cache line."""
+    per_line = LINE // x.itemsize
+    buf = np.empty(x.size + per_line, x.dtype)
+    shift = ((x.ctypes.data - buf.ctypes.data) % LINE) // x.itemsize
+    return buf[shift:shift + x.size]
+
+
+@njit(inline="always")
+def _runs(x):
+    """(head, per): x[:head] lies before x's first line boundary; then each of the RUNS runs takes ``per``
+    elements (whole lines) and the last one what is left."""
+    per_line = LINE // x.itemsize
+    head = min(x.size, (-x.ctypes.data % LINE) // x.itemsize)
+    lines = (x.size - head) // per_line
+    return head, (lines + RUNS - 1) // RUNS * per_line
+
+
+@njit(inline="always")
+def _relu(x, y):
+    """Kernel 1's formula: y = 0 where x < 0, else x (NaN and -0.0 stay)."""
+    zero = y.dtype.type(0)
+    for i in range(x.size):
+        y[i] = zero if x[i] < 0 else x[i]
+
+
+@njit(inline="always")
+def _relu_grad(gy, x, gx):
+    """Kernel 1's formula: gx = 0 where x <= 0, else gy."""
+    zero = gx.dtype.type(0)
+    for i in range(x.size):
+        gx[i] = zero if x[i] <= 0 else gy[i]
+
+
+@njit(parallel=PARALLEL, cache=True)
+def relu_forward_kernel2(x, y):
+    """y = relu(x), x and y flat and at the same offset within a cache line (``new_in_line``)."""
+    head, per = _runs(x)
+    _relu(x[:head], y[:head])
+    for r in prange(RUNS):
+        lo = head + r * per
+        hi = x.size if r == RUNS - 1 else min(x.size, lo + per)
+        if lo < hi:
+            _relu(x[lo:hi], y[lo:hi])
+
+
+@njit(parallel=PARALLEL, cache=True)
+def relu_backward_kernel2(gy, x, gx):
+    """gx = relu_backward(gy, x), all flat; x and gx at the same offset within a cache line (``new_in_line``)."""
+    head, per = _runs(x)
+    _relu_grad(gy[:head], x[:head], gx[:head])
+    for r in prange(RUNS):
+        lo = head + r * per
+        hi = x.size if r == RUNS - 1 else min(x.size, lo + per)
+        if lo < hi:
+            _relu_grad(gy[lo:hi], x[lo:hi], gx[lo:hi])
