@@ -9,6 +9,7 @@ import contextlib
 import contextvars
 import functools
 import importlib
+import math
 import numbers
 import warnings
 
@@ -112,7 +113,7 @@ def real_number(v, name: str, *, finite: bool = False, minimum=None) -> float:
     if type(v) is not float and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)):  # a float
         raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")  # skips the ABC check
     f = float(v)
-    if finite and not np.isfinite(f):
+    if finite and not math.isfinite(f):
         raise ValueError(f"{name} must be finite, got {v!r}")
     if minimum is not None and f < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {v!r}")

@@ -26,6 +26,7 @@ from .parameter import Parameter
 
 
 _FLOATS = (np.float32, np.float64)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _writable_param(device, i, p):
@@ -121,6 +122,10 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
     device = resolve_device(device, None, *params[:1])
     impl = implementation(device, "optim")
     kernel = check_kernel(kernel, impl.KERNELS["sgd"], "sgd")
+    if device == "cpu" and _taken_as_they_are(params, grads, momentum_buffers):
+        _fit_dtypes(h, params)
+        impl.sgd(params, grads, momentum_buffers, **h, kernel=kernel)
+        return
     ps = [_writable_param(device, i, p) for i, p in enumerate(params)]
     _fit_dtypes(h, ps)
     gs = [_gradient(device, i, p, g) for i, (p, g) in enumerate(zip(ps, grads))]
@@ -131,11 +136,29 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
     impl.sgd(ps, gs, momentum_buffers, **h, kernel=kernel)
 
 
+def _taken_as_they_are(params, grads, buffers):
+    """True for the usual CPU call, which the checks below would pass unchanged: writable float32/float64 NumPy
+    params, C-contiguous writable grads of each one's dtype and shape, and no momentum buffers yet. One loop
+    instead of three calls per parameter (a plain SGD step's cost was mostly its checks)."""
+    for p, g, b in zip(params, grads, buffers):
+        if b is not None or type(p) is not np.ndarray or type(g) is not np.ndarray:
+            return False
+        dt = p.dtype
+        if (dt != np.float32 and dt != np.float64) or g.dtype != dt or g.shape != p.shape:
+            return False
+        gf = g.flags
+        if not (p.flags.writeable and gf.c_contiguous and gf.writeable):
+            return False
+    return True
+
+
 def _fit_dtypes(h, params):
     """The kernels compute in each parameter's dtype: a hyperparameter that overflows it (lr=1e300 for float32
     params) would become inf there, so it is refused."""
     names = ("lr", "momentum", "dampening", "weight_decay")
     largest = max(abs(h[name]) for name in names)
+    if largest <= _FLOAT32_MAX:  # fits every float dtype a parameter may have
+        return
     tops = {}  # the largest float of each dtype met
     for i, p in enumerate(params):
         dt = np.dtype(p.dtype)

@@ -80,6 +80,29 @@ def test_a_strided_parameter_among_several_is_updated_in_place():
     assert params[0].base is base
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_parameter_that_no_flat_view_reaches_is_still_updated(momentum, count):
+    """base[::2, :3] has no flat view (reshape(-1) copies it): the update used to go to that copy and the
+    parameter stayed as it was. Now it and a strided momentum buffer get the reference's values, in place."""
+    base, buf_base = np.ones((4, 6), np.float32), np.zeros((4, 6), np.float32)
+    params = [base[::2, :3], np.ones(3, np.float32)][:count]
+    grads = [np.full((2, 3), 2.0, np.float32), np.full(3, 4.0, np.float32)][:count]
+    want, want_bufs = [p.copy() for p in params], [None] * count
+    bufs = [None] * count
+    for step in range(3):
+        sgd(params, grads, bufs, lr=0.5, momentum=momentum)
+        reference_sgd(want, grads, want_bufs, lr=0.5, momentum=momentum)
+        if step == 0 and momentum:  # from now on a strided buffer of its own, holding the same values
+            buf_base[1::2, 3:] = bufs[0]
+            bufs[0] = buf_base[1::2, 3:]
+    for got, expected in zip(params, want):
+        assert got.tolist() == expected.tolist()
+    assert params[0].base is base and base[1].tolist() == [1.0] * 6 and base[0, 3:].tolist() == [1.0] * 3
+    if momentum:
+        assert bufs[0].tolist() == want_bufs[0].tolist() and bufs[0].base is buf_base
+
+
 def test_first_step_copies_the_gradient_without_dampening():
     p, g = np.zeros(3, np.float32), np.array([1.0, 2.0, 3.0], np.float32)
     bufs = [None]

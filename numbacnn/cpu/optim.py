@@ -56,17 +56,30 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
         for i, p in enumerate(params):
             if firsts[i]:
                 momentum_buffers[i] = np.empty_like(p)
-    bufs = momentum_buffers if momentum != 0 else params  # the params stand in, unused, without momentum
-    # flat views: one compiled kernel per dtype, whatever the parameters' shapes
-    ps, gs, bs = ([a.reshape(-1) for a in arrays] for arrays in (params, grads, bufs))
+    # Flat arrays: one compiled kernel per dtype, whatever the parameters' shapes. A parameter or buffer that is
+    # not C-contiguous may have no flat view (reshape would copy it): it is updated in a contiguous copy, then
+    # written back.
+    written_back = []
+
+    def flat(a):
+        if a.flags.c_contiguous:
+            return a.reshape(-1)
+        c = np.ascontiguousarray(a)
+        written_back.append((a, c))
+        return c.reshape(-1)
+
+    ps = [flat(p) for p in params]
+    gs = [(g if g.flags.c_contiguous else np.ascontiguousarray(g)).reshape(-1) for g in grads]  # read only
+    bs = [flat(b) for b in momentum_buffers] if momentum != 0 else ps  # the params stand in, unused
 
     def scalars(dtype):  # in the parameter's dtype, so float32 arithmetic matches PyTorch's
         t = dtype.type
         return t(lr), t(momentum), t(1 - dampening), t(weight_decay), bool(nesterov), bool(maximize)
 
-    if (1 < len(ps) <= MANY and len(set(firsts)) == 1 and len({p.dtype for p in ps}) == 1
-            and all(a.flags.c_contiguous for a in (*ps, *gs, *bs))):  # one call for all (a tuple of one type)
+    if 1 < len(ps) <= MANY and len(set(firsts)) == 1 and len({p.dtype for p in ps}) == 1:  # one call for all
         sgd_update_many_kernel1(tuple(ps), tuple(gs), tuple(bs), firsts[0], *scalars(ps[0].dtype))
-        return
-    for p, g, b, first in zip(ps, gs, bs, firsts):
-        sgd_update_kernel1(p, g, b, first, *scalars(p.dtype))
+    else:
+        for p, g, b, first in zip(ps, gs, bs, firsts):
+            sgd_update_kernel1(p, g, b, first, *scalars(p.dtype))
+    for a, c in written_back:
+        a[...] = c
