@@ -11,7 +11,7 @@ Kernel 2
 3. splits the rest into RUNS runs of whole lines (the last run also takes the elements after the last whole line)
    and the threads share the runs (Numba gives each thread a block of consecutive runs).
 
-So every vector of x and of the output starts a line. On 2 cores it runs 4-6 % faster than kernel 1
+So every vector of x and of the output starts a line. On 2 cores it runs 4-11 % faster than kernel 1
 (benchmarks/README.md, "Fourth session on #15"). The bits are kernel 1's: the same formula on each element.
 Shapes: flat arrays (the launchers in numbacnn.cpu.functional pass flat views and reshape the output).
 """
