@@ -25,13 +25,23 @@ from ._host_copy import to_numpy
 from .parameter import Parameter
 
 
-_FLOATS = (np.float32, np.float64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _usual_param(p):
+    """A writable float32/float64 NumPy array: what the CPU kernel updates as it is."""
+    return type(p) is np.ndarray and (p.dtype == np.float32 or p.dtype == np.float64) and p.flags.writeable
+
+
+def _usual_grad(p, g):
+    """A C-contiguous writable NumPy array of p's dtype and shape: what the CPU kernel reads as it is."""
+    return type(g) is np.ndarray and g.dtype == p.dtype and g.shape == p.shape and g.flags.c_contiguous \
+        and g.flags.writeable
 
 
 def _writable_param(device, i, p):
     """params[i] as the array the kernel updates in place: a writable float32/float64 array on ``device``."""
-    if device == "cpu" and type(p) is np.ndarray and p.dtype in _FLOATS and p.flags.writeable:
+    if device == "cpu" and _usual_param(p):
         return p  # the usual case, as the checks below would return it
     name = f"params[{i}]"
     if device == "cuda":
@@ -81,8 +91,7 @@ def _buffer(device, i, p, b):
 
 def _gradient(device, i, p, g):
     """grads[i] converted to params[i]'s dtype on its device (real numbers only: complex is refused)."""
-    if device == "cpu" and type(g) is np.ndarray and g.dtype == p.dtype and g.shape == p.shape \
-            and g.flags.c_contiguous and g.flags.writeable:
+    if device == "cpu" and _usual_grad(p, g):
         return g  # the usual case, as the general checks below would return it (a step's cost is mostly checks)
     name = f"grads[{i}]"
     if device == "cuda":
@@ -137,17 +146,11 @@ def sgd(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0, wei
 
 
 def _taken_as_they_are(params, grads, buffers):
-    """True for the usual CPU call, which the checks below would pass unchanged: writable float32/float64 NumPy
-    params, C-contiguous writable grads of each one's dtype and shape, and no momentum buffers yet. One loop
-    instead of three calls per parameter (a plain SGD step's cost was mostly its checks)."""
+    """True for the usual CPU call, which the checks below would pass unchanged: ``_usual_param`` params,
+    ``_usual_grad`` grads and no momentum buffers yet. One loop instead of three calls per parameter (a plain SGD
+    step's cost was mostly its checks)."""
     for p, g, b in zip(params, grads, buffers):
-        if b is not None or type(p) is not np.ndarray or type(g) is not np.ndarray:
-            return False
-        dt = p.dtype
-        if (dt != np.float32 and dt != np.float64) or g.dtype != dt or g.shape != p.shape:
-            return False
-        gf = g.flags
-        if not (p.flags.writeable and gf.c_contiguous and gf.writeable):
+        if b is not None or not (_usual_param(p) and _usual_grad(p, g)):
             return False
     return True
 

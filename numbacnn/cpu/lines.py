@@ -46,6 +46,13 @@ def _runs(x):
 
 
 @njit(inline="always")
+def _run(r, head, per, size):
+    """(lo, hi) of run r: ``per`` elements from head + r * per, the last run to the end (empty past it)."""
+    lo = head + r * per
+    return lo, (size if r == RUNS - 1 else min(size, lo + per))
+
+
+@njit(inline="always")
 def _relu(x, y):
     """Kernel 1's formula: y = 0 where x < 0, else x (NaN and -0.0 stay)."""
     zero = y.dtype.type(0)
@@ -67,8 +74,7 @@ def relu_forward_kernel2(x, y):
     head, per = _runs(x)
     _relu(x[:head], y[:head])
     for r in prange(RUNS):
-        lo = head + r * per
-        hi = x.size if r == RUNS - 1 else min(x.size, lo + per)
+        lo, hi = _run(r, head, per, x.size)
         if lo < hi:
             _relu(x[lo:hi], y[lo:hi])
 
@@ -79,7 +85,6 @@ def relu_backward_kernel2(gy, x, gx):
     head, per = _runs(x)
     _relu_grad(gy[:head], x[:head], gx[:head])
     for r in prange(RUNS):
-        lo = head + r * per
-        hi = x.size if r == RUNS - 1 else min(x.size, lo + per)
+        lo, hi = _run(r, head, per, x.size)
         if lo < hi:
             _relu_grad(gy[lo:hi], x[lo:hi], gx[lo:hi])
