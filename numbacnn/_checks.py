@@ -153,7 +153,10 @@ def resolve_device(device=None, target=None, *arrays) -> str:
             return check_device(target, "target")
     if device is not None:
         return check_device(device)
-    return "cuda" if any(is_device_array(a) for a in arrays) else "cpu"
+    for a in arrays:  # a loop, not any(...): every op call passes here, and a generator costs 0.2 µs
+        if type(a) is not np.ndarray and is_device_array(a):
+            return "cuda"
+    return "cpu"
 
 
 @functools.lru_cache(maxsize=None)

@@ -270,7 +270,7 @@ def _map(kernel, *arrays):
 
 
 def _map_in_lines(kernel, *arrays):
-    """``_map`` with out new at the last array's offset in a cache line (``new_in_line``), for kernel 2."""
+    """``_map`` with out new at the last array's offset within a page (``new_in_line``), for kernel 2."""
     flats = [a.reshape(-1) for a in arrays]
     out = new_in_line(flats[-1])
     kernel(*flats, out)

@@ -6,7 +6,11 @@ is how the bytes cross cache lines (64 bytes). A 64-byte vector load or store th
 and a large NumPy array starts 16 bytes into a line (glibc's chunk header), so most of kernel 1's vectors straddle.
 Kernel 2
 
-1. gets its output from ``new_in_line(x)``: a new flat array at x's offset within a line;
+1. gets its output from ``new_in_line(x)``: a new flat array at x's offset within a page (4096 bytes), so
+   within a line too. Within a page, because an output that starts 64-448 bytes after x, counted modulo 4096,
+   ran 2-5 % slower on 2 cores (most likely loads of x waiting on stores to the output whose addresses agree in
+   their low 12 bits, as in Intel's "4K aliasing"); the allocator gives such an address about one time in nine
+   (benchmarks/README.md, "Fifth session on #15");
 2. runs the formula on the elements before x's first line boundary (fewer than one line);
 3. splits the rest into RUNS runs of whole lines (the last run also takes the elements after the last whole line)
    and the threads share the runs (Numba gives each thread a block of consecutive runs).
@@ -23,15 +27,16 @@ from numba import njit, prange
 from . import PARALLEL
 
 LINE = 64  # bytes in a cache line
+PAGE = 4096  # bytes in a page: the output starts at x's offset within one
 RUNS = 64  # runs per call: a whole number of runs per thread for 1, 2, 4 ... 64 threads, near even for others
 
 
 @njit(cache=True)
 def new_in_line(x):
-    """A new flat array of x's size and dtype that starts at x's offset within a cache line."""
-    per_line = LINE // x.itemsize
-    buf = np.empty(x.size + per_line, x.dtype)
-    shift = ((x.ctypes.data - buf.ctypes.data) % LINE) // x.itemsize
+    """A new flat array of x's size and dtype that starts at x's offset within a page, so within a cache line."""
+    per_page = PAGE // x.itemsize
+    buf = np.empty(x.size + per_page, x.dtype)
+    shift = ((x.ctypes.data - buf.ctypes.data) % PAGE) // x.itemsize
     return buf[shift:shift + x.size]
 
 
