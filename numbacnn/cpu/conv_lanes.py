@@ -34,6 +34,8 @@ def _padded_lanes(x, xf, n0, nl, pt, pl, Hp, Wp, lanes):
     E = C * H * W
     xt0 = np.zeros(E * lanes, x.dtype)  # unpadded: xt0[((c * H + h) * W + v) * lanes + lane]
     examples_to_lanes(xf, n0, nl, E, xt0, lanes)
+    if Hp == H and Wp == W:  # no padding (LeNet's conv2): xt0 is xt (a copy cost 4 % of conv2's forward)
+        return xt0
     xt = np.zeros(C * Hp * Wp * lanes, x.dtype)
     for c in range(C):
         for h in range(H):
