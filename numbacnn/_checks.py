@@ -211,18 +211,24 @@ def host_float(x, name: str, ndim=None) -> np.ndarray:
     return as_float(x, name, ndim)
 
 
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def ready_dtype(*arrays):
     """The dtype when every array is already what the CPU kernels take as it is: a NumPy float32 or float64 array,
     C-contiguous, writable, all of one dtype; else None (a None among them too). The ops check this first and
     skip the general conversions (``float_arrays``), which cost more than a small op's arithmetic."""
     dt = None
     for a in arrays:
-        if type(a) is not np.ndarray or not (a.flags.c_contiguous and a.flags.writeable):
+        if type(a) is not np.ndarray:
+            return None
+        flags = a.flags  # a new object at each a.flags: read once
+        if not (flags.c_contiguous and flags.writeable):
             return None
         if dt is None:
-            if a.dtype != np.float32 and a.dtype != np.float64:
-                return None
             dt = a.dtype
+            if dt is not _FLOAT32 and dt is not _FLOAT64 and dt != _FLOAT32 and dt != _FLOAT64:  # `is` first: quicker
+                return None
         elif a.dtype != dt:
             return None
     return dt

