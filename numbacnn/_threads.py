@@ -58,6 +58,8 @@ class ThreadChoice:
         """Threads for the next step: ``most`` or 1."""
         if most < 2:
             return most
+        if self._mark is None:  # the first step: start the window now, so that a busy machine is seen after it
+            self.watch_others()  # (and not after two trial steps on `most` threads, 170 ms each under load)
         self.steps += 1
         if self.others >= BUSY * (most - 1):  # others hold the cores more threads would use: a step on them
             return 1                           # waits for a thread whose core is taken (100+ ms on 2 cores)

@@ -130,3 +130,18 @@ def test_cpu_seconds_reads_proc_stat_where_there_is_one():
         assert got is None
     else:
         assert got[0] > 0 and got[1] >= 0
+
+
+def test_a_busy_machine_is_seen_after_the_first_step(monkeypatch):
+    """The window of the others' CPU use starts at the first pick, so the untimed first step (often longer than a
+    window) is enough to see a busy process: no trial step on two threads (170 ms each under load, measured)."""
+    clock = {"now": 0.0}
+    readings = iter([(100.0, 1.0), (100.0 + 0.6 * 1.9, 1.0 + 0.6 * 0.95)])  # the others: 0.95 of a core
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(_threads, "cpu_seconds", lambda: next(readings))
+    choice = ThreadChoice()
+    assert choice.pick(2) == 2  # the first step, untimed, on all threads
+    clock["now"] = 0.6
+    choice.record(2, 0.6, 256)
+    assert abs(choice.others - 0.95) < 1e-9
+    assert choice.pick(2) == 1
