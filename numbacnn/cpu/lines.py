@@ -9,8 +9,8 @@ Kernel 2
 1. gets its output from ``new_in_line(x)``: a new flat array at x's offset within a page (4096 bytes), so
    within a line too. Within a page, because an output that starts 64-448 bytes after x, counted modulo 4096,
    ran 2-5 % slower on 2 cores (most likely loads of x waiting on stores to the output whose addresses agree in
-   their low 12 bits, as in Intel's "4K aliasing"); the allocator gives such an address about one time in nine
-   (benchmarks/README.md, "Fifth session on #15");
+   their low 12 bits, as in Intel's "4K aliasing"); that is 7 of a page's 64 line offsets, and where the
+   allocator puts the output varies between processes (benchmarks/README.md, "Fifth session on #15");
 2. runs the formula on the elements before x's first line boundary (fewer than one line);
 3. splits the rest into RUNS runs of whole lines (the last run also takes the elements after the last whole line)
    and the threads share the runs (Numba gives each thread a block of consecutive runs).
