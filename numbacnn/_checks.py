@@ -211,7 +211,7 @@ def host_float(x, name: str, ndim=None) -> np.ndarray:
     return as_float(x, name, ndim)
 
 
-_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # `in` compares by identity first: quick
 
 
 def ready_dtype(*arrays):
@@ -227,7 +227,7 @@ def ready_dtype(*arrays):
             return None
         if dt is None:
             dt = a.dtype
-            if dt is not _FLOAT32 and dt is not _FLOAT64 and dt != _FLOAT32 and dt != _FLOAT64:  # `is` first: quicker
+            if dt not in _KERNEL_DTYPES:
                 return None
         elif a.dtype != dt:
             return None

@@ -1,4 +1,6 @@
 """numbacnn._threads: each training step on Numba's threads or on one, whichever was faster lately; the same bits."""
+from types import SimpleNamespace
+
 import numba
 import numpy as np
 import pytest
@@ -137,7 +139,7 @@ def test_a_busy_machine_is_seen_after_the_first_step(monkeypatch):
     window) is enough to see a busy process: no trial step on two threads (170 ms each under load, measured)."""
     clock = {"now": 0.0}
     readings = iter([(100.0, 1.0), (100.0 + 0.6 * 1.9, 1.0 + 0.6 * 0.95)])  # the others: 0.95 of a core
-    monkeypatch.setattr(_threads.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(_threads, "time", SimpleNamespace(perf_counter=lambda: clock["now"]))  # _threads' clock only
     monkeypatch.setattr(_threads, "cpu_seconds", lambda: next(readings))
     choice = ThreadChoice()
     assert choice.pick(2) == 2  # the first step, untimed, on all threads
