@@ -7,8 +7,8 @@ needs about twenty kernels, some 2-4 s each, so a first run on an empty cache sp
 1. *records* which kernels ``job()`` calls and with which argument types, without compiling or running them:
    every Numba dispatcher of numbacnn's CPU modules is swapped for a recorder that notes the call and returns
    (a dry run in a forked child; the arrays it would have filled are zeros there, so the launchers take the
-   same routes). A kernel that returns a value the launcher needs (cross-entropy's loss) gives the stand-in
-   value of DRY_RUN_VALUES, or is compiled and run when it has none;
+   same routes). A kernel that returns a value the launcher needs (cross-entropy's loss, relu kernel 2's new
+   array) gives the stand-in of DRY_RUN_VALUES, or is compiled and run when it has none;
 2. *compiles* the kernels not yet in Numba's on-disk cache over the cores: forked children take units of work
    (a kernel, or kernels sharing a threaded callee) from a queue, largest first, each compiling into the cache
    (``dispatcher.compile(signature)``), and this process takes units too once it is free;
@@ -34,9 +34,20 @@ from ._fork import Forked
 # ending in _kernel<N>. Other dispatchers (tile helpers, inlined pieces) are compiled inside the kernels.
 KERNEL_PACKAGE = "numbacnn."
 KERNEL_NAME = re.compile(r"_kernel\d+$")
-# What a value-returning kernel gives its launcher in the dry run (a finite loss, no bad label row), so the dry
-# run need not compile it first (that took a second, before the workers could start).
-DRY_RUN_VALUES = {"cross_entropy_forward_kernel1": 0.0, "cross_entropy_forward_kernel2": (0.0, -1)}
+
+
+def _zeros_like_last(*args):
+    """The dry run's stand-in for a kernel that makes its output like its last argument (relu's kernel 2)."""
+    import numpy as np
+
+    return np.zeros_like(args[-1])
+
+
+# What a value-returning kernel gives its launcher in the dry run (a finite loss, no bad label row; a function:
+# called with the kernel's arguments), so the dry run need not compile it first (that took a second, before the
+# workers could start).
+DRY_RUN_VALUES = {"cross_entropy_forward_kernel1": 0.0, "cross_entropy_forward_kernel2": (0.0, -1),
+                  "relu_forward_kernel2": _zeros_like_last, "relu_backward_kernel2": _zeros_like_last}
 
 
 def _bindings():
@@ -86,7 +97,9 @@ class _Recorder:
     def __call__(self, *args):
         d = self.dispatcher
         self.calls.append((d, tuple(d.typeof_pyval(a) for a in args)))
-        return d(*args) if self.runs else self.value
+        if self.runs:
+            return d(*args)
+        return self.value(*args) if callable(self.value) else self.value
 
 
 def record(job):

@@ -221,11 +221,11 @@ def test_relu_kernels_agree_bit_for_bit(size, offset, dtype):
     forms = [(cpu.relu_forward_kernel1, cpu.relu_forward_one_thread_kernel1, lines.relu_forward_kernel2, (x,)),
              (cpu.relu_backward_kernel1, cpu.relu_backward_one_thread_kernel1, lines.relu_backward_kernel2, (gy, x))]
     for threaded, one_thread, in_lines, args in forms:
-        a, b, c = np.empty_like(x), np.empty_like(x), lines.new_in_line(x)
-        assert (c.ctypes.data - x.ctypes.data) % 4096 == 0  # x's offset in a page, so in a line
+        a, b = np.empty_like(x), np.empty_like(x)
         threaded(*args, a)
         one_thread(*args, b)
-        in_lines(*args, c)
+        c = in_lines(*args)  # kernel 2 makes its output
+        assert (c.ctypes.data - x.ctypes.data) % 4096 == 0  # x's offset in a page, so in a line
         assert a.tobytes() == b.tobytes() == c.tobytes(), threaded.py_func.__name__
     for kernel in (None, 1, 2):  # the public ops, through the launchers' size rule
         y, gx = nc.relu(x, kernel=kernel), nc.relu_backward(gy, x, kernel=kernel)

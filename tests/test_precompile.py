@@ -44,6 +44,19 @@ def test_record_lists_the_kernels_without_running_them_and_puts_everything_back(
     assert cpu_conv.conv2d_forward_kernel2 is before and np.empty is empty
 
 
+def test_a_kernel_that_makes_its_output_gets_a_stand_in_array_in_the_dry_run():
+    """relu's kernel 2 returns a new array: the dry run records it and gives the launcher zeros of the right shape
+    (a stand-in from DRY_RUN_VALUES), neither compiling nor running it."""
+    import numbacnn as nb
+
+    x = np.ones((4, 6, 40, 40), np.float32)  # from ONE_THREAD_BELOW elements: kernel 2
+    out = []
+    calls = P.record(lambda: out.append((nb.relu(x), nb.relu_backward(x, x))))
+    assert [d.py_func.__name__ for d, _ in calls] == ["relu_forward_kernel2", "relu_backward_kernel2"]
+    (y, gx), = out
+    assert y.shape == gx.shape == x.shape and not y.any() and not gx.any()  # the stand-ins, not relu's ones
+
+
 def test_returns_value_tells_value_kernels_from_in_place_ones():
     from numbacnn.cpu.fast_exp import cross_entropy_forward_kernel2
     from numbacnn.cpu.optim import sgd_update_kernel1

@@ -39,7 +39,7 @@ from numba import njit, prange
 
 from . import PARALLEL
 from .fast_exp import cross_entropy_forward_kernel2, sigmoid_backward_kernel2, sigmoid_forward_kernel2
-from .lines import new_in_line, relu_backward_kernel2, relu_forward_kernel2
+from .lines import relu_backward_kernel2, relu_forward_kernel2
 from .linear_tiles import (linear_forward_kernel2, linear_forward_kernel3, linear_grad_input_kernel2,
                            linear_grad_weight_kernel2)
 from .tiles import TILE_BYTES
@@ -275,32 +275,18 @@ def _map(kernel, *arrays):
     return out
 
 
-def _map_in_lines(kernel, *arrays):
-    """``_map`` with out new at the last array's offset within a page (``new_in_line``), for kernel 2."""
-    flats = [a.reshape(-1) for a in arrays]
-    out = new_in_line(flats[-1])
-    kernel(*flats, out)
-    return out.reshape(arrays[-1].shape)
-
-
-def _relu_map(kernel, arrays, threaded, one_thread, in_lines):
-    """Run relu's kernel 2 (``in_lines``) when asked for, or for None from ONE_THREAD_BELOW elements; else
-    kernel 1, ``threaded`` from ONE_THREAD_BELOW elements and ``one_thread`` below."""
-    size = arrays[-1].size
-    if kernel == 2 or (kernel is None and size >= ONE_THREAD_BELOW):
-        return _map_in_lines(in_lines, *arrays)
-    return _map(threaded if size >= ONE_THREAD_BELOW else one_thread, *arrays)
-
-
 def relu(x, *, kernel=None):
     """max(x, 0), elementwise (kernel None: 2, or kernel 1 on one thread below ONE_THREAD_BELOW elements)."""
-    return _relu_map(kernel, (x,), relu_forward_kernel1, relu_forward_one_thread_kernel1, relu_forward_kernel2)
+    if kernel == 2 or (kernel is None and x.size >= ONE_THREAD_BELOW):  # kernel 2 makes its output itself
+        return relu_forward_kernel2(x.reshape(-1)).reshape(x.shape)
+    return _map(relu_forward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_forward_one_thread_kernel1, x)
 
 
 def relu_backward(grad_out, x, *, kernel=None):
     """grad_out where x > 0, else 0 (kernels as relu's)."""
-    return _relu_map(kernel, (grad_out, x), relu_backward_kernel1, relu_backward_one_thread_kernel1,
-                     relu_backward_kernel2)
+    if kernel == 2 or (kernel is None and x.size >= ONE_THREAD_BELOW):
+        return relu_backward_kernel2(grad_out.reshape(-1), x.reshape(-1)).reshape(x.shape)
+    return _map(relu_backward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_backward_one_thread_kernel1, grad_out, x)
 
 
 def sigmoid(x, *, kernel=None):

@@ -6,11 +6,12 @@ is how the bytes cross cache lines (64 bytes). A 64-byte vector load or store th
 and a large NumPy array starts 16 bytes into a line (glibc's chunk header), so most of kernel 1's vectors straddle.
 Kernel 2
 
-1. gets its output from ``new_in_line(x)``: a new flat array at x's offset within a page (4096 bytes), so
-   within a line too. Within a page, because an output that starts 64-448 bytes after x, counted modulo 4096,
-   ran 2-5 % slower on 2 cores (most likely loads of x waiting on stores to the output whose addresses agree in
-   their low 12 bits, as in Intel's "4K aliasing"); that is 7 of a page's 64 line offsets, and where the
-   allocator puts the output varies between processes (benchmarks/README.md, "Fifth session on #15");
+1. makes its output with ``new_in_line(x)`` (and returns it): a new flat array at x's offset within a page
+   (4096 bytes), so within a line too. Within a page, because an output that starts 64-448 bytes after x,
+   counted modulo 4096, ran 2-5 % slower on 2 cores (most likely loads of x waiting on stores to the output
+   whose addresses agree in their low 12 bits, as in Intel's "4K aliasing"); that is 7 of a page's 64 line
+   offsets, and where the allocator puts the output varies between processes (benchmarks/README.md, "Fifth
+   session on #15");
 2. runs the formula on the elements before x's first line boundary (fewer than one line);
 3. splits the rest into RUNS runs of whole lines (the last run also takes the elements after the last whole line)
    and the threads share the runs (Numba gives each thread a block of consecutive runs).
@@ -74,22 +75,28 @@ def _relu_grad(gy, x, gx):
 
 
 @njit(parallel=PARALLEL, cache=True)
-def relu_forward_kernel2(x, y):
-    """y = relu(x), x and y flat and at the same offset within a cache line (``new_in_line``)."""
+def relu_forward_kernel2(x):
+    """relu(x) into a new flat array at x's offset within a page (``new_in_line``), returned; x flat.
+
+    It makes its own output (kernel 1 fills one it is given): one call from Python, not two (0.3 µs)."""
+    y = new_in_line(x)
     head, per = _runs(x)
     _relu(x[:head], y[:head])
     for r in prange(RUNS):
         lo, hi = _run(r, head, per, x.size)
         if lo < hi:
             _relu(x[lo:hi], y[lo:hi])
+    return y
 
 
 @njit(parallel=PARALLEL, cache=True)
-def relu_backward_kernel2(gy, x, gx):
-    """gx = relu_backward(gy, x), all flat; x and gx at the same offset within a cache line (``new_in_line``)."""
+def relu_backward_kernel2(gy, x):
+    """relu_backward(gy, x) into a new flat array at x's offset within a page, returned; gy and x flat."""
+    gx = new_in_line(x)
     head, per = _runs(x)
     _relu_grad(gy[:head], x[:head], gx[:head])
     for r in prange(RUNS):
         lo, hi = _run(r, head, per, x.size)
         if lo < hi:
             _relu_grad(gy[lo:hi], x[lo:hi], gx[lo:hi])
+    return gx
