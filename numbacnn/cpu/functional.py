@@ -275,16 +275,22 @@ def _map(kernel, *arrays):
     return out
 
 
+def _relu_kernel2(kernel, size):
+    """True when relu and its backward run kernel 2: asked for, or kernel None from ONE_THREAD_BELOW elements
+    (below that, kernel 1 on one thread)."""
+    return kernel == 2 or (kernel is None and size >= ONE_THREAD_BELOW)
+
+
 def relu(x, *, kernel=None):
     """max(x, 0), elementwise (kernel None: 2, or kernel 1 on one thread below ONE_THREAD_BELOW elements)."""
-    if kernel == 2 or (kernel is None and x.size >= ONE_THREAD_BELOW):  # kernel 2 makes its output itself
+    if _relu_kernel2(kernel, x.size):  # kernel 2 makes its output itself
         return relu_forward_kernel2(x.reshape(-1)).reshape(x.shape)
     return _map(relu_forward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_forward_one_thread_kernel1, x)
 
 
 def relu_backward(grad_out, x, *, kernel=None):
     """grad_out where x > 0, else 0 (kernels as relu's)."""
-    if kernel == 2 or (kernel is None and x.size >= ONE_THREAD_BELOW):
+    if _relu_kernel2(kernel, x.size):
         return relu_backward_kernel2(grad_out.reshape(-1), x.reshape(-1)).reshape(x.shape)
     return _map(relu_backward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_backward_one_thread_kernel1, grad_out, x)
 
