@@ -137,7 +137,7 @@ def check_device(device, name: str = "device") -> str:
 
 
 
-def resolve_device(device=None, target=None, *arrays) -> str:
+def resolve_device(device=None, target=None, *arrays, stacklevel=3) -> str:
     """'cpu' or 'cuda' for one op call.
 
     ``device`` wins; ``None`` follows the arrays (any CUDA device array among them means 'cuda', as a PyTorch
@@ -146,7 +146,7 @@ def resolve_device(device=None, target=None, *arrays) -> str:
     """
     if target is not None:
         warnings.warn("target= is deprecated since numbacnn 0.2 and will be removed in 0.3: use device= "
-                      "(same values: 'cpu', 'cuda', 'cudasim')", DeprecationWarning, stacklevel=3)
+                      "(same values: 'cpu', 'cuda', 'cudasim')", DeprecationWarning, stacklevel=stacklevel)
         if device is not None and check_device(device) != check_device(target, "target"):
             raise ValueError(f"device={device!r} and target={target!r} disagree: pass only device=")
         if device is None:
@@ -169,7 +169,7 @@ def implementation(device: str, family: str):
     return importlib.import_module(f"numbacnn.{device}.{family}")
 
 
-_FORMULA_ONLY = contextvars.ContextVar("numbacnn_formula_kernels", default=False)
+FORMULA_ONLY = contextvars.ContextVar("numbacnn_formula_kernels", default=False)  # True inside formula_kernels()
 
 
 @contextlib.contextmanager
@@ -177,11 +177,11 @@ def formula_kernels():
     """Inside ``with numbacnn.formula_kernels():`` every op runs kernel 1, the formula, one output element at a
     time (on the CPU and on CUDA), unless a call names another ``kernel=``. For stepping through a whole
     network (``numbacnn.nn`` layers, ``train-lenet``) in the code that reads like the book."""
-    token = _FORMULA_ONLY.set(True)
+    token = FORMULA_ONLY.set(True)
     try:
         yield
     finally:
-        _FORMULA_ONLY.reset(token)
+        FORMULA_ONLY.reset(token)
 
 
 def check_kernel(kernel, available, op: str):
@@ -189,7 +189,7 @@ def check_kernel(kernel, available, op: str):
 
     Under ``formula_kernels()`` a kernel of None means 1."""
     if kernel is None:
-        return 1 if _FORMULA_ONLY.get() else None
+        return 1 if FORMULA_ONLY.get() else None
     if not _is_int(kernel) or int(kernel) not in available:
         have = ", ".join(str(k) for k in available)
         raise ValueError(f"kernel must be None (the fastest that fits) or one of {have} for {op}, got {kernel!r}")

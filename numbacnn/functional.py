@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_kernel, contiguous, float_array, float_arrays, implementation, is_device_array, \
-    ready_dtype, real_number, resolve_device
+from ._checks import FORMULA_ONLY, check_kernel, contiguous, float_array, float_arrays, implementation, \
+    is_device_array, ready_dtype, real_number, resolve_device
 from .limits import check_array_size, fits, max_array_bytes
 
 
@@ -84,7 +84,14 @@ def linear_backward(grad_out, x, weight, bias=None, *, kernel=None, device=None,
 # Activations: elementwise, any shape
 
 
-def _elementwise(op, device, kernel, x):
+def _elementwise(op, x, kernel, device, target):
+    """op(x) for relu, sigmoid and tanh: x checked and converted as needed, on its device."""
+    if kernel is None and device is None and target is None and ready_dtype(x) is not None \
+            and not FORMULA_ONLY.get() and x.nbytes <= max_array_bytes():
+        # The common call: a NumPy array the CPU kernels take as it is and no options, so no other check applies.
+        # Fewer Python calls before the kernel: they run on cold caches after a large op (benchmarks/README.md).
+        return getattr(implementation("cpu", "functional"), op)(x)
+    device = resolve_device(device, target, x, stacklevel=4)
     impl, kernel = _kernels(device, op, kernel)
     if device == "cpu" and ready_dtype(x) is not None and x.nbytes <= max_array_bytes():  # nothing to convert
         return getattr(impl, op)(x, kernel=kernel)
@@ -118,7 +125,7 @@ def _elementwise_backward(op, device, kernel, grad_out, x, y=None, *, takes_y=Tr
 
 def relu(x, *, kernel=None, device=None, target=None):
     """max(x, 0), elementwise (NaN stays NaN, as in PyTorch)."""
-    return _elementwise("relu", resolve_device(device, target, x), kernel, x)
+    return _elementwise("relu", x, kernel, device, target)
 
 
 def relu_backward(grad_out, x, *, kernel=None, device=None, target=None):
@@ -129,7 +136,7 @@ def relu_backward(grad_out, x, *, kernel=None, device=None, target=None):
 
 def sigmoid(x, *, kernel=None, device=None, target=None):
     """1 / (1 + exp(-x)), elementwise."""
-    return _elementwise("sigmoid", resolve_device(device, target, x), kernel, x)
+    return _elementwise("sigmoid", x, kernel, device, target)
 
 
 def sigmoid_backward(grad_out, x=None, *, y=None, kernel=None, device=None, target=None):
@@ -143,7 +150,7 @@ def sigmoid_backward(grad_out, x=None, *, y=None, kernel=None, device=None, targ
 
 def tanh(x, *, kernel=None, device=None, target=None):
     """tanh(x), elementwise."""
-    return _elementwise("tanh", resolve_device(device, target, x), kernel, x)
+    return _elementwise("tanh", x, kernel, device, target)
 
 
 def tanh_backward(grad_out, x=None, *, y=None, kernel=None, device=None, target=None):

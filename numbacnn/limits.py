@@ -63,7 +63,11 @@ def _from_env() -> int:
 def max_array_bytes() -> int:
     """The largest array an op may allocate, in bytes (``get_limits()["max_array_bytes"]``, read faster)."""
     chosen = _set["max_array_bytes"]
-    return _from_env() if chosen is None else chosen
+    if chosen is not None:
+        return chosen
+    if _ENV_DATA is not None and _ENV_KEY not in _ENV_DATA:  # no NUMBACNN_MAX_ARRAY_BYTES: one call, not three
+        return DEFAULT_MAX_ARRAY_BYTES
+    return _from_env()
 
 
 def get_limits() -> dict:

@@ -209,12 +209,39 @@ def test_device_keyword_and_the_deprecated_target_alias():
         y = nc.linear(x, w, target="cpu")
     np.testing.assert_array_equal(y, nc.linear(x, w, device="cpu"))
     for op in (nc.relu, nc.sigmoid, nc.tanh):
-        with pytest.warns(DeprecationWarning):
+        with pytest.warns(DeprecationWarning) as warned:
             op(x, target="cpu")
+        assert warned[0].filename == __file__  # the caller's line, where the old name is written
         with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cudasim', got 'tpu'"):
             op(x, device="tpu")
     with pytest.raises(ValueError, match="device='cpu' and target='cuda' disagree"), pytest.warns(DeprecationWarning):
         nc.relu_backward(x, x, device="cpu", target="cuda")
+
+
+@pytest.mark.parametrize("op", ["relu", "sigmoid", "tanh"])
+def test_the_common_activation_call_keeps_every_rule_of_the_checked_way(monkeypatch, op):
+    """relu(x), sigmoid(x), tanh(x) of a NumPy array the kernels take as it is, with no options, go straight to the
+    CPU launcher (numbacnn.functional's short way); formula_kernels() still means kernel 1 there, and the size
+    limit still refuses."""
+    import numbacnn.cpu.functional as cpu
+
+    kernels = []
+    launcher = getattr(cpu, op)
+
+    def spy(x, kernel=None):
+        kernels.append(kernel)
+        return launcher(x, kernel=kernel)
+
+    monkeypatch.setattr(cpu, op, spy)
+    x = np.random.default_rng(3).standard_normal((4, cpu.ONE_THREAD_BELOW // 4)).astype(np.float32)
+    want = getattr(ref, op)(x.astype(np.float64))
+    assert_close(getattr(nc, op)(x), want, name=op, atol=1e-6, rtol=1e-6)
+    with nc.formula_kernels():
+        assert_close(getattr(nc, op)(x), want, name=f"{op} formula", atol=1e-6, rtol=1e-6)
+    assert kernels == [None, 1]
+    with nc.set_limits(max_array_bytes=x.nbytes - 1), pytest.raises(ValueError, match=f"{op}'s output"):
+        getattr(nc, op)(x)
+    assert len(kernels) == 2
 
 
 def test_cross_entropy_target_is_the_labels_and_device_selects_the_device():

@@ -227,6 +227,10 @@ def test_relu_kernels_agree_bit_for_bit(size, offset, dtype):
         c = in_lines(*args)  # kernel 2 makes its output
         assert (c.ctypes.data - x.ctypes.data) % 4096 == 0  # x's offset in a page, so in a line
         assert a.tobytes() == b.tobytes() == c.tobytes(), threaded.py_func.__name__
+        c3 = in_lines(*(v.reshape(1, -1, 1) for v in args))  # any shape: the output takes x's
+        assert c3.shape == (1, size, 1) and c3.tobytes() == c.tobytes()
+        back = in_lines(*(v[::-1] for v in args))  # not contiguous: kernel 2 reads a flat copy
+        assert back.tobytes() == c[::-1].tobytes()
     for kernel in (None, 1, 2):  # the public ops, through the launchers' size rule
         y, gx = nc.relu(x, kernel=kernel), nc.relu_backward(gy, x, kernel=kernel)
         assert np.array_equal(y, ref.relu(x), equal_nan=True) and np.signbit(y[1])  # -0.0 stays, as in PyTorch

@@ -284,14 +284,14 @@ def _relu_kernel2(kernel, size):
 def relu(x, *, kernel=None):
     """max(x, 0), elementwise (kernel None: 2, or kernel 1 on one thread below ONE_THREAD_BELOW elements)."""
     if _relu_kernel2(kernel, x.size):  # kernel 2 makes its output itself
-        return relu_forward_kernel2(x.reshape(-1)).reshape(x.shape)
+        return relu_forward_kernel2(x)
     return _map(relu_forward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_forward_one_thread_kernel1, x)
 
 
 def relu_backward(grad_out, x, *, kernel=None):
     """grad_out where x > 0, else 0 (kernels as relu's)."""
     if _relu_kernel2(kernel, x.size):
-        return relu_backward_kernel2(grad_out.reshape(-1), x.reshape(-1)).reshape(x.shape)
+        return relu_backward_kernel2(grad_out, x)
     return _map(relu_backward_kernel1 if x.size >= ONE_THREAD_BELOW else relu_backward_one_thread_kernel1, grad_out, x)
 
 

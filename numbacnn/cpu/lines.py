@@ -18,7 +18,9 @@ Kernel 2
 
 So every vector of x and of the output starts a line. On 2 cores it runs 4-11 % faster than kernel 1
 (benchmarks/README.md, "Fourth session on #15"). The bits are kernel 1's: the same formula on each element.
-Shapes: flat arrays (the launchers in numbacnn.cpu.functional pass flat views and reshape the output).
+Shapes: any; the kernels take x (and gy) as they are and return the output in x's shape, so unlike kernel 1
+(flat views, one compile per dtype) each compiles once per dtype and number of dimensions (0.7 s each here;
+in LeNet at batch 256 only the conv outputs, 4-D, are large enough for kernel 2).
 """
 from __future__ import annotations
 
@@ -76,27 +78,30 @@ def _relu_grad(gy, x, gx):
 
 @njit(parallel=PARALLEL, cache=True)
 def relu_forward_kernel2(x):
-    """relu(x) into a new flat array at x's offset within a page (``new_in_line``), returned; x flat.
+    """relu(x) into a new array of x's shape at x's offset within a page (``new_in_line``), returned; x any shape.
 
-    It makes its own output (kernel 1 fills one it is given): one call from Python, not two (0.3 µs)."""
-    y = new_in_line(x)
-    head, per = _runs(x)
-    _relu(x[:head], y[:head])
+    It makes its output and gives it x's shape itself (kernel 1 fills one it is given): from Python one call and
+    no reshapes, which cost about 1 µs right after a large kernel (benchmarks/README.md, "Seventh session")."""
+    xs = x.ravel()  # a flat view of a C-contiguous x (a copy of another)
+    y = new_in_line(xs)
+    head, per = _runs(xs)
+    _relu(xs[:head], y[:head])
     for r in prange(RUNS):
-        lo, hi = _run(r, head, per, x.size)
+        lo, hi = _run(r, head, per, xs.size)
         if lo < hi:
-            _relu(x[lo:hi], y[lo:hi])
-    return y
+            _relu(xs[lo:hi], y[lo:hi])
+    return y.reshape(x.shape)
 
 
 @njit(parallel=PARALLEL, cache=True)
 def relu_backward_kernel2(gy, x):
-    """relu_backward(gy, x) into a new flat array at x's offset within a page, returned; gy and x flat."""
-    gx = new_in_line(x)
-    head, per = _runs(x)
-    _relu_grad(gy[:head], x[:head], gx[:head])
+    """relu_backward(gy, x) into a new array of x's shape at x's offset within a page, returned; gy of x's shape."""
+    gys, xs = gy.ravel(), x.ravel()
+    gx = new_in_line(xs)
+    head, per = _runs(xs)
+    _relu_grad(gys[:head], xs[:head], gx[:head])
     for r in prange(RUNS):
-        lo, hi = _run(r, head, per, x.size)
+        lo, hi = _run(r, head, per, xs.size)
         if lo < hi:
-            _relu_grad(gy[lo:hi], x[lo:hi], gx[lo:hi])
-    return gx
+            _relu_grad(gys[lo:hi], xs[lo:hi], gx[lo:hi])
+    return gx.reshape(x.shape)
