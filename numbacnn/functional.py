@@ -86,14 +86,14 @@ def linear_backward(grad_out, x, weight, bias=None, *, kernel=None, device=None,
 
 def _elementwise(op, x, kernel, device, target):
     """op(x) for relu, sigmoid and tanh: x checked and converted as needed, on its device."""
-    if kernel is None and device is None and target is None and ready_dtype(x) is not None \
-            and not FORMULA_ONLY.get() and x.nbytes <= max_array_bytes():
+    ready = ready_dtype(x) is not None and x.nbytes <= max_array_bytes()  # nothing to convert
+    if ready and kernel is None and device is None and target is None and not FORMULA_ONLY.get():
         # The common call: a NumPy array the CPU kernels take as it is and no options, so no other check applies.
         # Fewer Python calls before the kernel: they run on cold caches after a large op (benchmarks/README.md).
         return getattr(implementation("cpu", "functional"), op)(x)
     device = resolve_device(device, target, x, stacklevel=4)
     impl, kernel = _kernels(device, op, kernel)
-    if device == "cpu" and ready_dtype(x) is not None and x.nbytes <= max_array_bytes():  # nothing to convert
+    if device == "cpu" and ready:
         return getattr(impl, op)(x, kernel=kernel)
     dt, (x,) = float_arrays(device, (x, "x", None))
     check_array_size(tuple(x.shape), dt, f"{op}'s output for x of shape {tuple(x.shape)}")

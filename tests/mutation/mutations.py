@@ -98,7 +98,7 @@ MUTATIONS = [
          tests=["tests/test_kernels_functional.py"],
          what="relu kernel 2's output at x's offset in a cache line only, not in a page (a slow placement possible)"),
     dict(name="activation-short-way-formula", path="numbacnn/functional.py",
-         old="and not FORMULA_ONLY.get() and x.nbytes <= max_array_bytes():", new="and x.nbytes <= max_array_bytes():",
+         old="and target is None and not FORMULA_ONLY.get():", new="and target is None:",
          tests=["tests/test_functional.py"],
          what="relu/sigmoid/tanh's short way runs the fastest kernel inside formula_kernels()"),
     dict(name="activation-warning-line", path="numbacnn/functional.py",
